@@ -3,19 +3,20 @@ package main
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/fbadmin/fbadmin/internal/errs"
 )
 
-// Exit codes, documented in the README.
+// Exit codes, documented in docs/cli.md and the README.
 const (
-	exitOK          = 0
-	exitError       = 1
-	exitUsage       = 2
-	exitPartial     = 3
-	exitNotFound    = 4
-	exitConflict    = 5
-	exitInterrupted = 130
+	exitOK          = 0   // success
+	exitError       = 1   // any other error (unreachable backend, permission, internal)
+	exitUsage       = 2   // bad flags, arguments or input (malformed JSON, bad path, unknown operator)
+	exitPartial     = 3   // a bulk job finished with some documents failed
+	exitNotFound    = 4   // a document, user or other object does not exist
+	exitConflict    = 5   // already exists, or a precondition (update time) failed
+	exitInterrupted = 130 // stopped by Ctrl-C or SIGTERM; resumable jobs say how to resume
 )
 
 // partialError reports that a job finished with some items failed.
@@ -24,15 +25,21 @@ type partialError struct{ err error }
 func (e partialError) Error() string { return e.err.Error() }
 func (e partialError) Unwrap() error { return e.err }
 
+// interruptedError reports a job stopped by a signal, with how to resume.
+type interruptedError struct{ msg string }
+
+func (e interruptedError) Error() string { return e.msg }
+
 func exitCode(ctx context.Context, err error) int {
 	var ue usageError
 	var pe partialError
+	var ie interruptedError
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &ue):
 		return exitUsage
-	case ctx.Err() != nil || errors.Is(err, context.Canceled):
+	case errors.As(err, &ie), ctx.Err() != nil, errors.Is(err, context.Canceled):
 		return exitInterrupted
 	case errors.As(err, &pe):
 		return exitPartial
@@ -46,4 +53,29 @@ func exitCode(ctx context.Context, err error) int {
 		return exitUsage
 	}
 	return exitError
+}
+
+// errorLine renders an error as the one line printed on stderr, with a hint
+// by kind when the message has none.
+func errorLine(err error) string {
+	msg := strings.Join(strings.Fields(err.Error()), " ")
+	line := "fbadmin: " + msg
+	if strings.Contains(msg, "hint:") {
+		return line
+	}
+	var h string
+	switch errs.KindOf(err) {
+	case errs.ErrUnavailable:
+		h = "the backend did not answer: check the network, or that the emulator runs (scripts/emulators.sh start) and --emulator / FIRESTORE_EMULATOR_HOST point at it"
+	case errs.ErrUnauthenticated:
+		h = "the credentials were refused: pass --credentials FILE or set GOOGLE_APPLICATION_CREDENTIALS"
+	case errs.ErrPermission:
+		h = "the credentials lack the IAM role for this (roles/datastore.user for Firestore data, roles/firebaseauth.admin for Auth)"
+	case errs.ErrResourceLimit:
+		h = "a quota or rate limit was hit: retry later or lower --concurrency"
+	}
+	if h != "" {
+		line += " (hint: " + h + ")"
+	}
+	return line
 }

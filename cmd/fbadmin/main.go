@@ -13,10 +13,17 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := newApp().RunContext(ctx, os.Args)
+	// The first signal cancels ctx: long jobs drain and say how to resume.
+	// Restoring the default handling then lets a second signal abort.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	app := newApp()
+	err := app.RunContext(ctx, interspersed(app, os.Args))
 	code := exitCode(ctx, err)
 	if err != nil && code != exitOK {
-		fmt.Fprintln(os.Stderr, "fbadmin: "+err.Error())
+		fmt.Fprintln(os.Stderr, errorLine(err))
 	}
 	stop()
 	os.Exit(code)

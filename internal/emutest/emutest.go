@@ -9,6 +9,14 @@
 // default port of emulator/firebase.json is tried (127.0.0.1:8080, :9099,
 // :8085).
 //
+// # Isolation
+//
+// [NewFirestore], [NewAuthProject] and [NewPubSubProject] give each test a
+// project of its own and clear it when the test ends. The Auth emulator's
+// client endpoints (sign-in, token refresh) only serve the project the
+// emulator was started with, so token tests share it through [NewAuth] and
+// keep apart with [UniqueID] and [UniqueEmail].
+//
 // # Missing emulators
 //
 // When an emulator does not answer, the test is skipped on a developer's

@@ -1,0 +1,701 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"github.com/urfave/cli/v2"
+
+	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/internal/transfer"
+	"github.com/fbadmin/fbadmin/internal/value"
+	"github.com/fbadmin/fbadmin/repository"
+)
+
+// fsCommand is the Firestore command group.
+func fsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "fs",
+		Usage: "read, write, query, export, import, copy and watch Firestore documents",
+		Description: `Paths are relative to the database root: a collection ("users") or a
+document ("users/alice", "users/alice/posts/p1"). Document data is JSON in
+fbadmin's lossless value format: plain JSON for strings, booleans, null, maps
+and arrays; {"$int":"42"} (or a bare integer), {"$double":1.5}, {"$bytes":"AAE="},
+{"$timestamp":"2024-01-02T03:04:05.123456Z"}, {"$geopoint":{"latitude":1,"longitude":2}},
+{"$ref":"projects/P/databases/(default)/documents/users/bob"}, {"$vector":[1,2]}.
+
+Examples:
+   fbadmin fs set users/alice --data '{"name":"Alice","age":30}'
+   fbadmin fs get users/alice -o yaml
+   fbadmin fs query users --where 'age >= 18' --order-by name
+   fbadmin fs export users --out users.ndjson`,
+		Subcommands: []*cli.Command{
+			fsGetCommand(),
+			fsSetCommand(),
+			fsCreateCommand(),
+			fsUpdateCommand(),
+			fsDeleteCommand(),
+			fsQueryCommand(),
+			fsCountCommand(),
+			fsCollectionsCommand(),
+			fsExportCommand(),
+			fsImportCommand(),
+			fsCopyCommand(),
+			fsWatchCommand(),
+		},
+	}
+}
+
+// docRecord is how a document is printed: the export line format.
+type docRecord = transfer.Line
+
+func newDocRecord(d *repository.Doc[map[string]any]) (docRecord, error) {
+	data, err := value.EncodeMap(d.Data)
+	if err != nil {
+		return docRecord{}, errs.Wrap(err, "encode", d.Path)
+	}
+	r := docRecord{Path: d.Path, Data: data}
+	if !d.CreateTime.IsZero() {
+		ct, ut := d.CreateTime.UTC(), d.UpdateTime.UTC()
+		r.CreateTime, r.UpdateTime = &ct, &ut
+	}
+	return r, nil
+}
+
+// writeRecord is how a write is printed.
+type writeRecord struct {
+	Path       string    `json:"path"`
+	UpdateTime time.Time `json:"update_time"`
+}
+
+// splitDocPath checks a document path and splits it into its collection
+// path and ID.
+func splitDocPath(p string) (coll, id string, err error) {
+	p = strings.Trim(stripResourcePrefix(p), "/")
+	if err := transfer.CheckPath(p); err != nil {
+		return "", "", usageError{err}
+	}
+	if !transfer.IsDocPath(p) {
+		return "", "", usagef("%q is a collection path: give a document path such as %s/ID (an even number of segments)", p, p)
+	}
+	i := strings.LastIndexByte(p, '/')
+	return p[:i], p[i+1:], nil
+}
+
+// checkCollPath checks a collection path.
+func checkCollPath(p string) (string, error) {
+	p = strings.Trim(stripResourcePrefix(p), "/")
+	if err := transfer.CheckPath(p); err != nil {
+		return "", usageError{err}
+	}
+	if transfer.IsDocPath(p) {
+		return "", usagef("%q is a document path: give a collection path (an odd number of segments)", p)
+	}
+	return p, nil
+}
+
+// stripResourcePrefix accepts full resource names
+// (projects/P/databases/D/documents/...) for paths.
+func stripResourcePrefix(p string) string {
+	if strings.HasPrefix(p, "projects/") {
+		if _, rest, ok := strings.Cut(p, "/documents/"); ok {
+			return rest
+		}
+	}
+	return p
+}
+
+func repo(client *firestore.Client, coll string) *repository.Repository[map[string]any] {
+	return repository.New[map[string]any](client, coll)
+}
+
+// dataFlags are the flags that give a document's fields.
+func dataFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "data", Aliases: []string{"d"}, Usage: "document fields as a JSON object in the lossless format"},
+		&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read the fields from `FILE` (- for stdin)"},
+	}
+}
+
+type dataInput struct{ Data, File string }
+
+func dataInputFrom(c *cli.Context) dataInput {
+	return dataInput{Data: c.String("data"), File: c.String("file")}
+}
+
+// read parses the fields given by --data or --file.
+func (in dataInput) read(stdin io.Reader) (map[string]any, error) {
+	var b []byte
+	src := "--data"
+	switch {
+	case in.Data != "" && in.File != "":
+		return nil, usagef("give the fields with --data or --file, not both")
+	case in.Data != "":
+		b = []byte(in.Data)
+	case in.File == "-":
+		src = "stdin"
+		var err error
+		if b, err = io.ReadAll(stdin); err != nil {
+			return nil, fmt.Errorf("read stdin: %w", err)
+		}
+	case in.File != "":
+		src = in.File
+		var err error
+		if b, err = os.ReadFile(in.File); err != nil {
+			return nil, usagef("--file: %v", err)
+		}
+	default:
+		return nil, usagef("no fields given: pass --data '{\"field\": \"value\"}' or --file FILE")
+	}
+	m, err := value.DecodeMap(b)
+	if err != nil {
+		return nil, usagef("%s: %v (hint: fields are a JSON object in the lossless format, see 'fbadmin fs --help')", src, err)
+	}
+	return m, nil
+}
+
+// ---- get
+
+type getOptions struct{ Paths []string }
+
+func fsGetCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "get",
+		Usage:     "print documents",
+		ArgsUsage: "PATH...",
+		Description: `Prints each document with its path, fields (lossless JSON) and times.
+A missing document is an error (exit 4) naming it; the others are still printed.
+
+Examples:
+   fbadmin fs get users/alice
+   fbadmin fs get users/alice users/bob -o ndjson
+   fbadmin fs get users/alice -o json | jq .data.name`,
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usagef("get needs at least one document path")
+			}
+			opts := getOptions{Paths: c.Args().Slice()}
+			return withDeps(c, func(ctx context.Context, d *deps) error { return runGet(ctx, opts, d) })
+		},
+	}
+}
+
+func runGet(ctx context.Context, opts getOptions, d *deps) error {
+	type ref struct{ coll, id string }
+	refs := make([]ref, len(opts.Paths))
+	for i, p := range opts.Paths {
+		coll, id, err := splitDocPath(p)
+		if err != nil {
+			return err
+		}
+		refs[i] = ref{coll, id}
+	}
+	client, err := d.firestore(ctx)
+	if err != nil {
+		return err
+	}
+	pr := d.printer()
+	var missing []string
+	for _, r := range refs {
+		doc, err := repo(client, r.coll).Get(ctx, r.id)
+		if errors.Is(err, repository.ErrNotFound) {
+			missing = append(missing, r.coll+"/"+r.id)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		rec, err := newDocRecord(doc)
+		if err != nil {
+			return err
+		}
+		if len(refs) == 1 {
+			return pr.One(rec)
+		}
+		if err := pr.Item(rec); err != nil {
+			return err
+		}
+	}
+	if len(refs) > 1 {
+		if err := pr.Close(); err != nil {
+			return err
+		}
+	}
+	if len(missing) > 0 {
+		return errs.New(errs.ErrNotFound, "get", strings.Join(missing, ", "), "no such document")
+	}
+	return nil
+}
+
+// ---- set
+
+type setOptions struct {
+	Path  string
+	Input dataInput
+	Merge bool
+}
+
+func fsSetCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "set",
+		Usage:     "write a document, replacing it (or merging with --merge)",
+		ArgsUsage: "PATH",
+		Flags: append(dataFlags(),
+			&cli.BoolFlag{Name: "merge", Usage: "merge the fields into the existing document (nested maps merge too) instead of replacing it"},
+		),
+		Description: `Examples:
+   fbadmin fs set users/alice --data '{"name":"Alice","age":30,"joined":{"$timestamp":"2024-01-02T00:00:00Z"}}'
+   fbadmin fs set users/alice --merge --data '{"age":31}'
+   cat alice.json | fbadmin fs set users/alice --file -`,
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usagef("set needs exactly one document path")
+			}
+			opts := setOptions{Path: c.Args().First(), Input: dataInputFrom(c), Merge: c.Bool("merge")}
+			return withDeps(c, func(ctx context.Context, d *deps) error { return runSet(ctx, opts, d) })
+		},
+	}
+}
+
+func runSet(ctx context.Context, opts setOptions, d *deps) error {
+	coll, id, err := splitDocPath(opts.Path)
+	if err != nil {
+		return err
+	}
+	data, err := opts.Input.read(d.stdin)
+	if err != nil {
+		return err
+	}
+	client, err := d.firestore(ctx)
+	if err != nil {
+		return err
+	}
+	var setOpts []firestore.SetOption
+	if opts.Merge {
+		setOpts = append(setOpts, firestore.MergeAll)
+	}
+	wr, err := repo(client, coll).Set(ctx, id, data, setOpts...)
+	if err != nil {
+		return err
+	}
+	return d.printer().One(writeRecord{Path: wr.Path, UpdateTime: wr.UpdateTime.UTC()})
+}
+
+// ---- create
+
+type createOptions struct {
+	Path  string
+	Input dataInput
+}
+
+func fsCreateCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "create",
+		Usage:     "create a document; fails if it exists (a collection path gets an automatic ID)",
+		ArgsUsage: "PATH_OR_COLLECTION",
+		Flags:     dataFlags(),
+		Description: `With a document path, fails (exit 5) if the document exists. With a
+collection path, creates a document with a new automatic ID and prints its path.
+
+Examples:
+   fbadmin fs create users/carol --data '{"name":"Carol"}'
+   fbadmin fs create logs --data '{"msg":"hello"}' -o json | jq -r .path`,
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usagef("create needs exactly one document or collection path")
+			}
+			opts := createOptions{Path: c.Args().First(), Input: dataInputFrom(c)}
+			return withDeps(c, func(ctx context.Context, d *deps) error { return runCreate(ctx, opts, d) })
+		},
+	}
+}
+
+func runCreate(ctx context.Context, opts createOptions, d *deps) error {
+	p := strings.Trim(stripResourcePrefix(opts.Path), "/")
+	if err := transfer.CheckPath(p); err != nil {
+		return usageError{err}
+	}
+	data, err := opts.Input.read(d.stdin)
+	if err != nil {
+		return err
+	}
+	client, err := d.firestore(ctx)
+	if err != nil {
+		return err
+	}
+	var wr *repository.WriteResult
+	if transfer.IsDocPath(p) {
+		coll, id, _ := splitDocPath(p)
+		wr, err = repo(client, coll).Create(ctx, id, data)
+	} else {
+		wr, err = repo(client, p).Add(ctx, data)
+	}
+	if err != nil {
+		return err
+	}
+	return d.printer().One(writeRecord{Path: wr.Path, UpdateTime: wr.UpdateTime.UTC()})
+}
+
+// ---- update
+
+type updateOptions struct {
+	Path            string
+	Input           dataInput
+	IfUpdateTime    string
+	DeleteFields    []string
+	ServerTimestamp []string
+}
+
+func fsUpdateCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "update",
+		Usage:     "update fields of an existing document",
+		ArgsUsage: "PATH",
+		Flags: append(dataFlags(),
+			&cli.StringFlag{Name: "if-update-time", Usage: "only if the document's update time is still `TIME` (RFC 3339, as printed by get); else exit 5"},
+			&cli.StringSliceFlag{Name: "delete-field", Usage: "remove `FIELD` (repeatable)"},
+			&cli.StringSliceFlag{Name: "server-timestamp", Usage: "set `FIELD` to the server's time (repeatable)"},
+		),
+		Description: `Each key of the data is a field path: "a.b" updates field b of map a and
+leaves a's other fields alone. A missing document is an error (exit 4).
+
+Examples:
+   fbadmin fs update users/alice --data '{"age":31,"address.city":"Paris"}'
+   fbadmin fs update users/alice --data '{"age":32}' --if-update-time 2024-05-01T10:00:00.123456Z
+   fbadmin fs update users/alice --delete-field nickname --server-timestamp seen`,
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usagef("update needs exactly one document path")
+			}
+			opts := updateOptions{Path: c.Args().First(), Input: dataInputFrom(c), IfUpdateTime: c.String("if-update-time"),
+				DeleteFields: c.StringSlice("delete-field"), ServerTimestamp: c.StringSlice("server-timestamp")}
+			return withDeps(c, func(ctx context.Context, d *deps) error { return runUpdate(ctx, opts, d) })
+		},
+	}
+}
+
+func runUpdate(ctx context.Context, opts updateOptions, d *deps) error {
+	coll, id, err := splitDocPath(opts.Path)
+	if err != nil {
+		return err
+	}
+	var updates []firestore.Update
+	if opts.Input.Data != "" || opts.Input.File != "" || (len(opts.DeleteFields) == 0 && len(opts.ServerTimestamp) == 0) {
+		data, err := opts.Input.read(d.stdin)
+		if err != nil {
+			return err
+		}
+		for k, v := range data {
+			updates = append(updates, firestore.Update{Path: k, Value: v})
+		}
+	}
+	for _, f := range opts.DeleteFields {
+		updates = append(updates, firestore.Update{Path: f, Value: firestore.Delete})
+	}
+	for _, f := range opts.ServerTimestamp {
+		updates = append(updates, firestore.Update{Path: f, Value: firestore.ServerTimestamp})
+	}
+	if len(updates) == 0 {
+		return usagef("nothing to update: the data is empty")
+	}
+	var pre []firestore.Precondition
+	if opts.IfUpdateTime != "" {
+		t, err := time.Parse(time.RFC3339Nano, opts.IfUpdateTime)
+		if err != nil {
+			return usagef("--if-update-time %q: want an RFC 3339 time such as 2024-05-01T10:00:00.123456Z", opts.IfUpdateTime)
+		}
+		pre = append(pre, firestore.LastUpdateTime(t))
+	}
+	client, err := d.firestore(ctx)
+	if err != nil {
+		return err
+	}
+	wr, err := repo(client, coll).Update(ctx, id, updates, pre...)
+	if err != nil {
+		return err
+	}
+	return d.printer().One(writeRecord{Path: wr.Path, UpdateTime: wr.UpdateTime.UTC()})
+}
+
+// ---- delete
+
+type deleteOptions struct {
+	Paths       []string
+	Recursive   bool
+	DryRun      bool
+	Yes         bool
+	Resume      bool
+	Concurrency int
+}
+
+func fsDeleteCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "delete",
+		Usage:     "delete documents, or whole trees with --recursive",
+		ArgsUsage: "PATH...",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Usage: "delete everything below each path too (required for collections)"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "print the paths that would be deleted, delete nothing"},
+			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
+			&cli.BoolFlag{Name: "resume", Usage: "finish a recursive delete that was interrupted"},
+			&cli.IntFlag{Name: "concurrency", Value: 16, Usage: "batches of 500 deletes in flight"},
+		},
+		Description: `Asks for confirmation on a terminal; elsewhere --yes is required. A recursive
+delete reads every document below the paths (subcollections at any depth,
+including under documents that do not exist) with parallel queries and deletes
+them in parallel batches. Interrupted (Ctrl-C), it says how to resume.
+
+Examples:
+   fbadmin fs delete users/alice
+   fbadmin fs delete users --recursive --dry-run
+   fbadmin fs delete users/alice users/bob --recursive --yes
+   fbadmin fs delete users --recursive --yes --resume`,
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usagef("delete needs at least one path")
+			}
+			opts := deleteOptions{Paths: c.Args().Slice(), Recursive: c.Bool("recursive"), DryRun: c.Bool("dry-run"),
+				Yes: c.Bool("yes"), Resume: c.Bool("resume"), Concurrency: c.Int("concurrency")}
+			return withDeps(c, func(ctx context.Context, d *deps) error { return runDelete(ctx, opts, d) })
+		},
+	}
+}
+
+func runDelete(ctx context.Context, opts deleteOptions, d *deps) error {
+	var rels []string
+	for _, p := range opts.Paths {
+		p = strings.Trim(stripResourcePrefix(p), "/")
+		if err := transfer.CheckPath(p); err != nil {
+			return usageError{err}
+		}
+		if !opts.Recursive && !transfer.IsDocPath(p) {
+			return usagef("%s is a collection: add --recursive to delete it with all its documents", p)
+		}
+		rels = append(rels, p)
+	}
+	if opts.Resume && !opts.Recursive {
+		return usagef("--resume goes with --recursive")
+	}
+	db, err := d.transferDB(ctx)
+	if err != nil {
+		return err
+	}
+	what := strings.Join(rels, ", ")
+	if opts.Recursive {
+		what += " and everything below"
+	}
+	if !opts.DryRun && !opts.Resume {
+		if err := d.confirm(opts.Yes, fmt.Sprintf("delete %s in %s?", what, db.Name())); err != nil {
+			return err
+		}
+	}
+	label := "delete"
+	if opts.DryRun {
+		label = "delete (dry run)"
+	}
+	pr := d.printer()
+	var failures failureLog
+	failures.init(d, "delete")
+	var onPath func(string)
+	if opts.DryRun {
+		lp := &lockedPrinter{item: pr.Item}
+		onPath = func(p string) { lp.print(map[string]string{"path": p}) }
+	}
+	prog := d.progress(label)
+	st, err := transfer.Delete(ctx, db, transfer.DeleteOptions{
+		Paths: rels, Recursive: opts.Recursive, DryRun: opts.DryRun, Resume: opts.Resume,
+		Concurrency: opts.Concurrency, Progress: prog, OnFailure: failures.add, OnPath: onPath,
+	})
+	prog.Finish()
+	if opts.DryRun {
+		if cerr := pr.Close(); err == nil {
+			err = cerr
+		}
+	}
+	failures.flush()
+	verb := "deleted"
+	if opts.DryRun {
+		verb = "would be deleted"
+	}
+	if st.Docs > 0 || err == nil {
+		summary := summaryLine(label, verb, st)
+		if st.Resumed > 0 {
+			summary += fmt.Sprintf(" (%d more before the interruption)", st.Resumed)
+		}
+		d.info("%s", summary)
+	}
+	if err != nil {
+		if ctx.Err() != nil && opts.Recursive && !opts.DryRun {
+			return interruptedError{fmt.Sprintf("delete interrupted after %d documents; to finish, run: fbadmin fs delete %s --recursive --yes --resume",
+				st.Docs, shellJoin(rels))}
+		}
+		return err
+	}
+	if st.Failed > 0 {
+		return partialError{fmt.Errorf("delete: %d documents could not be deleted", st.Failed)}
+	}
+	return nil
+}
+
+func summaryLine(label, verb string, st transfer.Stats) string {
+	return fmt.Sprintf("%s: %d docs %s, %s", label, st.Docs, verb, statsTail(st))
+}
+
+func statsTail(st transfer.Stats) string {
+	s := ""
+	if st.Skipped > 0 {
+		s += fmt.Sprintf("%d skipped, ", st.Skipped)
+	}
+	s += fmt.Sprintf("%d failed", st.Failed)
+	if st.Bytes > 0 {
+		s += ", " + bytesString(st.Bytes)
+	}
+	s += fmt.Sprintf(" in %.2f s", st.Seconds)
+	if st.Seconds > 0 {
+		s += fmt.Sprintf(" (%.0f docs/s)", float64(st.Docs+st.Skipped)/st.Seconds)
+	}
+	return s
+}
+
+// shellJoin quotes arguments for a command line the user can paste.
+func shellJoin(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a != "" && strings.IndexFunc(a, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-:=@", r))
+		}) < 0 {
+			out[i] = a
+			continue
+		}
+		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(out, " ")
+}
+
+// failureLog prints per-document failures on stderr, the first 20 in full.
+type failureLog struct {
+	d     *deps
+	label string
+	n     int
+}
+
+const maxFailureLines = 20
+
+func (f *failureLog) init(d *deps, label string) { f.d, f.label = d, label }
+
+func (f *failureLog) add(fl transfer.Failure) {
+	f.n++
+	if f.n > maxFailureLines {
+		return
+	}
+	var le *transfer.LineError
+	switch {
+	case errors.As(fl.Err, &le):
+		fmt.Fprintf(f.d.stderr, "%s: %v\n", f.label, fl.Err)
+	case fl.Line > 0:
+		fmt.Fprintf(f.d.stderr, "%s: line %d: %v\n", f.label, fl.Line, fl.Err)
+	default:
+		fmt.Fprintf(f.d.stderr, "%s: %v\n", f.label, fl.Err)
+	}
+}
+
+func (f *failureLog) flush() {
+	if f.n > maxFailureLines {
+		fmt.Fprintf(f.d.stderr, "%s: ... and %d more failures\n", f.label, f.n-maxFailureLines)
+	}
+}
+
+// ---- collections
+
+type collectionsOptions struct{ Doc string }
+
+func fsCollectionsCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "collections",
+		Usage:     "list the top-level collections, or those of a document",
+		ArgsUsage: "[DOC_PATH]",
+		Description: `Lists collection IDs; under a document, that document need not exist itself.
+
+Examples:
+   fbadmin fs collections
+   fbadmin fs collections users/alice -o ndjson`,
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 1 {
+				return usagef("collections takes at most one document path")
+			}
+			opts := collectionsOptions{Doc: c.Args().First()}
+			return withDeps(c, func(ctx context.Context, d *deps) error { return runCollections(ctx, opts, d) })
+		},
+	}
+}
+
+type collectionRecord struct {
+	ID   string `json:"id"`
+	Path string `json:"path"`
+}
+
+func runCollections(ctx context.Context, opts collectionsOptions, d *deps) error {
+	doc := ""
+	if opts.Doc != "" {
+		coll, id, err := splitDocPath(opts.Doc)
+		if err != nil {
+			return err
+		}
+		doc = coll + "/" + id
+	}
+	db, err := d.transferDB(ctx)
+	if err != nil {
+		return err
+	}
+	ids, err := db.CollectionIDs(ctx, doc)
+	if err != nil {
+		return err
+	}
+	pr := d.printer()
+	pr.Empty = "(no collections)"
+	for _, id := range ids {
+		p := id
+		if doc != "" {
+			p = doc + "/" + id
+		}
+		if err := pr.Item(collectionRecord{ID: id, Path: p}); err != nil {
+			return err
+		}
+	}
+	return pr.Close()
+}
+
+// jsonNumber renders an aggregate for output.
+func jsonNumber(n repository.Number) json.RawMessage {
+	if n.IsNull() {
+		return json.RawMessage("null")
+	}
+	if v, ok := n.Int64(); ok && n.IsInt() {
+		return json.RawMessage(fmt.Sprint(v))
+	}
+	f, _ := n.Float64()
+	b, err := json.Marshal(f)
+	if err != nil { // NaN, Inf
+		return json.RawMessage(fmt.Sprintf("%q", fmt.Sprint(f)))
+	}
+	return b
+}
+
+func bytesString(n int64) string {
+	switch {
+	case n < 1000:
+		return fmt.Sprintf("%d B", n)
+	case n < 1e6:
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	case n < 1e9:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	}
+	return fmt.Sprintf("%.2f GB", float64(n)/1e9)
+}

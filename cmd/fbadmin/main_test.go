@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"os/exec"
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/fbadmin/fbadmin/internal/emutest"
+)
+
+// The end-to-end tests run the real fbadmin binary (this test binary,
+// re-executed under the name fbadmin) on the txtar scripts of testdata/,
+// against the Firestore emulator. Each script gets its own project.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){"fbadmin": main})
+}
+
+func TestScripts(t *testing.T) {
+	host := emutest.FirestoreHost(t)
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata",
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			var b [5]byte
+			rand.Read(b[:])
+			project := "demo-e2e-" + hex.EncodeToString(b[:])
+			env.Setenv("FIRESTORE_EMULATOR_HOST", host)
+			env.Setenv("FBADMIN_PROJECT", project)
+			env.Setenv("PROJECT", project)
+			env.Setenv("HOME", env.WorkDir+"/home")
+			env.Setenv("XDG_CACHE_HOME", env.WorkDir+"/cache")
+			env.Defer(func() {
+				emutest.ResetFirestore(host, project, "(default)")
+				emutest.ResetFirestore(host, project, "other")
+				emutest.ResetFirestore(host, project+"-copy", "(default)")
+			})
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"gendocs":   cmdGenDocs,
+			"cmpexport": cmdCmpExport,
+			"exitcode":  cmdExitCode,
+		},
+	})
+}
+
+// gendocs FILE N [TREE]: writes an import file of N small documents, flat
+// in collection r (r/00000...), or with TREE a three-level tree
+// (t/I/s/J/u/K).
+func cmdGenDocs(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: gendocs FILE N [tree]")
+	}
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	f, err := os.Create(ts.MkAbs(args[0]))
+	ts.Check(err)
+	w := bufio.NewWriter(f)
+	for i := range n {
+		path := fmt.Sprintf("r/%05d", i)
+		if len(args) > 2 {
+			path = fmt.Sprintf("t/%02d/s/%02d/u/%05d", i%10, (i/10)%10, i)
+		}
+		fmt.Fprintf(w, `{"path":%q,"data":{"i":%d,"name":"doc %d","tags":["a","b"]}}`+"\n", path, i, i)
+	}
+	ts.Check(w.Flush())
+	ts.Check(f.Close())
+}
+
+// cmpexport A B: the two export files hold the same documents (path and
+// data), whatever their order and times.
+func cmdCmpExport(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: cmpexport A B")
+	}
+	read := func(name string) []string {
+		var lines []string
+		sc := bufio.NewScanner(bytes.NewReader([]byte(ts.ReadFile(name))))
+		sc.Buffer(make([]byte, 1<<20), 64<<20)
+		for sc.Scan() {
+			if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+				continue
+			}
+			var l struct {
+				Path string          `json:"path"`
+				Data json.RawMessage `json:"data"`
+			}
+			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+				ts.Fatalf("%s: %v", name, err)
+			}
+			var compact bytes.Buffer
+			json.Compact(&compact, l.Data)
+			lines = append(lines, l.Path+" "+compact.String())
+		}
+		slices.Sort(lines)
+		return lines
+	}
+	a, b := read(args[0]), read(args[1])
+	same := slices.Equal(a, b)
+	if same == neg {
+		if !same {
+			for i := 0; i < max(len(a), len(b)); i++ {
+				var x, y string
+				if i < len(a) {
+					x = a[i]
+				}
+				if i < len(b) {
+					y = b[i]
+				}
+				if x != y {
+					ts.Logf("first difference:\n  %s: %s\n  %s: %s", args[0], x, args[1], y)
+					break
+				}
+			}
+			ts.Fatalf("%s and %s differ (%d and %d documents)", args[0], args[1], len(a), len(b))
+		}
+		ts.Fatalf("%s and %s hold the same documents", args[0], args[1])
+	}
+}
+
+// exitcode CODE COMMAND [ARGS...]: runs the command and checks its exit
+// code (stdout and stderr are kept for the next stdout/stderr checks).
+func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exitcode CODE COMMAND [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		got = ee.ExitCode()
+	case err != nil:
+		ts.Fatalf("%s: %v", args[1], err)
+	}
+	if got != want {
+		ts.Fatalf("%s exited with %d, want %d", args[1], got, want)
+	}
+}

@@ -1,0 +1,169 @@
+package transfer
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/fbadmin/fbadmin/internal/errs"
+)
+
+// An import journal records which lines of an input file are done, so that
+// an interrupted import can be resumed. It lives beside the input
+// (FILE.journal) and holds a header line, then one "FIRST-LAST" range of
+// line numbers per committed batch. Appends are small single writes, so a
+// killed process leaves at most a torn last line, which is ignored.
+type journal struct {
+	path string
+	mu   sync.Mutex
+	f    *os.File
+	done []lineRange // sorted, merged; read on resume
+}
+
+type lineRange struct{ first, last int }
+
+type journalHeader struct {
+	Journal  int    `json:"fbadmin_import_journal"`
+	Input    string `json:"input"`
+	Size     int64  `json:"size"`
+	Mode     string `json:"mode"`
+	Database string `json:"database"`
+}
+
+// JournalPath returns where the journal of an import of input lives.
+func JournalPath(input string) string { return input + ".journal" }
+
+// openJournal opens (resume) or creates the journal for an import.
+func openJournal(path string, h journalHeader, resume bool) (*journal, error) {
+	j := &journal{path: path}
+	_, statErr := os.Stat(path)
+	exists := statErr == nil
+	switch {
+	case exists && !resume:
+		return nil, errs.New(errs.ErrConflict, "import", h.Input,
+			"journal %s of an interrupted import exists: rerun with --resume to finish it, or delete the journal to start over", path)
+	case exists:
+		if err := j.load(h); err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("open journal: %w", err)
+		}
+		j.f = f
+		return j, nil
+	case statErr != nil && !errors.Is(statErr, fs.ErrNotExist):
+		return nil, fmt.Errorf("journal: %w", statErr)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create journal: %w", err)
+	}
+	hdr, _ := json.Marshal(h)
+	if _, err := f.Write(append(hdr, '\n')); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write journal: %w", err)
+	}
+	j.f = f
+	return j, nil
+}
+
+func (j *journal) load(want journalHeader) error {
+	f, err := os.Open(j.path)
+	if err != nil {
+		return fmt.Errorf("open journal: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	if !sc.Scan() {
+		return errs.New(errs.ErrInvalid, "journal", j.path, "empty journal: delete it to start over")
+	}
+	var h journalHeader
+	if err := json.Unmarshal(sc.Bytes(), &h); err != nil || h.Journal != 1 {
+		return errs.New(errs.ErrInvalid, "journal", j.path, "not an fbadmin import journal: delete it to start over")
+	}
+	switch {
+	case h.Size != want.Size:
+		return errs.New(errs.ErrConflict, "journal", j.path, "the input changed since the interrupted import (size %d, now %d): delete the journal to start over", h.Size, want.Size)
+	case h.Database != want.Database:
+		return errs.New(errs.ErrConflict, "journal", j.path, "the interrupted import went to %s, not %s", h.Database, want.Database)
+	case h.Mode != want.Mode:
+		return errs.New(errs.ErrConflict, "journal", j.path, "the interrupted import used --mode %s: resume with the same mode", h.Mode)
+	}
+	for sc.Scan() {
+		a, b, ok := strings.Cut(sc.Text(), "-")
+		first, err1 := strconv.Atoi(a)
+		last, err2 := strconv.Atoi(b)
+		if !ok || err1 != nil || err2 != nil || first < 1 || last < first {
+			continue // a torn last line
+		}
+		j.done = append(j.done, lineRange{first, last})
+	}
+	j.done = mergeRanges(j.done)
+	return sc.Err()
+}
+
+func mergeRanges(rs []lineRange) []lineRange {
+	slices.SortFunc(rs, func(a, b lineRange) int { return a.first - b.first })
+	out := rs[:0]
+	for _, r := range rs {
+		if n := len(out); n > 0 && r.first <= out[n-1].last+1 {
+			out[n-1].last = max(out[n-1].last, r.last)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// record appends done ranges.
+func (j *journal) record(rs []lineRange) error {
+	if j == nil || len(rs) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for _, r := range rs {
+		fmt.Fprintf(&b, "%d-%d\n", r.first, r.last)
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	_, err := j.f.WriteString(b.String())
+	return err
+}
+
+func (j *journal) close() error {
+	if j == nil || j.f == nil {
+		return nil
+	}
+	return j.f.Close()
+}
+
+// remove deletes the journal after a complete import.
+func (j *journal) remove() error {
+	if j == nil {
+		return nil
+	}
+	j.close()
+	return os.Remove(j.path)
+}
+
+// doneCursor answers "is line n done?" for increasing n.
+type doneCursor struct {
+	rs []lineRange
+	i  int
+}
+
+func (c *doneCursor) done(n int) bool {
+	for c.i < len(c.rs) && c.rs[c.i].last < n {
+		c.i++
+	}
+	return c.i < len(c.rs) && c.rs[c.i].first <= n
+}

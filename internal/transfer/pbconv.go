@@ -1,0 +1,215 @@
+package transfer
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	pb "cloud.google.com/go/firestore/apiv1/firestorepb"
+	"google.golang.org/genproto/googleapis/type/latlng"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// The engine talks to the low-level API, so it converts between protobuf
+// values and the Go values of the value codec (the types
+// DocumentSnapshot.Data returns) itself.
+
+const (
+	vectorTypeKey = "__type__"
+	vectorType    = "__vector__"
+	vectorValues  = "value"
+)
+
+// fromPBFields converts a document's fields.
+func fromPBFields(fields map[string]*pb.Value) (map[string]any, error) {
+	m := make(map[string]any, len(fields))
+	for k, v := range fields {
+		g, err := fromPB(v)
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", k, err)
+		}
+		m[k] = g
+	}
+	return m, nil
+}
+
+func fromPB(v *pb.Value) (any, error) {
+	switch x := v.GetValueType().(type) {
+	case nil, *pb.Value_NullValue:
+		return nil, nil
+	case *pb.Value_BooleanValue:
+		return x.BooleanValue, nil
+	case *pb.Value_IntegerValue:
+		return x.IntegerValue, nil
+	case *pb.Value_DoubleValue:
+		return x.DoubleValue, nil
+	case *pb.Value_StringValue:
+		return x.StringValue, nil
+	case *pb.Value_BytesValue:
+		if x.BytesValue == nil {
+			return []byte{}, nil
+		}
+		return x.BytesValue, nil
+	case *pb.Value_TimestampValue:
+		if err := x.TimestampValue.CheckValid(); err != nil {
+			return nil, err
+		}
+		return x.TimestampValue.AsTime(), nil
+	case *pb.Value_GeoPointValue:
+		return &latlng.LatLng{Latitude: x.GeoPointValue.GetLatitude(), Longitude: x.GeoPointValue.GetLongitude()}, nil
+	case *pb.Value_ReferenceValue:
+		return refFromName(x.ReferenceValue), nil
+	case *pb.Value_ArrayValue:
+		vals := x.ArrayValue.GetValues()
+		out := make([]any, len(vals))
+		for i, e := range vals {
+			g, err := fromPB(e)
+			if err != nil {
+				return nil, fmt.Errorf("[%d]: %w", i, err)
+			}
+			out[i] = g
+		}
+		return out, nil
+	case *pb.Value_MapValue:
+		fields := x.MapValue.GetFields()
+		if vec, ok := vectorFromPB(fields); ok {
+			return vec, nil
+		}
+		return fromPBFields(fields)
+	default:
+		return nil, fmt.Errorf("unsupported Firestore value type %T", x)
+	}
+}
+
+func vectorFromPB(fields map[string]*pb.Value) (firestore.Vector64, bool) {
+	if len(fields) != 2 || fields[vectorTypeKey].GetStringValue() != vectorType {
+		return nil, false
+	}
+	arr, ok := fields[vectorValues].GetValueType().(*pb.Value_ArrayValue)
+	if !ok {
+		return nil, false
+	}
+	vec := make(firestore.Vector64, len(arr.ArrayValue.GetValues()))
+	for i, e := range arr.ArrayValue.GetValues() {
+		d, ok := e.GetValueType().(*pb.Value_DoubleValue)
+		if !ok {
+			return nil, false
+		}
+		vec[i] = d.DoubleValue
+	}
+	return vec, true
+}
+
+// refFromName builds a detached DocumentRef for a full document name, as
+// the value codec does.
+func refFromName(name string) *firestore.DocumentRef {
+	ref := &firestore.DocumentRef{Path: name}
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		ref.ID = name[i+1:]
+		parent := name[:i]
+		coll := &firestore.CollectionRef{Path: parent}
+		if j := strings.LastIndexByte(parent, '/'); j >= 0 {
+			coll.ID = parent[j+1:]
+		}
+		ref.Parent = coll
+	}
+	return ref
+}
+
+// toPBFields converts decoded document fields.
+func toPBFields(m map[string]any) (map[string]*pb.Value, error) {
+	out := make(map[string]*pb.Value, len(m))
+	for k, v := range m {
+		p, err := toPB(v)
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", k, err)
+		}
+		out[k] = p
+	}
+	return out, nil
+}
+
+func toPB(v any) (*pb.Value, error) {
+	switch x := v.(type) {
+	case nil:
+		return &pb.Value{ValueType: &pb.Value_NullValue{NullValue: structpb.NullValue_NULL_VALUE}}, nil
+	case bool:
+		return &pb.Value{ValueType: &pb.Value_BooleanValue{BooleanValue: x}}, nil
+	case int64:
+		return &pb.Value{ValueType: &pb.Value_IntegerValue{IntegerValue: x}}, nil
+	case int:
+		return &pb.Value{ValueType: &pb.Value_IntegerValue{IntegerValue: int64(x)}}, nil
+	case float64:
+		return &pb.Value{ValueType: &pb.Value_DoubleValue{DoubleValue: x}}, nil
+	case string:
+		return &pb.Value{ValueType: &pb.Value_StringValue{StringValue: x}}, nil
+	case []byte:
+		return &pb.Value{ValueType: &pb.Value_BytesValue{BytesValue: x}}, nil
+	case time.Time:
+		return &pb.Value{ValueType: &pb.Value_TimestampValue{TimestampValue: timestamppb.New(x)}}, nil
+	case *latlng.LatLng:
+		return &pb.Value{ValueType: &pb.Value_GeoPointValue{GeoPointValue: x}}, nil
+	case *firestore.DocumentRef:
+		return &pb.Value{ValueType: &pb.Value_ReferenceValue{ReferenceValue: x.Path}}, nil
+	case firestore.Vector64:
+		vals := make([]*pb.Value, len(x))
+		for i, f := range x {
+			vals[i] = &pb.Value{ValueType: &pb.Value_DoubleValue{DoubleValue: f}}
+		}
+		return &pb.Value{ValueType: &pb.Value_MapValue{MapValue: &pb.MapValue{Fields: map[string]*pb.Value{
+			vectorTypeKey: {ValueType: &pb.Value_StringValue{StringValue: vectorType}},
+			vectorValues:  {ValueType: &pb.Value_ArrayValue{ArrayValue: &pb.ArrayValue{Values: vals}}},
+		}}}}, nil
+	case []any:
+		vals := make([]*pb.Value, len(x))
+		for i, e := range x {
+			p, err := toPB(e)
+			if err != nil {
+				return nil, fmt.Errorf("[%d]: %w", i, err)
+			}
+			vals[i] = p
+		}
+		return &pb.Value{ValueType: &pb.Value_ArrayValue{ArrayValue: &pb.ArrayValue{Values: vals}}}, nil
+	case map[string]any:
+		fields, err := toPBFields(x)
+		if err != nil {
+			return nil, err
+		}
+		return &pb.Value{ValueType: &pb.Value_MapValue{MapValue: &pb.MapValue{Fields: fields}}}, nil
+	default:
+		return nil, fmt.Errorf("unsupported Go type %T", v)
+	}
+}
+
+// leafPaths returns the field paths of every leaf of a document's fields
+// (values that are not non-empty maps), the mask of a merge that keeps the
+// fields the data does not mention, like the SDK's MergeAll.
+func leafPaths(m map[string]any, prefix string, out []string) []string {
+	for k, v := range m {
+		p := prefix + quoteField(k)
+		if sub, ok := v.(map[string]any); ok && len(sub) > 0 {
+			out = leafPaths(sub, p+".", out)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// quoteField quotes a field name for a field path when it is not a simple
+// identifier.
+func quoteField(k string) string {
+	simple := k != ""
+	for i, r := range k {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
+			simple = false
+			break
+		}
+	}
+	if simple {
+		return k
+	}
+	return "`" + strings.NewReplacer("\\", "\\\\", "`", "\\`").Replace(k) + "`"
+}

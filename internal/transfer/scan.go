@@ -1,0 +1,561 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	pb "cloud.google.com/go/firestore/apiv1/firestorepb"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/api/iterator"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/fbadmin/fbadmin/internal/errs"
+)
+
+// A scan is one query over a slice of the document tree: the documents below
+// parent (a document or the root) in collection (or in every collection
+// when collection is empty), at any depth when all is set, whose names lie
+// in [lo, hi). Documents come back ordered by name, so a broken stream can
+// resume after the last name it delivered.
+type scan struct {
+	parent     string // full resource name
+	collection string
+	all        bool
+	lo, hi     string // full document names; "" is unbounded
+}
+
+type scanOptions struct {
+	readTime  time.Time
+	namesOnly bool
+}
+
+const nameField = "__name__"
+
+func refValue(name string) *pb.Value {
+	return &pb.Value{ValueType: &pb.Value_ReferenceValue{ReferenceValue: name}}
+}
+
+func nameFilter(op pb.StructuredQuery_FieldFilter_Operator, name string) *pb.StructuredQuery_Filter {
+	return &pb.StructuredQuery_Filter{FilterType: &pb.StructuredQuery_Filter_FieldFilter{FieldFilter: &pb.StructuredQuery_FieldFilter{
+		Field: &pb.StructuredQuery_FieldReference{FieldPath: nameField}, Op: op, Value: refValue(name),
+	}}}
+}
+
+func (s scan) query(o scanOptions, after string) *pb.StructuredQuery {
+	q := &pb.StructuredQuery{
+		From:    []*pb.StructuredQuery_CollectionSelector{{CollectionId: s.collection, AllDescendants: s.all}},
+		OrderBy: []*pb.StructuredQuery_Order{{Field: &pb.StructuredQuery_FieldReference{FieldPath: nameField}, Direction: pb.StructuredQuery_ASCENDING}},
+	}
+	var filters []*pb.StructuredQuery_Filter
+	if s.lo != "" {
+		filters = append(filters, nameFilter(pb.StructuredQuery_FieldFilter_GREATER_THAN_OR_EQUAL, s.lo))
+	}
+	if s.hi != "" {
+		filters = append(filters, nameFilter(pb.StructuredQuery_FieldFilter_LESS_THAN, s.hi))
+	}
+	switch len(filters) {
+	case 1:
+		q.Where = filters[0]
+	case 2:
+		q.Where = &pb.StructuredQuery_Filter{FilterType: &pb.StructuredQuery_Filter_CompositeFilter{CompositeFilter: &pb.StructuredQuery_CompositeFilter{
+			Op: pb.StructuredQuery_CompositeFilter_AND, Filters: filters,
+		}}}
+	}
+	if after != "" {
+		q.StartAt = &pb.Cursor{Values: []*pb.Value{refValue(after)}, Before: false}
+	}
+	if o.namesOnly {
+		q.Select = &pb.StructuredQuery_Projection{Fields: []*pb.StructuredQuery_FieldReference{{FieldPath: nameField}}}
+	}
+	return q
+}
+
+// maxStreamRetries bounds how often one scan restarts after a transient
+// failure of its stream.
+const maxStreamRetries = 6
+
+// run streams the scan's documents to fn, restarting after the last
+// delivered name when the stream fails with a transient error.
+func (db *DB) run(ctx context.Context, s scan, o scanOptions, fn func(*pb.Document) error) error {
+	last := ""
+	for attempt := 0; ; attempt++ {
+		err := db.runOnce(ctx, s, o, last, func(d *pb.Document) error {
+			last = d.GetName()
+			return fn(d)
+		})
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, errStop) || ctx.Err() != nil || !transient(err) || attempt >= maxStreamRetries {
+			return err
+		}
+		if err := sleep(ctx, backoff(attempt)); err != nil {
+			return err
+		}
+	}
+}
+
+// errStop is returned by a callback to end a scan early without error.
+var errStop = errors.New("stop scan")
+
+type callbackErr struct{ err error }
+
+func (e callbackErr) Error() string { return e.err.Error() }
+func (e callbackErr) Unwrap() error { return e.err }
+
+func (db *DB) runOnce(ctx context.Context, s scan, o scanOptions, after string, fn func(*pb.Document) error) error {
+	ctx, cancel := context.WithCancel(db.ctx(ctx))
+	defer cancel()
+	req := &pb.RunQueryRequest{Parent: s.parent, QueryType: &pb.RunQueryRequest_StructuredQuery{StructuredQuery: s.query(o, after)}}
+	if !o.readTime.IsZero() {
+		req.ConsistencySelector = &pb.RunQueryRequest_ReadTime{ReadTime: timestamppb.New(o.readTime)}
+	}
+	stream, err := db.api.RunQuery(ctx, req)
+	if err != nil {
+		return errs.Wrap(err, "query", db.rel(s.parent))
+	}
+	for {
+		resp, err := stream.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return errs.Wrap(err, "query", db.rel(s.parent))
+		}
+		if d := resp.GetDocument(); d != nil {
+			if err := fn(d); err != nil {
+				if errors.Is(err, errStop) {
+					return nil
+				}
+				return callbackErr{err}
+			}
+		}
+		if resp.GetDone() {
+			return nil
+		}
+	}
+}
+
+// transient reports whether an RPC error is worth retrying.
+func transient(err error) bool {
+	var ce callbackErr
+	if errors.As(err, &ce) {
+		return false
+	}
+	switch status.Code(err) {
+	case codes.Unavailable, codes.ResourceExhausted, codes.Aborted, codes.Internal, codes.DeadlineExceeded:
+		return true
+	}
+	return false
+}
+
+func backoff(attempt int) time.Duration {
+	d := 100 * time.Millisecond << attempt
+	if d > 5*time.Second {
+		d = 5 * time.Second
+	}
+	return d
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// collectionIDs lists the collections directly under a document (or the
+// root for ""), sorted.
+func (db *DB) collectionIDs(ctx context.Context, parentRel string, readTime time.Time) ([]string, error) {
+	req := &pb.ListCollectionIdsRequest{Parent: db.full(parentRel), PageSize: 1000}
+	if !readTime.IsZero() {
+		req.ConsistencySelector = &pb.ListCollectionIdsRequest_ReadTime{ReadTime: timestamppb.New(readTime)}
+	}
+	it := db.api.ListCollectionIds(db.ctx(ctx), req)
+	var ids []string
+	for {
+		id, err := it.Next()
+		if err == iterator.Done {
+			break
+		}
+		if err != nil {
+			return nil, errs.Wrap(err, "list collections", orRoot(parentRel))
+		}
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// CollectionIDs lists the collections directly under a document, or the
+// top-level collections for "".
+func (db *DB) CollectionIDs(ctx context.Context, docPath string) ([]string, error) {
+	return db.collectionIDs(ctx, docPath, time.Time{})
+}
+
+func orRoot(p string) string {
+	if p == "" {
+		return "(root)"
+	}
+	return p
+}
+
+// firstDoc returns the first document name of a collection, counting
+// documents that do not exist themselves but have subcollections.
+func (db *DB) firstDoc(ctx context.Context, collRel string, readTime time.Time) (string, bool, error) {
+	parent, id := splitParent(collRel)
+	req := &pb.ListDocumentsRequest{Parent: db.full(parent), CollectionId: id, PageSize: 1, ShowMissing: true, Mask: &pb.DocumentMask{}}
+	if !readTime.IsZero() {
+		req.ConsistencySelector = &pb.ListDocumentsRequest_ReadTime{ReadTime: timestamppb.New(readTime)}
+	}
+	it := db.api.ListDocuments(db.ctx(ctx), req)
+	d, err := it.Next()
+	if err == iterator.Done {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, errs.Wrap(err, "list documents", collRel)
+	}
+	return d.GetName(), true, nil
+}
+
+// lastDoc returns the last existing document name of a collection (not
+// supported by the emulator).
+func (db *DB) lastDoc(ctx context.Context, collRel string, readTime time.Time) (string, bool, error) {
+	parent, id := splitParent(collRel)
+	q := &pb.StructuredQuery{
+		From:    []*pb.StructuredQuery_CollectionSelector{{CollectionId: id}},
+		OrderBy: []*pb.StructuredQuery_Order{{Field: &pb.StructuredQuery_FieldReference{FieldPath: nameField}, Direction: pb.StructuredQuery_DESCENDING}},
+		Select:  &pb.StructuredQuery_Projection{Fields: []*pb.StructuredQuery_FieldReference{{FieldPath: nameField}}},
+		Limit:   wrapperspb.Int32(1),
+	}
+	name, err := db.firstName(ctx, db.full(parent), q, readTime, collRel)
+	return name, name != "", err
+}
+
+// planTree splits "every document below parentRel" (the whole database for
+// "") into scans: one range per child collection, each cut into up to
+// parts ranges of document IDs.
+func (db *DB) planTree(ctx context.Context, parentRel string, readTime time.Time, parts int) ([]scan, error) {
+	ids, err := db.collectionIDs(ctx, parentRel, readTime)
+	if err != nil {
+		return nil, err
+	}
+	return db.planCollections(ctx, parentRel, ids, "", readTime, parts)
+}
+
+// planCollection splits "the documents of collRel and everything below
+// them" into scans.
+func (db *DB) planCollection(ctx context.Context, collRel string, readTime time.Time, parts int) ([]scan, error) {
+	parent, id := splitParent(collRel)
+	siblings, err := db.collectionIDs(ctx, parent, readTime)
+	if err != nil {
+		return nil, err
+	}
+	i, found := slices.BinarySearch(siblings, id)
+	if !found {
+		return nil, nil
+	}
+	hi := ""
+	for _, next := range siblings[i+1:] {
+		first, ok, err := db.firstDoc(ctx, joinPath(parent, next), readTime)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			hi = first
+			break
+		}
+	}
+	return db.planCollections(ctx, parent, []string{id}, hi, readTime, parts)
+}
+
+func joinPath(parent, id string) string {
+	if parent == "" {
+		return id
+	}
+	return parent + "/" + id
+}
+
+// planCollections plans consecutive sibling collections under parentRel;
+// outerHi bounds the last one.
+func (db *DB) planCollections(ctx context.Context, parentRel string, ids []string, outerHi string, readTime time.Time, parts int) ([]scan, error) {
+	type bounds struct {
+		first string   // first document name, "" when the collection is empty
+		cuts  []string // names splitting it into ranges
+	}
+	b := make([]bounds, len(ids))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, id := range ids {
+		g.Go(func() error {
+			coll := joinPath(parentRel, id)
+			first, ok, err := db.firstDoc(gctx, coll, readTime)
+			if err != nil || !ok {
+				return err
+			}
+			cuts, err := db.cuts(gctx, coll, first, readTime, parts)
+			b[i] = bounds{first, cuts}
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	parent := db.full(parentRel)
+	var scans []scan
+	for i := range ids {
+		if b[i].first == "" {
+			continue
+		}
+		hi := outerHi
+		for _, nb := range b[i+1:] {
+			if nb.first != "" {
+				hi = nb.first
+				break
+			}
+		}
+		lo := b[i].first
+		for _, cut := range b[i].cuts {
+			scans = append(scans, scan{parent: parent, all: true, lo: lo, hi: cut})
+			lo = cut
+		}
+		scans = append(scans, scan{parent: parent, all: true, lo: lo, hi: hi})
+	}
+	return scans, nil
+}
+
+// minSplitDocs is the smallest collection worth splitting.
+const minSplitDocs = 64
+
+// cuts returns up to parts-1 document names of a collection, increasing
+// and after first, that split it into ranges of about equal numbers of its
+// own documents (subtrees follow their documents). In production the last
+// name comes from a descending query and the cuts are spread between the
+// first and last IDs; the emulator has no descending name scans, so there
+// the cuts are sampled at offsets (cheap on an in-memory database,
+// billed reads in production).
+func (db *DB) cuts(ctx context.Context, collRel, first string, readTime time.Time, parts int) ([]string, error) {
+	if parts < 2 {
+		return nil, nil
+	}
+	parent, id := splitParent(collRel)
+	collName := db.full(collRel) + "/"
+	if !db.emulator {
+		last, ok, err := db.lastDoc(ctx, collRel, readTime)
+		if err == nil {
+			if !ok {
+				return nil, nil
+			}
+			var out []string
+			for _, s := range splitIDs(strings.TrimPrefix(first, collName), strings.TrimPrefix(last, collName), parts) {
+				out = append(out, collName+s)
+			}
+			return out, nil
+		}
+	}
+	n, err := db.count(ctx, scan{parent: db.full(parent), collection: id}, readTime)
+	if err != nil || n < minSplitDocs {
+		return nil, err
+	}
+	var out []string
+	for j := 1; j < parts; j++ {
+		name, err := db.nameAtOffset(ctx, collRel, int32(n*int64(j)/int64(parts)), readTime)
+		if err != nil {
+			return nil, err
+		}
+		if name != "" && name > first && (len(out) == 0 || name > out[len(out)-1]) {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
+func (db *DB) nameAtOffset(ctx context.Context, collRel string, offset int32, readTime time.Time) (string, error) {
+	parent, id := splitParent(collRel)
+	s := scan{parent: db.full(parent), collection: id}
+	q := s.query(scanOptions{namesOnly: true}, "")
+	q.Offset = offset
+	q.Limit = wrapperspb.Int32(1)
+	return db.firstName(ctx, s.parent, q, readTime, collRel)
+}
+
+func (db *DB) firstName(ctx context.Context, parent string, q *pb.StructuredQuery, readTime time.Time, what string) (string, error) {
+	req := &pb.RunQueryRequest{Parent: parent, QueryType: &pb.RunQueryRequest_StructuredQuery{StructuredQuery: q}}
+	if !readTime.IsZero() {
+		req.ConsistencySelector = &pb.RunQueryRequest_ReadTime{ReadTime: timestamppb.New(readTime)}
+	}
+	stream, err := db.api.RunQuery(db.ctx(ctx), req)
+	if err != nil {
+		return "", errs.Wrap(err, "query", what)
+	}
+	name := ""
+	for {
+		resp, err := stream.Recv()
+		if err == io.EOF {
+			return name, nil
+		}
+		if err != nil {
+			return "", errs.Wrap(err, "query", what)
+		}
+		if d := resp.GetDocument(); d != nil && name == "" {
+			name = d.GetName()
+		}
+	}
+}
+
+// splitIDs returns up to parts-1 document IDs strictly between first and
+// last, in increasing order, spread evenly over the byte strings between
+// them. IDs are made of printable ASCII other than "/", so they are valid
+// IDs and compare the same way in Go and in Firestore.
+func splitIDs(first, last string, parts int) []string {
+	if parts < 2 || last == "" || first >= last {
+		return nil
+	}
+	const digits = 3
+	const lowest, highest = 0x21, 0x7e // printable ASCII
+	const base = highest - lowest + 1
+	prefix := 0
+	for prefix < len(first) && prefix < len(last) && first[prefix] == last[prefix] {
+		prefix++
+	}
+	num := func(s string) int {
+		n := 0
+		for i := 0; i < digits; i++ {
+			c := lowest
+			if prefix+i < len(s) {
+				c = min(max(int(s[prefix+i]), lowest), highest)
+			}
+			n = n*base + (c - lowest)
+		}
+		return n
+	}
+	a, z := num(first), num(last)
+	if z-a < 2 {
+		return nil
+	}
+	var out []string
+	for j := 1; j < parts; j++ {
+		n := a + (z-a)*j/parts
+		buf := []byte(last[:prefix])
+		var tail [digits]byte
+		for i := digits - 1; i >= 0; i-- {
+			tail[i] = byte(lowest + n%base)
+			n /= base
+		}
+		buf = append(buf, tail[:]...)
+		for len(buf) > prefix+1 && buf[len(buf)-1] == lowest {
+			buf = buf[:len(buf)-1]
+		}
+		for i := prefix; i < len(buf); i++ {
+			if buf[i] == '/' {
+				buf[i] = '0'
+			}
+		}
+		s := string(buf)
+		if s <= first || s >= last || (len(out) > 0 && s <= out[len(out)-1]) {
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// runScans runs scans with up to workers at a time; fn is called from the
+// scan's goroutine, so calls for one scan are ordered and calls for
+// different scans are concurrent.
+func (db *DB) runScans(ctx context.Context, scans []scan, o scanOptions, workers int, fn func(worker int, d *pb.Document) error) error {
+	if workers < 1 {
+		workers = 1
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	next := make(chan scan)
+	for w := range min(workers, len(scans)) {
+		g.Go(func() error {
+			for s := range next {
+				if err := db.run(gctx, s, o, func(d *pb.Document) error { return fn(w, d) }); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		defer close(next)
+		for _, s := range scans {
+			select {
+			case next <- s:
+			case <-gctx.Done():
+				return nil
+			}
+		}
+		return nil
+	})
+	return g.Wait()
+}
+
+// count runs a count aggregation over a scan (for progress totals).
+func (db *DB) count(ctx context.Context, s scan, readTime time.Time) (int64, error) {
+	q := s.query(scanOptions{}, "")
+	q.OrderBy = nil
+	req := &pb.RunAggregationQueryRequest{
+		Parent: s.parent,
+		QueryType: &pb.RunAggregationQueryRequest_StructuredAggregationQuery{StructuredAggregationQuery: &pb.StructuredAggregationQuery{
+			QueryType:    &pb.StructuredAggregationQuery_StructuredQuery{StructuredQuery: q},
+			Aggregations: []*pb.StructuredAggregationQuery_Aggregation{{Alias: "n", Operator: &pb.StructuredAggregationQuery_Aggregation_Count_{Count: &pb.StructuredAggregationQuery_Aggregation_Count{}}}},
+		}},
+	}
+	if !readTime.IsZero() {
+		req.ConsistencySelector = &pb.RunAggregationQueryRequest_ReadTime{ReadTime: timestamppb.New(readTime)}
+	}
+	stream, err := db.api.RunAggregationQuery(db.ctx(ctx), req)
+	if err != nil {
+		return 0, errs.Wrap(err, "count", db.rel(s.parent))
+	}
+	var n int64
+	for {
+		resp, err := stream.Recv()
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return 0, errs.Wrap(err, "count", db.rel(s.parent))
+		}
+		if r := resp.GetResult(); r != nil {
+			n = r.GetAggregateFields()["n"].GetIntegerValue()
+		}
+	}
+}
+
+// countScans sums count over consecutive scans of one plan, merging them
+// into as few aggregations as possible.
+func (db *DB) countScans(ctx context.Context, scans []scan, readTime time.Time) (int64, error) {
+	var total int64
+	for i := 0; i < len(scans); {
+		whole := scans[i]
+		j := i + 1
+		for j < len(scans) && scans[j].parent == whole.parent && scans[j].collection == whole.collection &&
+			scans[j].all == whole.all && scans[j].lo == whole.hi && whole.hi != "" {
+			whole.hi = scans[j].hi
+			j++
+		}
+		n, err := db.count(ctx, whole, readTime)
+		if err != nil {
+			return 0, err
+		}
+		total += n
+		i = j
+	}
+	return total, nil
+}

@@ -1,0 +1,324 @@
+package transfer
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	pb "cloud.google.com/go/firestore/apiv1/firestorepb"
+	"golang.org/x/time/rate"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/internal/value"
+)
+
+// Mode says how imported documents meet existing ones.
+type Mode int
+
+const (
+	// ModeCreate writes documents that do not exist yet; an existing one is
+	// a failure (a conflict).
+	ModeCreate Mode = iota
+	// ModeSet replaces documents, creating them if needed.
+	ModeSet
+	// ModeMerge merges the fields into existing documents (nested maps
+	// merge too), creating them if needed.
+	ModeMerge
+	// ModeSkipExisting writes documents that do not exist yet and leaves
+	// existing ones alone.
+	ModeSkipExisting
+)
+
+var modeNames = []string{"create", "set", "merge", "skip-existing"}
+
+func (m Mode) String() string {
+	if int(m) < len(modeNames) {
+		return modeNames[m]
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// ParseMode parses "create", "set", "merge" or "skip-existing".
+func ParseMode(s string) (Mode, error) {
+	for i, n := range modeNames {
+		if s == n {
+			return Mode(i), nil
+		}
+	}
+	return 0, errs.New(errs.ErrInvalid, "mode", s, "unknown mode: use create, set, merge or skip-existing")
+}
+
+// Batch limits: Firestore takes at most 500 writes and 10 MiB per request.
+const (
+	maxBatchDocs  = 500
+	maxBatchBytes = 4 << 20
+)
+
+// item is one document to write or delete.
+type item struct {
+	seq    int // line number of the input (import), or 0
+	name   string
+	fields map[string]*pb.Value
+	data   map[string]any // kept when a resumed create must compare
+	delete bool
+}
+
+func (it *item) write(mode Mode) (*pb.Write, error) {
+	if it.delete {
+		return &pb.Write{Operation: &pb.Write_Delete{Delete: it.name}}, nil
+	}
+	w := &pb.Write{Operation: &pb.Write_Update{Update: &pb.Document{Name: it.name, Fields: it.fields}}}
+	switch mode {
+	case ModeCreate, ModeSkipExisting:
+		w.CurrentDocument = &pb.Precondition{ConditionType: &pb.Precondition_Exists{Exists: false}}
+	case ModeMerge:
+		data := it.data
+		if data == nil {
+			var err error
+			if data, err = fromPBFields(it.fields); err != nil {
+				return nil, err
+			}
+		}
+		w.UpdateMask = &pb.DocumentMask{FieldPaths: leafPaths(data, "", nil)}
+	}
+	return w, nil
+}
+
+// writer commits batches with the non-atomic BatchWrite call, which reports
+// each document's outcome, so one bad document never holds back the other
+// 499. Transient failures are retried; writes are throttled in production
+// with Firestore's 500/50/5 ramp-up (start at 500 writes/s, grow by half
+// every 5 minutes) and unthrottled on the emulator.
+type writer struct {
+	db        *DB
+	mode      Mode
+	resume    bool
+	c         *counters
+	prog      Progress
+	onFailure func(Failure)
+	limiter   *rampLimiter
+}
+
+func newWriter(db *DB, mode Mode, c *counters, prog Progress, onFailure func(Failure)) *writer {
+	w := &writer{db: db, mode: mode, c: c, prog: orNoProgress(prog), onFailure: onFailure}
+	if !db.emulator {
+		w.limiter = newRampLimiter(500, 5*time.Minute)
+	}
+	return w
+}
+
+// outcome of one item.
+type outcome int
+
+const (
+	outWritten outcome = iota
+	outSkipped
+	outFailed
+)
+
+const maxWriteRetries = 8
+
+// errBackend means the backend stayed unreachable through every retry: the
+// job should stop and be resumed later.
+type errBackend struct{ err error }
+
+func (e errBackend) Error() string { return e.err.Error() }
+func (e errBackend) Unwrap() error { return e.err }
+
+// commit writes items and returns each one's outcome. It returns an error
+// only when the job cannot go on (backend unreachable, permission denied).
+func (w *writer) commit(ctx context.Context, items []item) ([]outcome, error) {
+	outs := make([]outcome, len(items))
+	pending := make([]int, len(items))
+	for i := range items {
+		pending[i] = i
+	}
+	var lastErr error
+	for attempt := 0; len(pending) > 0; attempt++ {
+		if attempt > 0 {
+			if attempt > maxWriteRetries {
+				return outs, errBackend{lastErr}
+			}
+			if err := sleep(ctx, backoff(attempt-1)); err != nil {
+				return outs, err
+			}
+		}
+		if w.limiter != nil {
+			if err := w.limiter.wait(ctx, len(pending)); err != nil {
+				return outs, err
+			}
+		}
+		writes := make([]*pb.Write, 0, len(pending))
+		var sendable []int
+		for _, i := range pending {
+			wr, err := items[i].write(w.mode)
+			if err != nil {
+				w.fail(&items[i], errs.New(errs.ErrInvalid, "write", w.db.rel(items[i].name), "%v", err))
+				outs[i] = outFailed
+				continue
+			}
+			writes = append(writes, wr)
+			sendable = append(sendable, i)
+		}
+		if len(writes) == 0 {
+			break
+		}
+		resp, err := w.db.api.BatchWrite(w.db.ctx(ctx), &pb.BatchWriteRequest{Database: w.db.Name(), Writes: writes})
+		if err != nil {
+			lastErr = errs.Wrap(err, "batch write", w.db.rel(items[sendable[0]].name))
+			if transient(err) {
+				pending = sendable
+				continue
+			}
+			switch status.Code(err) {
+			case codes.PermissionDenied, codes.Unauthenticated, codes.Canceled, codes.NotFound:
+				return outs, lastErr
+			}
+			if len(sendable) > 1 {
+				// A request-level rejection (a too large request, one bad
+				// document): write one by one to isolate the culprit.
+				for _, i := range sendable {
+					o, err := w.commit(ctx, items[i:i+1])
+					if err != nil {
+						return outs, err
+					}
+					outs[i] = o[0]
+				}
+				return outs, nil
+			}
+			w.fail(&items[sendable[0]], lastErr)
+			outs[sendable[0]] = outFailed
+			break
+		}
+		pending = pending[:0]
+		var exists []int
+		for k, st := range resp.GetStatus() {
+			i := sendable[k]
+			code := codes.Code(st.GetCode())
+			switch {
+			case code == codes.OK:
+				outs[i] = outWritten
+			case code == codes.AlreadyExists && w.mode == ModeSkipExisting:
+				outs[i] = outSkipped
+			case code == codes.AlreadyExists && w.resume:
+				exists = append(exists, i)
+			case code == codes.Unavailable || code == codes.Aborted || code == codes.ResourceExhausted || code == codes.Internal || code == codes.DeadlineExceeded:
+				lastErr = errs.Wrap(status.ErrorProto(st), w.op(&items[i]), w.db.rel(items[i].name))
+				pending = append(pending, i)
+			default:
+				w.fail(&items[i], errs.Wrap(status.ErrorProto(st), w.op(&items[i]), w.db.rel(items[i].name)))
+				outs[i] = outFailed
+			}
+		}
+		if len(exists) > 0 {
+			if err := w.compareExisting(ctx, items, exists, outs); err != nil {
+				return outs, err
+			}
+		}
+	}
+	return outs, nil
+}
+
+// compareExisting settles documents a resumed create found already there:
+// written by the interrupted run (same data: skipped) or by someone else
+// (different data: a conflict).
+func (w *writer) compareExisting(ctx context.Context, items []item, idx []int, outs []outcome) error {
+	names := make([]string, len(idx))
+	byName := make(map[string]int, len(idx))
+	for k, i := range idx {
+		names[k] = items[i].name
+		byName[items[i].name] = i
+	}
+	seen := map[string]bool{}
+	err := w.db.getDocs(ctx, names, time.Time{}, func(d *pb.Document) error {
+		i := byName[d.GetName()]
+		seen[d.GetName()] = true
+		got, err := fromPBFields(d.GetFields())
+		if err == nil && items[i].data != nil && value.Equal(got, items[i].data) {
+			outs[i] = outSkipped
+			return nil
+		}
+		w.fail(&items[i], errs.New(errs.ErrAlreadyExists, "create", w.db.rel(items[i].name), "document exists with other data"))
+		outs[i] = outFailed
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, i := range idx {
+		if !seen[items[i].name] { // deleted meanwhile: report, a rerun writes it
+			w.fail(&items[i], errs.New(errs.ErrConflict, "create", w.db.rel(items[i].name), "document existed, then vanished"))
+			outs[i] = outFailed
+		}
+	}
+	return nil
+}
+
+// op names a write in messages: create, set, merge or delete.
+func (w *writer) op(it *item) string {
+	if it.delete {
+		return "delete"
+	}
+	if w.mode == ModeSkipExisting {
+		return "create"
+	}
+	return w.mode.String()
+}
+
+func (w *writer) fail(it *item, err error) {
+	if w.onFailure != nil {
+		w.onFailure(Failure{Line: it.seq, Path: w.db.rel(it.name), Err: err})
+	}
+}
+
+// tally adds outcomes to the counters and progress.
+func (w *writer) tally(outs []outcome, bytes int64) {
+	var n, s, f int64
+	for _, o := range outs {
+		switch o {
+		case outWritten:
+			n++
+		case outSkipped:
+			s++
+		case outFailed:
+			f++
+		}
+	}
+	w.c.docs.Add(n)
+	w.c.skipped.Add(s)
+	w.c.failed.Add(f)
+	w.prog.Add(n+s+f, bytes)
+}
+
+// rampLimiter implements the 500/50/5 rule: start at base operations per
+// second and raise the rate by 50% every step.
+type rampLimiter struct {
+	mu    sync.Mutex
+	start time.Time
+	base  float64
+	step  time.Duration
+	lim   *rate.Limiter
+	level int
+}
+
+func newRampLimiter(base float64, step time.Duration) *rampLimiter {
+	return &rampLimiter{start: time.Now(), base: base, step: step, lim: rate.NewLimiter(rate.Limit(base), maxBatchDocs)}
+}
+
+func (r *rampLimiter) wait(ctx context.Context, n int) error {
+	r.mu.Lock()
+	if level := int(time.Since(r.start) / r.step); level != r.level {
+		r.level = level
+		limit := r.base * math.Pow(1.5, float64(level))
+		r.lim.SetLimit(rate.Limit(limit))
+		if b := int(limit); b > r.lim.Burst() {
+			r.lim.SetBurst(b)
+		}
+	}
+	r.mu.Unlock()
+	return r.lim.WaitN(ctx, min(n, r.lim.Burst()))
+}

@@ -1,0 +1,564 @@
+package daemon
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+
+	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/internal/value"
+	"github.com/fbadmin/fbadmin/listeners"
+	"github.com/fbadmin/fbadmin/listeners/filesink"
+)
+
+// DefaultHTTPAddr serves health and metrics on the loopback interface only.
+const DefaultHTTPAddr = "127.0.0.1:9464"
+
+// Config is the daemon's configuration file. See docs/listen.md for a
+// commented sample.
+type Config struct {
+	// Project is the default Google Cloud project of the listeners; empty
+	// means $GOOGLE_CLOUD_PROJECT.
+	Project string `yaml:"project"`
+	// Database is the default Firestore database; empty means "(default)".
+	Database string `yaml:"database"`
+	// StateDir holds the checkpoints and the webhook spools. Required.
+	StateDir string       `yaml:"state_dir"`
+	Log      LogConfig    `yaml:"log"`
+	HTTP     HTTPConfig   `yaml:"http"`
+	Engine   EngineConfig `yaml:"engine"`
+	Sinks    []SinkConfig `yaml:"sinks"`
+	// Listeners each name the sinks they deliver to.
+	Listeners []ListenerConfig `yaml:"listeners"`
+
+	path string
+}
+
+// LogConfig selects the log format and level.
+type LogConfig struct {
+	Format string `yaml:"format"` // text (default) or json
+	Level  string `yaml:"level"`  // debug, info (default), warn, error
+}
+
+// HTTPConfig is the health and metrics server.
+type HTTPConfig struct {
+	// Addr to listen on; default 127.0.0.1:9464; "off" disables the server.
+	Addr string `yaml:"addr"`
+}
+
+// EngineConfig tunes the engine; zero values take the defaults of
+// [listeners.Options].
+type EngineConfig struct {
+	StreamsPerClient   int           `yaml:"streams_per_client"`
+	Watchdog           time.Duration `yaml:"watchdog"`
+	BackoffInitial     time.Duration `yaml:"backoff_initial"`
+	BackoffMax         time.Duration `yaml:"backoff_max"`
+	QueueSize          int           `yaml:"queue_size"`
+	BatchSize          int           `yaml:"batch_size"`
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	DrainTimeout       time.Duration `yaml:"drain_timeout"`
+}
+
+// SinkConfig is one sink: a name and exactly one of the kind blocks.
+type SinkConfig struct {
+	Name    string         `yaml:"name"`
+	Stdout  *StdoutConfig  `yaml:"stdout"`
+	File    *FileConfig    `yaml:"file"`
+	Webhook *WebhookConfig `yaml:"webhook"`
+	PubSub  *PubSubConfig  `yaml:"pubsub"`
+}
+
+// Kind returns the sink's kind: stdout, file, webhook or pubsub ("" if
+// none or several blocks are set).
+func (s SinkConfig) Kind() string {
+	var kinds []string
+	if s.Stdout != nil {
+		kinds = append(kinds, "stdout")
+	}
+	if s.File != nil {
+		kinds = append(kinds, "file")
+	}
+	if s.Webhook != nil {
+		kinds = append(kinds, "webhook")
+	}
+	if s.PubSub != nil {
+		kinds = append(kinds, "pubsub")
+	}
+	if len(kinds) != 1 {
+		return ""
+	}
+	return kinds[0]
+}
+
+// StdoutConfig has no settings; write `stdout: {}`.
+type StdoutConfig struct{}
+
+// FileConfig configures a file sink (listeners/filesink).
+type FileConfig struct {
+	Path          string        `yaml:"path"`
+	MaxSize       ByteSize      `yaml:"max_size"`
+	MaxFiles      int           `yaml:"max_files"`
+	Fsync         string        `yaml:"fsync"`
+	FsyncInterval time.Duration `yaml:"fsync_interval"`
+}
+
+// WebhookConfig configures a webhook sink (listeners/webhook).
+type WebhookConfig struct {
+	URL     string            `yaml:"url"`
+	Secret  string            `yaml:"secret"`
+	Headers map[string]string `yaml:"headers"`
+	Timeout time.Duration     `yaml:"timeout"`
+	Retries int               `yaml:"retries"`
+	// SpoolDir defaults to STATE_DIR/spool/NAME.
+	SpoolDir string   `yaml:"spool_dir"`
+	MaxSpool ByteSize `yaml:"max_spool"`
+}
+
+// PubSubConfig configures a Pub/Sub sink (listeners/pubsubsink).
+type PubSubConfig struct {
+	// Project of the topic; default the config's project.
+	Project string `yaml:"project"`
+	Topic   string `yaml:"topic"`
+}
+
+// ListenerConfig is one listener: exactly one of Collection and
+// CollectionGroup, optional filters, and the sinks it feeds.
+type ListenerConfig struct {
+	Name     string `yaml:"name"`
+	Project  string `yaml:"project"`
+	Database string `yaml:"database"`
+	// Collection is a collection path: "orders" or "users/alice/orders".
+	Collection string `yaml:"collection"`
+	// CollectionGroup is a collection ID matched at any depth.
+	CollectionGroup string         `yaml:"collection_group"`
+	Where           []FilterConfig `yaml:"where"`
+	// Initial is snapshot (default) or changes-only.
+	Initial string   `yaml:"initial"`
+	Sinks   []string `yaml:"sinks"`
+}
+
+// FilterConfig is one where clause; the clauses are ANDed.
+type FilterConfig struct {
+	// Field is a dotted field path.
+	Field string `yaml:"field"`
+	// Op is one of ==, !=, <, <=, >, >=, array-contains,
+	// array-contains-any, in, not-in.
+	Op string `yaml:"op"`
+	// Value is plain YAML, or a typed form of the value format such as
+	// {$timestamp: "2026-01-01T00:00:00Z"}.
+	Value any `yaml:"value"`
+}
+
+var filterOps = []string{"==", "!=", "<", "<=", ">", ">=", "array-contains", "array-contains-any", "in", "not-in"}
+
+// ByteSize is a size in bytes, written as a number or with a unit: 512KiB,
+// 100MB, 1GiB.
+type ByteSize int64
+
+var sizeRE = regexp.MustCompile(`^\s*(\d+)\s*([KMGT]?I?B?)\s*$`)
+
+// UnmarshalText parses a size.
+func (b *ByteSize) UnmarshalText(text []byte) error {
+	m := sizeRE.FindStringSubmatch(strings.ToUpper(string(text)))
+	if m == nil {
+		return fmt.Errorf("size %q: want a number of bytes or a number with KB, MB, GB, KiB, MiB or GiB", text)
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		return fmt.Errorf("size %q: %v", text, err)
+	}
+	mult := map[string]int64{"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9, "T": 1e12, "TB": 1e12,
+		"KI": 1 << 10, "KIB": 1 << 10, "MI": 1 << 20, "MIB": 1 << 20, "GI": 1 << 30, "GIB": 1 << 30, "TI": 1 << 40, "TIB": 1 << 40}[m[2]]
+	if mult == 0 {
+		return fmt.Errorf("size %q: unknown unit %q", text, m[2])
+	}
+	*b = ByteSize(n * mult)
+	return nil
+}
+
+// LoadConfig reads, expands and validates a config file. Errors name the
+// file, the line and the key.
+func LoadConfig(path string) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, errs.Wrap(err, "read config", path)
+	}
+	return ParseConfig(path, src)
+}
+
+// ParseConfig is [LoadConfig] on bytes already read; name is used in
+// messages.
+func ParseConfig(name string, src []byte) (*Config, error) {
+	cfg := &Config{path: name}
+	if err := yaml.UnmarshalWithOptions(src, cfg, yaml.Strict()); err != nil {
+		return nil, errs.New(errs.ErrInvalid, "config", name, "%s", withLine(src, yaml.FormatError(err, false, true)))
+	}
+	file, err := parser.ParseBytes(src, 0)
+	if err != nil {
+		return nil, errs.New(errs.ErrInvalid, "config", name, "%v", err)
+	}
+	loc := locator{file: file}
+	var problems []string
+	expandEnv(reflect.ValueOf(cfg).Elem(), "$", func(path, msg string) {
+		problems = append(problems, loc.at(path)+msg)
+	})
+	cfg.setDefaults()
+	cfg.validate(func(path, format string, args ...any) {
+		problems = append(problems, loc.at(path)+fmt.Sprintf(format, args...))
+	})
+	if len(problems) > 0 {
+		return nil, errs.New(errs.ErrInvalid, "config", name, "%d problem(s):\n  %s", len(problems), strings.Join(problems, "\n  "))
+	}
+	return cfg, nil
+}
+
+var quotedRE = regexp.MustCompile(`"([^"]+)"`)
+
+// withLine adds the line to a decoding error that lacks a position (the
+// errors of values such as sizes and durations), by finding the value it
+// quotes in the source.
+func withLine(src []byte, msg string) string {
+	if strings.HasPrefix(msg, "[") {
+		return msg
+	}
+	m := quotedRE.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	for i, line := range strings.Split(string(src), "\n") {
+		if k := strings.Index(line, ":"); k >= 0 && strings.Contains(line[k:], m[1]) && !strings.HasPrefix(strings.TrimSpace(line), "#") {
+			return fmt.Sprintf("line %d: %s: %s", i+1, strings.TrimSpace(line[:k]), msg)
+		}
+	}
+	return msg
+}
+
+// Check validates the config file at path without connecting to anything
+// or creating any file, and returns a one-line summary.
+func Check(path string) (string, error) {
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		return "", err
+	}
+	return cfg.Summary(), nil
+}
+
+// Summary describes the config in one line, without secrets.
+func (c *Config) Summary() string {
+	kinds := map[string]int{}
+	for _, s := range c.Sinks {
+		kinds[s.Kind()]++
+	}
+	var ks []string
+	for k, n := range kinds {
+		ks = append(ks, fmt.Sprintf("%d %s", n, k))
+	}
+	slices.Sort(ks)
+	return fmt.Sprintf("config %s is valid: %d listener(s), %d sink(s) (%s), project %s, state in %s",
+		c.path, len(c.Listeners), len(c.Sinks), strings.Join(ks, ", "), c.Project, c.StateDir)
+}
+
+// locator finds the line of a YAML path such as "$.sinks[1].webhook.url",
+// falling back to the nearest ancestor present in the file.
+type locator struct{ file *ast.File }
+
+func (l locator) at(path string) string {
+	for p := path; p != "$" && p != ""; p = parentPath(p) {
+		yp, err := yaml.PathString(p)
+		if err != nil {
+			continue
+		}
+		n, err := yp.FilterFile(l.file)
+		if err == nil && n != nil && n.GetToken() != nil {
+			return fmt.Sprintf("line %d: %s: ", n.GetToken().Position.Line, strings.TrimPrefix(path, "$."))
+		}
+	}
+	return strings.TrimPrefix(path, "$.") + ": "
+}
+
+func parentPath(p string) string {
+	i := strings.LastIndexAny(p, ".[")
+	if i <= 0 {
+		return "$"
+	}
+	return p[:i]
+}
+
+var envRE = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}`)
+
+// expandEnv replaces ${VAR} and ${VAR:-default} in every string of v ($$
+// is a literal $). An unset variable without a default is reported.
+func expandEnv(v reflect.Value, path string, report func(path, msg string)) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			expandEnv(v.Elem(), path, report)
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+			if !f.IsExported() || tag == "" {
+				continue
+			}
+			expandEnv(v.Field(i), path+"."+tag, report)
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			expandEnv(v.Index(i), fmt.Sprintf("%s[%d]", path, i), report)
+		}
+	case reflect.Map:
+		if v.Type().Elem().Kind() != reflect.String {
+			return
+		}
+		for _, k := range v.MapKeys() {
+			s := expandString(v.MapIndex(k).String(), path+"."+k.String(), report)
+			v.SetMapIndex(k, reflect.ValueOf(s).Convert(v.Type().Elem()))
+		}
+	case reflect.String:
+		v.SetString(expandString(v.String(), path, report))
+	}
+}
+
+func expandString(s, path string, report func(path, msg string)) string {
+	if !strings.Contains(s, "$") {
+		return s
+	}
+	return envRE.ReplaceAllStringFunc(s, func(m string) string {
+		if m == "$$" {
+			return "$"
+		}
+		sub := envRE.FindStringSubmatch(m)
+		if val, ok := os.LookupEnv(sub[1]); ok && val != "" {
+			return val
+		}
+		if sub[2] != "" {
+			return sub[2][2:]
+		}
+		report(path, fmt.Sprintf("environment variable %s is not set (use ${%s:-default} for a default)", sub[1], sub[1]))
+		return ""
+	})
+}
+
+func (c *Config) setDefaults() {
+	if c.Project == "" {
+		c.Project = os.Getenv("GOOGLE_CLOUD_PROJECT")
+	}
+	if c.Database == "" {
+		c.Database = firestore.DefaultDatabaseID
+	}
+	if c.HTTP.Addr == "" {
+		c.HTTP.Addr = DefaultHTTPAddr
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	for i := range c.Listeners {
+		if c.Listeners[i].Initial == "" {
+			c.Listeners[i].Initial = string(listeners.InitialSnapshot)
+		}
+	}
+}
+
+func (c *Config) validate(bad func(path, format string, args ...any)) {
+	if c.StateDir == "" {
+		bad("$.state_dir", "required: the directory for checkpoints and spools, such as /var/lib/fbadmin/listen")
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("$.log.format", "%q: use text or json", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("$.log.level", "%q: use debug, info, warn or error", c.Log.Level)
+	}
+	if c.HTTP.Addr != "off" {
+		if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
+			bad("$.http.addr", "%q: want host:port such as 127.0.0.1:9464, or off", c.HTTP.Addr)
+		}
+	}
+	e := c.Engine
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{{"streams_per_client", int64(e.StreamsPerClient)}, {"queue_size", int64(e.QueueSize)}, {"batch_size", int64(e.BatchSize)},
+		{"backoff_initial", int64(e.BackoffInitial)}, {"backoff_max", int64(e.BackoffMax)},
+		{"checkpoint_interval", int64(e.CheckpointInterval)}, {"drain_timeout", int64(e.DrainTimeout)}} {
+		if f.v < 0 {
+			bad("$.engine."+f.name, "must not be negative")
+		}
+	}
+	if e.StreamsPerClient > 100 {
+		bad("$.engine.streams_per_client", "%d: one connection carries at most 100 streams", e.StreamsPerClient)
+	}
+
+	sinkNames := map[string]bool{}
+	if len(c.Sinks) == 0 {
+		bad("$.sinks", "no sinks: define at least one (stdout, file, webhook or pubsub)")
+	}
+	for i, s := range c.Sinks {
+		p := fmt.Sprintf("$.sinks[%d]", i)
+		switch {
+		case !listeners.ValidName(s.Name):
+			bad(p+".name", "%q: a sink needs a name of letters, digits, '.', '_' and '-'", s.Name)
+		case sinkNames[s.Name]:
+			bad(p+".name", "sink %q defined twice", s.Name)
+		}
+		sinkNames[s.Name] = true
+		switch s.Kind() {
+		case "":
+			bad(p, "sink %q: set exactly one of stdout, file, webhook, pubsub", s.Name)
+		case "file":
+			f := s.File
+			if f.Path == "" {
+				bad(p+".file.path", "required")
+			}
+			switch f.Fsync {
+			case "", filesink.FsyncAlways, filesink.FsyncInterval, filesink.FsyncNever:
+			default:
+				bad(p+".file.fsync", "%q: use always, interval or never", f.Fsync)
+			}
+			if f.MaxFiles < 0 || f.FsyncInterval < 0 {
+				bad(p+".file", "max_files and fsync_interval must not be negative")
+			}
+		case "webhook":
+			w := s.Webhook
+			u, err := url.Parse(w.URL)
+			if w.URL == "" {
+				bad(p+".webhook.url", "required")
+			} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				bad(p+".webhook.url", "want an http:// or https:// URL")
+			}
+			if w.Secret == "" {
+				bad(p+".webhook.secret", "required: the HMAC key the endpoint verifies (put it in an environment variable: secret: ${FBADMIN_WEBHOOK_SECRET})")
+			}
+			if w.Timeout < 0 || w.MaxSpool < 0 {
+				bad(p+".webhook", "timeout and max_spool must not be negative")
+			}
+		case "pubsub":
+			if s.PubSub.Topic == "" {
+				bad(p+".pubsub.topic", "required")
+			}
+			if s.PubSub.Project == "" && c.Project == "" {
+				bad(p+".pubsub.project", "no project: set it here or at the top level (or GOOGLE_CLOUD_PROJECT)")
+			}
+		}
+	}
+
+	names := map[string]bool{}
+	if len(c.Listeners) == 0 {
+		bad("$.listeners", "no listeners: define at least one")
+	}
+	for i, l := range c.Listeners {
+		p := fmt.Sprintf("$.listeners[%d]", i)
+		switch {
+		case !listeners.ValidName(l.Name):
+			bad(p+".name", "%q: a listener needs a name of letters, digits, '.', '_' and '-'", l.Name)
+		case names[l.Name]:
+			bad(p+".name", "listener %q defined twice", l.Name)
+		}
+		names[l.Name] = true
+		if l.Project == "" && c.Project == "" {
+			bad(p, "listener %q: no project: set project here or at the top level (or GOOGLE_CLOUD_PROJECT)", l.Name)
+		}
+		switch {
+		case (l.Collection == "") == (l.CollectionGroup == ""):
+			bad(p, "listener %q: set exactly one of collection and collection_group", l.Name)
+		case l.Collection != "":
+			if segs := strings.Split(l.Collection, "/"); len(segs)%2 == 0 || slices.Contains(segs, "") {
+				bad(p+".collection", "%q is not a collection path (want \"orders\" or \"users/alice/orders\")", l.Collection)
+			}
+		case strings.Contains(l.CollectionGroup, "/"):
+			bad(p+".collection_group", "%q: a collection group is a collection ID, without '/'", l.CollectionGroup)
+		}
+		switch listeners.Initial(l.Initial) {
+		case listeners.InitialSnapshot, listeners.InitialChangesOnly:
+		default:
+			bad(p+".initial", "%q: use snapshot or changes-only", l.Initial)
+		}
+		if len(l.Sinks) == 0 {
+			bad(p+".sinks", "listener %q: name at least one sink", l.Name)
+		}
+		seen := map[string]bool{}
+		for j, s := range l.Sinks {
+			switch {
+			case !sinkNames[s]:
+				bad(fmt.Sprintf("%s.sinks[%d]", p, j), "unknown sink %q (defined: %s)", s, strings.Join(sortedKeys(sinkNames), ", "))
+			case seen[s]:
+				bad(fmt.Sprintf("%s.sinks[%d]", p, j), "sink %q listed twice", s)
+			}
+			seen[s] = true
+		}
+		for j, w := range l.Where {
+			wp := fmt.Sprintf("%s.where[%d]", p, j)
+			if w.Field == "" {
+				bad(wp+".field", "required")
+			}
+			if !slices.Contains(filterOps, w.Op) {
+				bad(wp+".op", "%q: use one of %s", w.Op, strings.Join(filterOps, " "))
+			}
+			if _, err := filterValue(w.Value); err != nil {
+				bad(wp+".value", "%v", err)
+			}
+		}
+	}
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// filterValue turns a YAML value into a Firestore value through the value
+// format, so typed forms ({$timestamp: ...}) work in filters.
+func filterValue(v any) (any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("value %v: %v", v, err)
+	}
+	out, err := value.Decode(b)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// query returns the listener's query builder.
+func (l ListenerConfig) query() func(c *firestore.Client) firestore.Query {
+	return func(c *firestore.Client) firestore.Query {
+		var q firestore.Query
+		if l.Collection != "" {
+			q = c.Collection(l.Collection).Query
+		} else {
+			q = c.CollectionGroup(l.CollectionGroup).Query
+		}
+		for _, w := range l.Where {
+			v, _ := filterValue(w.Value) // validated
+			q = q.Where(w.Field, w.Op, v)
+		}
+		return q
+	}
+}

@@ -1,0 +1,264 @@
+// Package daemon runs the listeners engine as a long-lived service, the
+// library behind `fbadmin listen --config FILE`: a YAML config, health and
+// readiness probes, Prometheus metrics, structured logs and a graceful
+// drain on SIGTERM or SIGINT.
+//
+// # Config
+//
+// [LoadConfig] reads the file, applies the defaults, expands ${VAR} and
+// ${VAR:-default} in string values from the environment, and validates
+// everything it can without connecting: unknown keys, bad values and
+// references to undefined sinks are errors naming the line and the key.
+// [Check] does the same and returns a summary, for `--check`. The format is
+// documented, with a sample, in docs/listen.md.
+//
+// # Running
+//
+// [Run] builds the sinks and the engine, serves /healthz, /readyz and
+// /metrics (on 127.0.0.1:9464 unless http.addr says otherwise), and runs
+// until its context is done or the process gets SIGTERM or SIGINT. It then
+// drains: the listeners stop taking events, the sinks get up to
+// engine.drain_timeout to take what is queued and are flushed, the
+// checkpoints are written, and Run returns nil. A second signal during the
+// drain makes Run return [ErrAborted] at once; the checkpoints still hold
+// only what the sinks acknowledged, so nothing is lost, and the next run
+// emits the rest again.
+//
+// # Wiring
+//
+//	cfg, err := daemon.LoadConfig(path)
+//	if err != nil { ... }
+//	err = daemon.Run(ctx, cfg, daemon.NewLogger(cfg.Log, os.Stderr))
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/listeners"
+	"github.com/fbadmin/fbadmin/listeners/filesink"
+	"github.com/fbadmin/fbadmin/listeners/pubsubsink"
+	"github.com/fbadmin/fbadmin/listeners/stdoutsink"
+	"github.com/fbadmin/fbadmin/listeners/webhook"
+)
+
+// ErrAborted is returned by Run when a second signal cut the drain short.
+var ErrAborted = errors.New("listen: aborted by a second signal before the drain finished")
+
+// NewLogger returns the slog logger the config asks for, writing to w.
+func NewLogger(c LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	switch c.Level {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Options are optional inputs of [RunWith].
+type Options struct {
+	// Stdout receives the stdout sinks' events; nil means os.Stdout.
+	Stdout io.Writer
+	// Signals, when false, leaves signal handling to the caller (ctx
+	// cancellation then drains, and [listeners.Engine.Abort] is not
+	// reachable). Run sets it.
+	Signals bool
+	// Ready, when not nil, is called with the address of the HTTP server
+	// once it listens (useful with http.addr: 127.0.0.1:0).
+	Ready func(httpAddr string)
+}
+
+// Run runs the daemon until ctx is done or a signal arrives; see the
+// package documentation. A nil logger means one built from cfg.Log on
+// stderr.
+func Run(ctx context.Context, cfg *Config, logger *slog.Logger) error {
+	return RunWith(ctx, cfg, logger, Options{Signals: true})
+}
+
+// RunWith is [Run] with options.
+func RunWith(ctx context.Context, cfg *Config, logger *slog.Logger, opts Options) error {
+	if logger == nil {
+		logger = NewLogger(cfg.Log, os.Stderr)
+	}
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := listeners.NewMetrics(reg)
+
+	e := cfg.Engine
+	eng, err := listeners.New(listeners.Options{
+		StateDir: filepath.Join(cfg.StateDir, "checkpoints"), Project: cfg.Project, Database: cfg.Database,
+		StreamsPerClient: e.StreamsPerClient, Watchdog: e.Watchdog, BackoffInitial: e.BackoffInitial,
+		BackoffMax: e.BackoffMax, QueueSize: e.QueueSize, BatchSize: e.BatchSize,
+		CheckpointInterval: e.CheckpointInterval, DrainTimeout: e.DrainTimeout,
+		Logger: logger, Metrics: metrics,
+	})
+	if err != nil {
+		return err
+	}
+	// The engine closes the sinks when its Run returns; until then, a
+	// failure closes the ones opened so far.
+	var opened []listeners.Sink
+	closeAll := func() {
+		for _, s := range opened {
+			s.Close()
+		}
+	}
+	for _, sc := range cfg.Sinks {
+		s, err := openSink(ctx, cfg, sc, opts.Stdout, logger)
+		if err != nil {
+			closeAll()
+			return errs.Wrap(err, "open sink", sc.Name)
+		}
+		opened = append(opened, s)
+		if err := eng.AddSink(sc.Name, s); err != nil {
+			closeAll()
+			return err
+		}
+	}
+	for _, lc := range cfg.Listeners {
+		if err := eng.AddListener(listeners.Spec{Name: lc.Name, Project: lc.Project, Database: lc.Database,
+			Query: lc.query(), Initial: listeners.Initial(lc.Initial), Sinks: lc.Sinks}); err != nil {
+			closeAll()
+			return err
+		}
+	}
+
+	var srv *http.Server
+	if cfg.HTTP.Addr != "off" {
+		ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+		if err != nil {
+			closeAll()
+			return errs.New(errs.ErrUnavailable, "listen", cfg.HTTP.Addr, "health and metrics server: %v (change http.addr, or set it to off)", err)
+		}
+		srv = &http.Server{Handler: handler(eng, reg), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("health and metrics server stopped", "err", err)
+			}
+		}()
+		logger.Info("serving /healthz, /readyz and /metrics", "addr", ln.Addr().String())
+		if opts.Ready != nil {
+			opts.Ready(ln.Addr().String())
+		}
+	} else if opts.Ready != nil {
+		opts.Ready("")
+	}
+
+	runCtx, drain := context.WithCancel(ctx)
+	defer drain()
+	var aborted atomic.Bool
+	done := make(chan struct{})
+	if opts.Signals {
+		sigs := make(chan os.Signal, 2)
+		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(sigs)
+		go func() {
+			for n := 1; ; n++ {
+				select {
+				case <-done:
+					return
+				case s := <-sigs:
+					if n == 1 {
+						logger.Info("signal received: draining (send it again to abort)", "signal", s.String())
+						drain()
+						continue
+					}
+					logger.Warn("second signal: aborting the drain", "signal", s.String())
+					aborted.Store(true)
+					eng.Abort()
+					return
+				}
+			}
+		}()
+	}
+	logger.Info("starting", "listeners", len(cfg.Listeners), "sinks", len(cfg.Sinks), "project", cfg.Project, "state_dir", cfg.StateDir)
+	err = eng.Run(runCtx)
+	close(done)
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = srv.Shutdown(sctx)
+		cancel()
+	}
+	switch {
+	case aborted.Load():
+		return ErrAborted
+	case errors.Is(err, listeners.ErrDrainIncomplete):
+		logger.Warn("stopped before every queued event was delivered; the next run delivers them (checkpoints hold only acknowledged events)")
+		return nil
+	}
+	return err
+}
+
+func openSink(ctx context.Context, cfg *Config, sc SinkConfig, stdout io.Writer, logger *slog.Logger) (listeners.Sink, error) {
+	switch sc.Kind() {
+	case "stdout":
+		return stdoutsink.New(stdout), nil
+	case "file":
+		f := sc.File
+		return filesink.New(filesink.Options{Path: f.Path, MaxSize: int64(f.MaxSize), MaxFiles: f.MaxFiles,
+			Fsync: f.Fsync, FsyncInterval: f.FsyncInterval})
+	case "webhook":
+		w := sc.Webhook
+		spool := w.SpoolDir
+		if spool == "" {
+			spool = filepath.Join(cfg.StateDir, "spool", sc.Name)
+		}
+		return webhook.New(webhook.Options{URL: w.URL, Secret: w.Secret, Headers: w.Headers, Timeout: w.Timeout,
+			Retries: w.Retries, SpoolDir: spool, MaxSpoolBytes: int64(w.MaxSpool), BackoffMax: cfg.Engine.BackoffMax,
+			Logger: logger.With("sink", sc.Name)})
+	case "pubsub":
+		p := sc.PubSub
+		project := p.Project
+		if project == "" {
+			project = cfg.Project
+		}
+		return pubsubsink.New(ctx, pubsubsink.Options{Project: project, Topic: p.Topic})
+	}
+	return nil, fmt.Errorf("sink %q has no kind", sc.Name)
+}
+
+// handler serves the probes and the metrics.
+func handler(eng *listeners.Engine, reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		// Liveness: the process answers. Listener and sink failures are
+		// retried inside, so restarting the process would not help them.
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := eng.Ready(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	return mux
+}

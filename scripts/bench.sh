@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Runs one of fbadmin's benchmarks against the local emulator suite.
+#
+#   scripts/bench.sh NAME [args...]
+#
+# NAME is a program under internal/bench/ (run without NAME to list them).
+# The emulators that are not running are started first and stopped
+# afterwards; those already running stay up. The benchmark runs as
+# `go run ./internal/bench/NAME args...` with the emulators' variables
+# exported; its stdout passes through untouched, so its last line (the JSON
+# result) stays last. This script's own messages go to stderr.
+#
+# Exit status: the benchmark's; 2 for an unknown NAME or a missing
+# prerequisite.
+
+set -euo pipefail
+FBADMIN_SCRIPT=bench.sh
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$FBADMIN_ROOT"
+
+# available prints the names of the main packages under internal/bench.
+available() {
+	local d
+	for d in internal/bench/*/; do
+		d=${d%/}
+		if grep -qs '^package main$' "$d"/*.go; then
+			echo "${d#internal/bench/}"
+		fi
+	done
+}
+
+name=${1:-}
+if [ -z "$name" ] || [[ $name == -* ]] || [[ $name == */* ]] || ! available | grep -qx -- "$name"; then
+	[ -z "$name" ] || fb_log "unknown benchmark: $name"
+	{
+		echo "usage: scripts/bench.sh NAME [args...]"
+		echo "benchmarks:"
+		available | sed 's/^/  /' | grep . || echo "  (none yet under internal/bench)"
+	} >&2
+	exit 2
+fi
+shift
+
+fb_need_cmd go "$FB_HINT_GO"
+
+record=$(mktemp "${TMPDIR:-/tmp}/fbadmin-started.XXXXXX")
+# shellcheck disable=SC2317 # called by the EXIT trap
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	if [ -s "$record" ]; then
+		# shellcheck disable=SC2046 # one word per emulator name
+		scripts/emulators.sh stop $(sort -u "$record") >&2 ||
+			fb_log "could not stop every emulator this run started; see scripts/emulators.sh status"
+	fi
+	rm -f "$record"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+scripts/emulators.sh start --record "$record" >&2
+eval "$(scripts/emulators.sh env)"
+fb_log "running internal/bench/$name against FIRESTORE_EMULATOR_HOST=$FIRESTORE_EMULATOR_HOST FIREBASE_AUTH_EMULATOR_HOST=$FIREBASE_AUTH_EMULATOR_HOST PUBSUB_EMULATOR_HOST=$PUBSUB_EMULATOR_HOST"
+rc=0
+go run "./internal/bench/$name" "$@" || rc=$?
+exit $rc

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Runs fbadmin's checks and tests against the local emulator suite. This is
+# the test command the README names and the one CI runs (.ci/run).
+#
+#   scripts/test.sh [go test flags] [./package...]
+#
+# 1. Installs firebase-tools (npm ci in emulator/) when it is missing or older
+#    than emulator/package-lock.json.
+# 2. Starts the emulators that are not running yet (scripts/emulators.sh
+#    start) and exports their hosts.
+# 3. Checks: gofmt -l, go vet, staticcheck (go tool staticcheck; set
+#    FBADMIN_SKIP_STATICCHECK=1 to skip it).
+# 4. go test -race -count=1 -timeout $FBADMIN_TEST_TIMEOUT [args] ./...
+# 5. Stops the emulators this run started, also when something failed or the
+#    run was interrupted; emulators that were already running stay up.
+#
+# Arguments go to go test. When one of them starts with ./ the arguments name
+# the packages (vet and staticcheck then check those only); otherwise ./... is
+# tested. The emulator ports and run directory follow scripts/emulators.sh's
+# variables (FBADMIN_FIRESTORE_PORT, FBADMIN_RUN_DIR, ...).
+#
+# Exit status: go test's status; 1 when the tests pass but a check failed; 2
+# for a missing prerequisite.
+
+set -euo pipefail
+FBADMIN_SCRIPT=test.sh
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$FBADMIN_ROOT"
+
+fb_need_cmd go "$FB_HINT_GO"
+export NO_UPDATE_NOTIFIER=1 FIREBASE_CLI_DISABLE_UPDATE_CHECK=true
+
+pkgs=()
+for arg in "$@"; do
+	case $arg in
+	./* | ../*) pkgs+=("$arg") ;;
+	esac
+done
+default_pkgs=()
+if [ ${#pkgs[@]} -eq 0 ]; then
+	pkgs=(./...)
+	default_pkgs=(./...)
+fi
+
+record=$(mktemp "${TMPDIR:-/tmp}/fbadmin-started.XXXXXX")
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	if [ -s "$record" ]; then
+		# shellcheck disable=SC2046 # one word per emulator name
+		scripts/emulators.sh stop $(sort -u "$record") ||
+			fb_log "could not stop every emulator this run started; see scripts/emulators.sh status"
+	fi
+	rm -f "$record"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+t0=$SECONDS
+# timed NAME CMD... runs CMD, logging how long it took; returns its status.
+timed() {
+	local name=$1 start=$SECONDS rc=0
+	shift
+	fb_log "$name ..."
+	"$@" || rc=$?
+	if [ $rc -eq 0 ]; then
+		fb_log "$name: ok ($((SECONDS - start))s)"
+	else
+		fb_log "$name: FAILED with status $rc ($((SECONDS - start))s)"
+	fi
+	return $rc
+}
+
+fb_npm_ci
+timed "start emulators" scripts/emulators.sh start --record "$record"
+eval "$(scripts/emulators.sh env)"
+fb_log "FIRESTORE_EMULATOR_HOST=$FIRESTORE_EMULATOR_HOST FIREBASE_AUTH_EMULATOR_HOST=$FIREBASE_AUTH_EMULATOR_HOST PUBSUB_EMULATOR_HOST=$PUBSUB_EMULATOR_HOST FBADMIN_PROJECT=$FBADMIN_PROJECT"
+
+gofmt_check() {
+	local out f
+	out=$(find . \( -path ./.git -o -path ./.run -o -path ./emulator/node_modules -o -name testdata \) -prune \
+		-o -name '*.go' -print0 | xargs -0 -r gofmt -l)
+	if [ -n "$out" ]; then
+		fb_log "not gofmt-formatted (run gofmt -w on them):"
+		while IFS= read -r f; do printf '    %s\n' "$f"; done <<<"$out" >&2
+		return 1
+	fi
+}
+
+staticcheck_check() {
+	if [ "${FBADMIN_SKIP_STATICCHECK:-}" = 1 ]; then
+		fb_log "staticcheck skipped (FBADMIN_SKIP_STATICCHECK=1)"
+		return 0
+	fi
+	if ! go tool -n staticcheck >/dev/null 2>&1; then
+		fb_log "staticcheck is not a tool of go.mod (go get -tool honnef.co/go/tools/cmd/staticcheck@v0.8.2); skipped"
+		return 0
+	fi
+	go tool staticcheck "${pkgs[@]}"
+}
+
+checks_failed=0
+timed "gofmt" gofmt_check || checks_failed=1
+timed "go vet" go vet "${pkgs[@]}" || checks_failed=1
+timed "staticcheck" staticcheck_check || checks_failed=1
+
+race=(-race)
+if [ "$(go env CGO_ENABLED)" != 1 ]; then
+	fb_log "warning: go test -race needs cgo and a C compiler (e.g. apt-get install gcc); running without -race"
+	race=()
+fi
+test_rc=0
+timed "go test" go test "${race[@]}" -count=1 -timeout "${FBADMIN_TEST_TIMEOUT:-15m}" "$@" "${default_pkgs[@]}" || test_rc=$?
+
+fb_log "total $((SECONDS - t0))s"
+if [ $test_rc -ne 0 ]; then
+	exit $test_rc
+fi
+if [ $checks_failed -ne 0 ]; then
+	fb_log "tests passed but a check failed (see above)"
+	exit 1
+fi
