@@ -121,13 +121,6 @@ func validProjectID(p string) bool {
 	return true
 }
 
-func (c Config) httpClient() *http.Client {
-	if c.HTTPClient != nil {
-		return c.HTTPClient
-	}
-	return defaultHTTPClient
-}
-
 func (c Config) String() string {
 	mode := "production"
 	if c.Emulator() {

@@ -44,7 +44,7 @@
 //
 // [Middleware] verifies the bearer token of each request, puts the verified
 // token in the request context ([TokenFromContext]) and checks
-// [Requirement]s such as [RequireClaim]: 401 for a missing or bad token, 403
+// requirements ([Requirement]) such as [RequireClaim]: 401 for a missing or bad token, 403
 // for a valid token without the required claims.
 //
 // # Users

@@ -408,7 +408,8 @@ type ExportOptions struct {
 // ExportUsers writes every user of the client's project (or tenant) to w in
 // the Firebase CLI's auth:export JSON format, page by page as they arrive
 // (the next page is fetched while the previous one is written), so memory
-// stays bounded by two pages. It returns the number of users written.
+// stays bounded by three pages of 1,000 users. It returns the number of
+// users written.
 func (c *Client) ExportUsers(ctx context.Context, w io.Writer, opts ExportOptions) (int, error) {
 	const op = "export users"
 	if opts.PageSize <= 0 || opts.PageSize > maxPageSize {
@@ -470,7 +471,7 @@ func (c *Client) ExportUsers(ctx context.Context, w io.Writer, opts ExportOption
 	cancel()
 	wg.Wait()
 	if err == nil && parent.Err() != nil {
-		err = &errs.Error{Kind: errs.KindOf(parent.Err()), Cause: parent.Err()}
+		err = &errs.Error{Kind: errs.KindOf(parent.Err()), Op: op, Cause: parent.Err()}
 	}
 	if err != nil {
 		return fw.Count(), errs.Wrap(err, op, "")

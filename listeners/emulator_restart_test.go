@@ -148,9 +148,11 @@ func TestEmulatorRestartMidStream(t *testing.T) {
 		newClien: func(ctx context.Context, p, _ string) (*firestore.Client, error) { return clientFor(ctx, host, p) }})
 	waitFor(t, 20*time.Second, "the initial snapshot", func() bool { return len(sink.all()) == 10 })
 
+	t0 := time.Now()
 	emu.stop()
 	time.Sleep(time.Second)
 	startPrivateEmulator(t, host)
+	t.Logf("emulator stopped and restarted in %v", time.Since(t0).Round(time.Millisecond))
 	var werr error
 	for i := range 5 {
 		// The writer's connection comes back on its own too; retry a bit.
@@ -164,11 +166,13 @@ func TestEmulatorRestartMidStream(t *testing.T) {
 			t.Fatalf("write after restart: %v", werr)
 		}
 	}
+	t.Logf("writes after restart done at %v", time.Since(t0).Round(time.Millisecond))
 	want := dbState(t, col.Query)
 	if len(want) != 5 {
 		t.Fatalf("restarted emulator holds %d documents, want 5", len(want))
 	}
 	waitFor(t, 60*time.Second, "convergence after the emulator restart", func() bool { return diffStates(state(sink.all()), want) == "" })
+	t.Logf("listener converged at %v", time.Since(t0).Round(time.Millisecond))
 	r.stop(t)
 	removed := 0
 	for _, ev := range sink.all() {

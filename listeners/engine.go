@@ -65,6 +65,9 @@ type Options struct {
 	StreamsPerClient int
 	// NewClient opens a Firestore client; default firestore.NewClientWithDatabase.
 	NewClient func(ctx context.Context, project, database string) (*firestore.Client, error)
+	// Client, when set, is used by every listener instead of a pool, and is
+	// not closed by the engine (Project and Database are then ignored).
+	Client *firestore.Client
 	// Watchdog recycles a listener whose stream has produced nothing for
 	// this long: the stream is reopened and its first snapshot diffed
 	// against what was already emitted, so a stalled stream loses nothing
@@ -213,7 +216,7 @@ func (e *Engine) AddListener(spec Spec) error {
 	if spec.Database == "" {
 		spec.Database = e.opts.Database
 	}
-	if spec.Project == "" {
+	if spec.Project == "" && e.opts.Client == nil {
 		return errs.New(errs.ErrInvalid, "add listener", spec.Name, "no project: set the listener's or the engine's project")
 	}
 	l := &listener{e: e, spec: spec, log: e.log.With("listener", spec.Name)}
@@ -290,7 +293,12 @@ func (e *Engine) Run(ctx context.Context) error {
 				r.known[p] = t
 			}
 		}
-		c, err := e.pool.acquire(ctx, l.spec.Project, l.spec.Database)
+		if e.opts.Client != nil {
+			l.client = e.opts.Client
+			continue
+		}
+		// The client outlives ctx: the drain still needs it.
+		c, err := e.pool.acquire(context.WithoutCancel(ctx), l.spec.Project, l.spec.Database)
 		if err != nil {
 			return errs.Wrap(err, "open firestore client", l.spec.Project)
 		}
@@ -337,15 +345,24 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	stopWork()
 	<-sinksDone
+	// Flush what the sinks buffer, for at most 10s, and not at all once
+	// aborted.
+	fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	go func() {
+		select {
+		case <-e.abort:
+			fcancel()
+		case <-fctx.Done():
+		}
+	}()
 	for _, s := range e.sinks {
 		if f, ok := s.sink.(Flusher); ok {
-			fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if err := f.Flush(fctx); err != nil {
-				e.log.Error("flush sink", "sink", s.name, "err", err)
+				e.log.Warn("flush sink", "sink", s.name, "err", err)
 			}
-			cancel()
 		}
 	}
+	fcancel()
 	stopCkpt()
 	<-ckptDone
 	if err := e.saveCheckpoints(); err != nil {
@@ -405,6 +422,8 @@ type route struct {
 	mu    sync.Mutex
 	acked Checkpoint
 	dirty bool
+
+	saveMu sync.Mutex // one save at a time, so an older state never replaces a newer one
 }
 
 func (r *route) ack(ev Event) {
@@ -419,6 +438,8 @@ func (r *route) ack(ev Event) {
 }
 
 func (r *route) save() error {
+	r.saveMu.Lock()
+	defer r.saveMu.Unlock()
 	r.mu.Lock()
 	if !r.dirty {
 		r.mu.Unlock()

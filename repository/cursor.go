@@ -55,6 +55,9 @@ func effectiveOrders(sq *pb.StructuredQuery) ([]orderKey, error) {
 		return nil, err
 	}
 	for _, fp := range ineq {
+		if len(fp) == 1 && fp[0] == firestore.DocumentID {
+			continue // the name comes last anyway
+		}
 		orders = append(orders, orderKey{path: fp, implicit: true})
 	}
 	return append(orders, orderKey{path: firestore.FieldPath{firestore.DocumentID}, implicit: true}), nil

@@ -90,6 +90,9 @@ func TestPageAcrossInstances(t *testing.T) {
 			}
 			return out
 		}, 3},
+		{"IDs only, inequality on the ID", func(r *repository.Repository[item]) repository.Query[item] {
+			return r.Query().Select().Where(firestore.DocumentID, ">=", r.Ref("i10"))
+		}, func() []string { return all[10:] }, 6},
 		{"limit and offset", func(r *repository.Repository[item]) repository.Query[item] {
 			return r.Query().Where("group", "==", "a").Offset(2).Limit(8)
 		}, func() []string {

@@ -33,7 +33,7 @@
 #   FBADMIN_PROJECT            the emulators' own project, must start with demo- [demo-fbadmin]
 #   FBADMIN_RUN_DIR            pid files, logs, generated configs [.run/emulators]
 #   FBADMIN_FIRESTORE_BACKEND  auto, gcloud or firebase [auto]
-#   FBADMIN_START_TIMEOUT      seconds to wait for each emulator to answer [180]
+#   FBADMIN_START_TIMEOUT      seconds to wait for each emulator to answer [300]
 #   FBADMIN_STOP_TIMEOUT       seconds between TERM and KILL [15]
 # firebase-tools' helper ports (emulator hub, logging, Firestore websocket) are
 # left unset in the generated configs, so firebase-tools picks free ones and
@@ -54,7 +54,7 @@ AUTH_PORT=${FBADMIN_AUTH_PORT:-9099}
 PUBSUB_PORT=${FBADMIN_PUBSUB_PORT:-8085}
 PROJECT=${FBADMIN_PROJECT:-demo-fbadmin}
 RUN_DIR=${FBADMIN_RUN_DIR:-$FBADMIN_ROOT/.run/emulators}
-START_TIMEOUT=${FBADMIN_START_TIMEOUT:-180}
+START_TIMEOUT=${FBADMIN_START_TIMEOUT:-300}
 STOP_TIMEOUT=${FBADMIN_STOP_TIMEOUT:-15}
 FIREBASE_BIN=$FBADMIN_ROOT/emulator/node_modules/.bin/firebase
 

@@ -69,7 +69,10 @@ fb_http_get() {
 
 # fb_npm_ci installs emulator/node_modules with `npm ci` when it is missing or
 # older than emulator/package-lock.json. Concurrent callers wait for each
-# other.
+# other. Install scripts are skipped: the only ones in the tree are re2's
+# (an optional native regex engine for Hosting, which compiles C++ when no
+# prebuilt binary can be downloaded) and protobufjs' version notice; the
+# emulators need neither.
 fb_npm_ci() {
 	local dir=$FBADMIN_ROOT/emulator
 	local stamp=$dir/node_modules/.package-lock.json
@@ -92,7 +95,7 @@ fb_npm_ci() {
 		local start=$SECONDS
 		cd "$dir" &&
 			NO_UPDATE_NOTIFIER=1 npm_config_update_notifier=false \
-				npm ci --no-audit --no-fund --loglevel=error >&2 ||
+				npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2 ||
 			fb_die 1 "npm ci failed in $dir; see the npm output above"
 		fb_log "npm ci done in $((SECONDS - start))s"
 	) || exit

@@ -58,6 +58,7 @@ func commands() []*cli.Command {
 	cmds := []*cli.Command{
 		fsCommand(),
 		authCommand(),
+		listenCommand(),
 		versionCommand(),
 		completionCommand(),
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/fbadmin/fbadmin/auth"
 	"github.com/fbadmin/fbadmin/internal/errs"
 )
 
@@ -68,6 +69,11 @@ func errorLine(err error) string {
 	case errs.ErrUnavailable:
 		h = "the backend did not answer: check the network, or that the emulator runs (scripts/emulators.sh start) and --emulator / FIRESTORE_EMULATOR_HOST point at it"
 	case errs.ErrUnauthenticated:
+		var te *auth.TokenError
+		var se *auth.ServiceError
+		if errors.As(err, &te) || errors.As(err, &se) {
+			break // a refused token or sign-in, not fbadmin's credentials
+		}
 		h = "the credentials were refused: pass --credentials FILE or set GOOGLE_APPLICATION_CREDENTIALS"
 	case errs.ErrPermission:
 		h = "the credentials lack the IAM role for this (roles/datastore.user for Firestore data, roles/firebaseauth.admin for Auth)"

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -51,7 +52,33 @@ func TestScripts(t *testing.T) {
 			"gendocs":   cmdGenDocs,
 			"cmpexport": cmdCmpExport,
 			"exitcode":  cmdExitCode,
+			"sleep":     cmdSleep,
 		},
+	})
+}
+
+// TestAuthScripts runs the scripts of testdata/auth against the Auth
+// emulator, in the emulator's own project (its sign-in endpoints serve only
+// that one), isolated by unique UIDs and emails ($UNIQ).
+func TestAuthScripts(t *testing.T) {
+	host := emutest.AuthHost(t)
+	project := emutest.EmulatorProject()
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/auth",
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			var b [5]byte
+			rand.Read(b[:])
+			uniq := hex.EncodeToString(b[:])
+			env.Setenv("FIREBASE_AUTH_EMULATOR_HOST", host)
+			env.Setenv("FBADMIN_PROJECT", project)
+			env.Setenv("UNIQ", uniq)
+			env.Setenv("OTHER_PROJECT", "demo-e2e-auth-"+uniq)
+			env.Setenv("HOME", env.WorkDir+"/home")
+			env.Defer(func() { emutest.ResetAuth(host, "demo-e2e-auth-"+uniq) })
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){"exitcode": cmdExitCode, "sleep": cmdSleep},
 	})
 }
 
@@ -72,7 +99,7 @@ func cmdGenDocs(ts *testscript.TestScript, neg bool, args []string) {
 		if len(args) > 2 {
 			path = fmt.Sprintf("t/%02d/s/%02d/u/%05d", i%10, (i/10)%10, i)
 		}
-		fmt.Fprintf(w, `{"path":%q,"data":{"i":%d,"name":"doc %d","tags":["a","b"]}}`+"\n", path, i, i)
+		fmt.Fprintf(w, `{"path":%q,"data":{"i":{"$int":"%d"},"name":"doc %d","tags":["a","b"]}}`+"\n", path, i, i)
 	}
 	ts.Check(w.Flush())
 	ts.Check(f.Close())
@@ -149,4 +176,15 @@ func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("%s exited with %d, want %d", args[1], got, want)
 	}
+}
+
+// sleep DURATION: waits (the Auth emulator's revocation has one-second
+// granularity).
+func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: sleep DURATION")
+	}
+	d, err := time.ParseDuration(args[0])
+	ts.Check(err)
+	time.Sleep(d)
 }

@@ -75,6 +75,10 @@ func NewProgress(w io.Writer, o ProgressOptions) *Progress {
 	return p
 }
 
+// WantsTotal reports whether the display shows a total (a bar with an
+// ETA): only then is counting the documents worth a query.
+func (p *Progress) WantsTotal() bool { return p.bar != nil }
+
 // SetTotal sets the number of documents expected.
 func (p *Progress) SetTotal(n int64) {
 	p.total.Store(n)

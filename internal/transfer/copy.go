@@ -71,12 +71,14 @@ func Copy(ctx context.Context, src, dst *DB, o CopyOptions) (Stats, error) {
 	}
 	countCtx, stopCount := context.WithCancel(ctx)
 	defer stopCount()
-	go func() {
-		n, err := src.countScans(countCtx, scans, o.ReadTime)
-		if err == nil {
-			prog.SetTotal(n + int64(len(docs)))
-		}
-	}()
+	if wantsTotal(o.Progress) {
+		go func() {
+			n, err := src.countScans(countCtx, scans, o.ReadTime)
+			if err == nil {
+				prog.SetTotal(n + int64(len(docs)))
+			}
+		}()
+	}
 
 	srcPrefix, dstPrefix := src.full(from), dst.full(to)
 	rename := func(d *pb.Document) item {

@@ -131,12 +131,14 @@ func Delete(ctx context.Context, db *DB, o DeleteOptions) (Stats, error) {
 	}
 	countCtx, stopCount := context.WithCancel(ctx)
 	defer stopCount()
-	go func() {
-		n, err := db.countScans(countCtx, scans, time.Time{})
-		if err == nil {
-			prog.SetTotal(n + int64(len(docs)))
-		}
-	}()
+	if wantsTotal(o.Progress) {
+		go func() {
+			n, err := db.countScans(countCtx, scans, time.Time{})
+			if err == nil {
+				prog.SetTotal(n + int64(len(docs)))
+			}
+		}()
+	}
 
 	w := newWriter(db, ModeSet, &c, prog, o.OnFailure)
 	emitPath := func(name string) {

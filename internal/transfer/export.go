@@ -79,12 +79,14 @@ func Export(ctx context.Context, db *DB, w io.Writer, o ExportOptions) (Stats, e
 	// Count in the background, for the progress bar's total and ETA.
 	countCtx, stopCount := context.WithCancel(gctx)
 	defer stopCount()
-	go func() {
-		n, err := db.countScans(countCtx, plan.scans, o.ReadTime)
-		if err == nil {
-			prog.SetTotal(n + int64(len(plan.docs)))
-		}
-	}()
+	if wantsTotal(o.Progress) {
+		go func() {
+			n, err := db.countScans(countCtx, plan.scans, o.ReadTime)
+			if err == nil {
+				prog.SetTotal(n + int64(len(plan.docs)))
+			}
+		}()
+	}
 
 	out := make(chan chunk, 2*o.Parallel)
 	g.Go(func() error {

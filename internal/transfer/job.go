@@ -17,6 +17,24 @@ type Progress interface {
 	Add(docs, bytes int64)
 }
 
+// TotalWanter is an optional interface of a Progress: a progress display
+// that shows no total (a log line, nothing at all) says so, and the engine
+// then skips the count query that finds the total (it costs about as much
+// as reading the documents on the emulator).
+type TotalWanter interface {
+	WantsTotal() bool
+}
+
+func wantsTotal(p Progress) bool {
+	if p == nil {
+		return false
+	}
+	if tw, ok := p.(TotalWanter); ok {
+		return tw.WantsTotal()
+	}
+	return true
+}
+
 type noProgress struct{}
 
 func (noProgress) SetTotal(int64)   {}

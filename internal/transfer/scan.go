@@ -300,12 +300,7 @@ func (db *DB) planCollections(ctx context.Context, parentRel string, ids []strin
 	g.SetLimit(8)
 	for i, id := range ids {
 		g.Go(func() error {
-			coll := joinPath(parentRel, id)
-			first, ok, err := db.firstDoc(gctx, coll, readTime)
-			if err != nil || !ok {
-				return err
-			}
-			cuts, err := db.cuts(gctx, coll, first, readTime, parts)
+			first, cuts, err := db.splitCollection(gctx, joinPath(parentRel, id), readTime, parts)
 			b[i] = bounds{first, cuts}
 			return err
 		})
@@ -336,59 +331,71 @@ func (db *DB) planCollections(ctx context.Context, parentRel string, ids []strin
 	return scans, nil
 }
 
-// minSplitDocs is the smallest collection worth splitting.
-const minSplitDocs = 64
+// splitSample is how many document names of a collection are listed to
+// place the cuts between its ranges.
+const splitSample = 300
 
-// cuts returns up to parts-1 document names of a collection, increasing
-// and after first, that split it into ranges of about equal numbers of its
-// own documents (subtrees follow their documents). In production the last
-// name comes from a descending query and the cuts are spread between the
-// first and last IDs; the emulator has no descending name scans, so there
-// the cuts are sampled at offsets (cheap on an in-memory database,
-// billed reads in production).
-func (db *DB) cuts(ctx context.Context, collRel, first string, readTime time.Time, parts int) ([]string, error) {
+// splitCollection returns the first document name of a collection
+// (counting documents that do not exist but have subcollections; "" when
+// the collection is empty) and up to parts-1 names, increasing, that cut
+// it into ranges of about equal numbers of its own documents (each
+// document's subtree follows it). A collection of at most splitSample
+// documents is cut at exact quantiles of one listing. A larger one is cut
+// between its first and last IDs in production, where a descending name
+// query gives the last one; the emulator has no descending name scans and
+// reads no faster with several streams on a small machine, so there it
+// stays one range.
+func (db *DB) splitCollection(ctx context.Context, collRel string, readTime time.Time, parts int) (string, []string, error) {
+	parent, id := splitParent(collRel)
+	size := int32(splitSample)
 	if parts < 2 {
-		return nil, nil
+		size = 1
 	}
-	parent, id := splitParent(collRel)
-	collName := db.full(collRel) + "/"
-	if !db.emulator {
-		last, ok, err := db.lastDoc(ctx, collRel, readTime)
-		if err == nil {
-			if !ok {
-				return nil, nil
-			}
-			var out []string
-			for _, s := range splitIDs(strings.TrimPrefix(first, collName), strings.TrimPrefix(last, collName), parts) {
-				out = append(out, collName+s)
-			}
-			return out, nil
+	req := &pb.ListDocumentsRequest{Parent: db.full(parent), CollectionId: id, PageSize: size, ShowMissing: true, Mask: &pb.DocumentMask{}}
+	if !readTime.IsZero() {
+		req.ConsistencySelector = &pb.ListDocumentsRequest_ReadTime{ReadTime: timestamppb.New(readTime)}
+	}
+	it := db.api.ListDocuments(db.ctx(ctx), req)
+	var names []string
+	for len(names) < int(size) {
+		d, err := it.Next()
+		if err == iterator.Done {
+			break
 		}
-	}
-	n, err := db.count(ctx, scan{parent: db.full(parent), collection: id}, readTime)
-	if err != nil || n < minSplitDocs {
-		return nil, err
-	}
-	var out []string
-	for j := 1; j < parts; j++ {
-		name, err := db.nameAtOffset(ctx, collRel, int32(n*int64(j)/int64(parts)), readTime)
 		if err != nil {
-			return nil, err
+			return "", nil, errs.Wrap(err, "list documents", collRel)
 		}
-		if name != "" && name > first && (len(out) == 0 || name > out[len(out)-1]) {
-			out = append(out, name)
+		names = append(names, d.GetName())
+	}
+	if len(names) == 0 || parts < 2 {
+		first := ""
+		if len(names) > 0 {
+			first = names[0]
+		}
+		return first, nil, nil
+	}
+	first := names[0]
+	var cuts []string
+	add := func(c string) {
+		if c > first && (len(cuts) == 0 || c > cuts[len(cuts)-1]) {
+			cuts = append(cuts, c)
 		}
 	}
-	return out, nil
-}
-
-func (db *DB) nameAtOffset(ctx context.Context, collRel string, offset int32, readTime time.Time) (string, error) {
-	parent, id := splitParent(collRel)
-	s := scan{parent: db.full(parent), collection: id}
-	q := s.query(scanOptions{namesOnly: true}, "")
-	q.Offset = offset
-	q.Limit = wrapperspb.Int32(1)
-	return db.firstName(ctx, s.parent, q, readTime, collRel)
+	switch {
+	case len(names) < int(size):
+		for j := 1; j < parts; j++ {
+			add(names[len(names)*j/parts])
+		}
+	case !db.emulator:
+		last, ok, err := db.lastDoc(ctx, collRel, readTime)
+		if err == nil && ok {
+			collName := db.full(collRel) + "/"
+			for _, s := range splitIDs(strings.TrimPrefix(first, collName), strings.TrimPrefix(last, collName), parts) {
+				add(collName + s)
+			}
+		}
+	}
+	return first, cuts, nil
 }
 
 func (db *DB) firstName(ctx context.Context, parent string, q *pb.StructuredQuery, readTime time.Time, what string) (string, error) {

@@ -291,6 +291,7 @@ func (w *writer) tally(outs []outcome, bytes int64) {
 	w.c.docs.Add(n)
 	w.c.skipped.Add(s)
 	w.c.failed.Add(f)
+	w.c.bytes.Add(bytes)
 	w.prog.Add(n+s+f, bytes)
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"cloud.google.com/go/firestore"
 	"github.com/fbadmin/fbadmin/internal/errs"
@@ -675,5 +676,46 @@ func TestEncodeResultIsNotShared(t *testing.T) {
 	}
 	if string(a) != `"first"` {
 		t.Errorf("earlier result changed to %s after another Encode", a)
+	}
+}
+
+// TestDecodeDoesNotAliasInput matters to callers that reuse a line buffer
+// (bufio.Scanner): decoded values must not point into the input.
+func TestDecodeDoesNotAliasInput(t *testing.T) {
+	in := []byte(`{"s":"text","k\u00e9y":"v","b":{"$bytes":"AAEC"},"r":{"$ref":"projects/p/databases/d/documents/c/d"},"a":["x"]}`)
+	v, err := DecodeMap(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Encode(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range in {
+		in[i] = 'Z'
+	}
+	got, err := Encode(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("decoded value changed with its input buffer:\n got  %s\n want %s", got, want)
+	}
+}
+
+func TestErrorSnippetIsShortAndValid(t *testing.T) {
+	long := `{"v": {"$vector": [` + strings.Repeat("1, ", 40) + `"é", "x"]}}`
+	_, err := Decode([]byte(long))
+	checkPathError(t, err, "$.v", "element 40: invalid double")
+	msg := err.(*PathError).Msg
+	snip, _, _ := strings.Cut(msg, ": element")
+	if !strings.HasSuffix(snip, "...") || len(snip) > 70 || strings.Contains(snip, " ") {
+		t.Errorf("snippet %q: want white space removed, cut near 60 bytes and ending in ...", snip)
+	}
+	bad := `{"$bytes": "` + strings.Repeat("é", 40) + `"}`
+	_, err = Decode([]byte(bad))
+	checkPathError(t, err, "$", "invalid standard base64")
+	if m := err.Error(); !utf8.ValidString(m) {
+		t.Errorf("error message is not valid UTF-8: %q", m)
 	}
 }

@@ -239,7 +239,9 @@ func openSink(ctx context.Context, cfg *Config, sc SinkConfig, stdout io.Writer,
 		if project == "" {
 			project = cfg.Project
 		}
-		return pubsubsink.New(ctx, pubsubsink.Options{Project: project, Topic: p.Topic})
+		// The sink must keep publishing while the daemon drains, after ctx
+		// is done.
+		return pubsubsink.New(context.WithoutCancel(ctx), pubsubsink.Options{Project: project, Topic: p.Topic})
 	}
 	return nil, fmt.Errorf("sink %q has no kind", sc.Name)
 }

