@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -374,4 +375,61 @@ func TestBadSpecs(t *testing.T) {
 	if _, err := listeners.New(listeners.Options{}); err == nil || !strings.Contains(err.Error(), "state directory") {
 		t.Errorf("New without a state directory = %v, want an error naming it", err)
 	}
+}
+
+// TestCrashBeforeCheckpointRedelivers simulates a crash between a sink's
+// acknowledgement and the next checkpoint write, by putting back an older
+// checkpoint: the restarted engine delivers the changes since that
+// checkpoint again, each with the ID it had the first time, and nothing
+// else.
+func TestCrashBeforeCheckpointRedelivers(t *testing.T) {
+	f, dir := newFS(t)
+	ctx := context.Background()
+	col := f.Client.Collection("items")
+	for i := range 5 {
+		if _, err := col.Doc(fmt.Sprintf("d%d", i)).Set(ctx, map[string]any{"n": int64(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sink := &memSink{}
+	r := start(t, engineConfig{project: f.ProjectID, stateDir: dir, query: collection("items"), sinks: map[string]listeners.Sink{"mem": sink}})
+	waitFor(t, 10*time.Second, "5 events", func() bool { return len(sink.all()) == 5 })
+	ckpt := dir + "/l/mem.ckpt"
+	waitFor(t, 10*time.Second, "a checkpoint of 5 documents", func() bool {
+		cp, err := listeners.LoadCheckpoint(ckpt)
+		return err == nil && len(cp) == 5
+	})
+	old, err := os.ReadFile(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := col.Doc("d0").Set(ctx, map[string]any{"n": int64(100)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := col.Doc("d1").Delete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "2 more events", func() bool { return len(sink.all()) == 7 })
+	r.stop(t)
+	if err := os.WriteFile(ckpt, old, 0o644); err != nil { // the "crash"
+		t.Fatal(err)
+	}
+
+	sink2 := &memSink{}
+	r = start(t, engineConfig{project: f.ProjectID, stateDir: dir, query: collection("items"), sinks: map[string]listeners.Sink{"mem": sink2}})
+	waitFor(t, 10*time.Second, "redelivery", func() bool { return len(sink2.all()) >= 2 })
+	time.Sleep(300 * time.Millisecond)
+	r.stop(t)
+	first := sink.all()[5:]
+	again := sink2.all()
+	if len(again) != 2 {
+		t.Fatalf("redelivered %d events, want the 2 since the checkpoint: %+v", len(again), again)
+	}
+	ids := map[string]bool{first[0].ID: true, first[1].ID: true}
+	for _, ev := range again {
+		if !ids[ev.ID] {
+			t.Errorf("redelivered %s %s with id %s, not one of the first delivery's %v", ev.Type, ev.Path, ev.ID, ids)
+		}
+	}
+	checkIDs(t, append(sink.all(), again...))
 }

@@ -241,3 +241,24 @@ func TestPageTokenChecks(t *testing.T) {
 		t.Errorf("page of exactly all documents: %v, %d documents, next %q", err, len(p3.Docs), p3.Next)
 	}
 }
+
+// TestPageQuotedFieldPath orders by a field whose name needs quoting on
+// the wire ("x.y" with a dot, inside a map).
+func TestPageQuotedFieldPath(t *testing.T) {
+	t.Parallel()
+	fs := emutest.NewFirestore(t)
+	ctx := testCtx(t)
+	var want []string
+	for i := range 7 {
+		id := fmt.Sprintf("q%d", i)
+		v := map[string]any{"m": map[string]any{"x.y": int64(10 - i)}}
+		if _, err := fs.Client.Collection("q").Doc(id).Set(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+		want = append([]string{id}, want...)
+	}
+	got, _ := pageAll(t, fs, false, func(c *firestore.Client) repository.Query[map[string]any] {
+		return repository.New[map[string]any](c, "q").Query().OrderByPath(firestore.FieldPath{"m", "x.y"}, firestore.Asc)
+	}, 2)
+	wantIDs(t, "quoted path", got, want)
+}

@@ -85,3 +85,9 @@ func errorLine(err error) string {
 	}
 	return line
 }
+
+// interrupted reports whether ctx was cancelled by a signal (not by the
+// --timeout deadline).
+func interrupted(ctx context.Context) bool {
+	return errors.Is(ctx.Err(), context.Canceled)
+}

@@ -13,6 +13,7 @@ import (
 	"cloud.google.com/go/firestore"
 	"github.com/urfave/cli/v2"
 
+	"github.com/fbadmin/fbadmin/internal/cliout"
 	"github.com/fbadmin/fbadmin/internal/errs"
 	"github.com/fbadmin/fbadmin/internal/transfer"
 	"github.com/fbadmin/fbadmin/internal/value"
@@ -532,7 +533,7 @@ func runDelete(ctx context.Context, opts deleteOptions, d *deps) error {
 		d.info("%s", summary)
 	}
 	if err != nil {
-		if ctx.Err() != nil && opts.Recursive && !opts.DryRun {
+		if interrupted(ctx) && opts.Recursive && !opts.DryRun {
 			return interruptedError{fmt.Sprintf("delete interrupted after %d documents; to finish, run: fbadmin fs delete %s --recursive --yes --resume",
 				st.Docs, shellJoin(rels))}
 		}
@@ -545,23 +546,7 @@ func runDelete(ctx context.Context, opts deleteOptions, d *deps) error {
 }
 
 func summaryLine(label, verb string, st transfer.Stats) string {
-	return fmt.Sprintf("%s: %d docs %s, %s", label, st.Docs, verb, statsTail(st))
-}
-
-func statsTail(st transfer.Stats) string {
-	s := ""
-	if st.Skipped > 0 {
-		s += fmt.Sprintf("%d skipped, ", st.Skipped)
-	}
-	s += fmt.Sprintf("%d failed", st.Failed)
-	if st.Bytes > 0 {
-		s += ", " + bytesString(st.Bytes)
-	}
-	s += fmt.Sprintf(" in %.2f s", st.Seconds)
-	if st.Seconds > 0 {
-		s += fmt.Sprintf(" (%.0f docs/s)", float64(st.Docs+st.Skipped)/st.Seconds)
-	}
-	return s
+	return cliout.Summary(label, verb, st.Docs, st.Skipped, st.Failed, st.Bytes, st.Elapsed)
 }
 
 // shellJoin quotes arguments for a command line the user can paste.
@@ -686,16 +671,4 @@ func jsonNumber(n repository.Number) json.RawMessage {
 		return json.RawMessage(fmt.Sprintf("%q", fmt.Sprint(f)))
 	}
 	return b
-}
-
-func bytesString(n int64) string {
-	switch {
-	case n < 1000:
-		return fmt.Sprintf("%d B", n)
-	case n < 1e6:
-		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
-	case n < 1e9:
-		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
-	}
-	return fmt.Sprintf("%.2f GB", float64(n)/1e9)
 }

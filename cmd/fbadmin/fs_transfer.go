@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -106,7 +105,7 @@ func runExport(ctx context.Context, opts exportOptions, d *deps) error {
 	st, err := transfer.Export(ctx, db, w, transfer.ExportOptions{Paths: opts.Paths, Group: opts.Group, ReadTime: rt, Parallel: opts.Parallel, Progress: prog})
 	prog.Finish()
 	if err != nil {
-		if ctx.Err() != nil {
+		if interrupted(ctx) {
 			return interruptedError{fmt.Sprintf("export interrupted after %d documents; nothing was kept, run it again", st.Docs)}
 		}
 		return err
@@ -228,7 +227,7 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 		resumeCmd += " --journal " + shellJoin([]string{opts.Journal})
 	}
 	switch {
-	case err != nil && ctx.Err() != nil && opts.File != "-" && !opts.DryRun:
+	case err != nil && interrupted(ctx) && opts.File != "-" && !opts.DryRun:
 		return interruptedError{fmt.Sprintf("import interrupted after %d documents; to finish, run: %s", st.Docs, resumeCmd)}
 	case err != nil && errors.As(err, &le):
 		return usageError{fmt.Errorf("import: %w; nothing was written", err)}
@@ -343,7 +342,7 @@ func runCopy(ctx context.Context, opts copyOptions, d *deps) error {
 		d.info("%s", summaryLine("copy", "copied", st))
 	}
 	if err != nil {
-		if ctx.Err() != nil {
+		if interrupted(ctx) {
 			return interruptedError{fmt.Sprintf("copy interrupted after %d documents; run it again with --mode set or skip-existing to finish", st.Docs)}
 		}
 		return err
@@ -368,5 +367,3 @@ func (l *lockedPrinter) print(v any) {
 	defer l.mu.Unlock()
 	l.item(v)
 }
-
-var _ = filepath.Base

@@ -2,14 +2,14 @@ package main
 
 import (
 	"bufio"
-	"errors"
-	"os/exec"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"testing"

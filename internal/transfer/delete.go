@@ -140,7 +140,6 @@ func Delete(ctx context.Context, db *DB, o DeleteOptions) (Stats, error) {
 		}()
 	}
 
-	w := newWriter(db, ModeSet, &c, prog, o.OnFailure)
 	emitPath := func(name string) {
 		if o.OnPath != nil {
 			o.OnPath(db.rel(name))
@@ -148,7 +147,6 @@ func Delete(ctx context.Context, db *DB, o DeleteOptions) (Stats, error) {
 	}
 	var err error
 	if o.DryRun {
-		w.c = &c
 		err = func() error {
 			for _, d := range docs {
 				if !o.Recursive {
@@ -174,6 +172,7 @@ func Delete(ctx context.Context, db *DB, o DeleteOptions) (Stats, error) {
 			})
 		}()
 	} else {
+		w := newWriter(db, ModeSet, &c, prog, o.OnFailure)
 		p := newPipe(w, o.Concurrency, o.Parallel+1)
 		err = p.run(ctx, func(ctx context.Context, emit func(int, item) error) error {
 			for _, d := range docs {

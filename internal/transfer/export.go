@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -379,7 +378,3 @@ func appendJSONString(buf []byte, s string) []byte {
 	}
 	return append(buf, '"')
 }
-
-// ErrInterrupted is returned (wrapped with the context's error) when a job
-// stops because its context was cancelled.
-var ErrInterrupted = errors.New("interrupted")

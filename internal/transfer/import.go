@@ -360,7 +360,7 @@ func parseBatch(db *DB, w *writer, file string, b *importBatch, keepData bool) (
 			fields, err = toPBFields(data)
 		}
 		if err != nil {
-			w.fail(&item{seq: b.nums[k], name: db.full(rel)}, &LineError{File: filepath.Base(file), Line: b.nums[k], Err: err})
+			w.fail(&item{seq: b.nums[k]}, &LineError{File: filepath.Base(file), Line: b.nums[k], Err: err})
 			failed = append(failed, outFailed)
 			b.nums[k] = -b.nums[k] // mark as failed for the journal
 			continue

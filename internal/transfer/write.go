@@ -271,7 +271,11 @@ func (w *writer) op(it *item) string {
 
 func (w *writer) fail(it *item, err error) {
 	if w.onFailure != nil {
-		w.onFailure(Failure{Line: it.seq, Path: w.db.rel(it.name), Err: err})
+		f := Failure{Line: it.seq, Err: err}
+		if it.name != "" {
+			f.Path = w.db.rel(it.name)
+		}
+		w.onFailure(f)
 	}
 }
 

@@ -1,6 +1,7 @@
 package value
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -84,6 +85,38 @@ func BenchmarkVector(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := DecodeMap(enc); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkBaselineStdlib runs encoding/json on the same document, as a
+// yardstick for the numbers above on a given machine. encoding/json does
+// less work (it neither writes nor reads typed forms), so it is a bound to
+// stay well under, not a like-for-like rival.
+func BenchmarkBaselineStdlib(b *testing.B) {
+	enc, err := EncodeMap(benchDoc())
+	if err != nil {
+		b.Fatal(err)
+	}
+	var generic map[string]any
+	if err := json.Unmarshal(enc, &generic); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("marshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := json.Marshal(generic); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("unmarshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var m map[string]any
+			if err := json.Unmarshal(enc, &m); err != nil {
 				b.Fatal(err)
 			}
 		}

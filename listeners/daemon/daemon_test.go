@@ -421,7 +421,7 @@ project: %s
 state_dir: %s
 http: {addr: "off"}
 log: {format: json}
-engine: {checkpoint_interval: 50ms}
+engine: {checkpoint_interval: 2s} # long, so that SIGKILL lands between checkpoints and duplicates occur
 sinks:
   - name: archive
     file: {path: %s/events.ndjson, fsync: never}
@@ -434,10 +434,10 @@ listeners:
 	doc := func(i int) *firestore.DocumentRef {
 		return f.Client.Doc(fmt.Sprintf("shards/s%d/things/t%02d", i%3, i%60))
 	}
-	churn := func(from, to int) {
+	churn := func(from, to, deleteEvery int) {
 		for i := from; i < to; i++ {
 			var err error
-			if i%5 == 4 {
+			if i%deleteEvery == deleteEvery-1 {
 				_, err = doc(i).Delete(bg)
 			} else {
 				_, err = doc(i).Set(bg, map[string]any{"i": int64(i)})
@@ -447,16 +447,20 @@ listeners:
 			}
 		}
 	}
-	churn(0, 80)
+	churn(0, 80, 5)
 	d := startDaemon(t, config)
 	waitUntil(t, 20*time.Second, "first events", func() bool { return len(fileEvents(t, dir+"/events.ndjson")) > 0 })
-	churn(80, 200) // writers keep going while the daemon runs...
+	waitUntil(t, 20*time.Second, "a first checkpoint", func() bool {
+		_, err := os.Stat(filepath.Join(dir, "checkpoints", "things", "archive.ckpt"))
+		return err == nil
+	})
+	churn(80, 200, 5) // writers keep going while the daemon runs...
 	if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	d.wait(t, 10*time.Second)
 	before := len(fileEvents(t, dir+"/events.ndjson"))
-	churn(200, 320) // ...and while it is dead.
+	churn(200, 245, 3) // ...and while it is dead: some documents change, some are deleted, others not.
 
 	d = startDaemon(t, config)
 	want := dbState(t, f.Client.CollectionGroup("things").Query)
