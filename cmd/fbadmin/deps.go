@@ -110,7 +110,6 @@ type deps struct {
 	fs                             *firestore.Client
 	db                             *transfer.DB
 	closers                        []func()
-	firestoreHost                  string // emulator host, "" in production
 }
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }

@@ -59,7 +59,6 @@ type Printer struct {
 	f     Format
 	n     int
 	rows  []row
-	yaml  bytes.Buffer
 	Empty string // printed by Close for an empty table ("" for none)
 }
 

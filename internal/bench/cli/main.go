@@ -29,7 +29,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -84,7 +83,7 @@ func run(c config) error {
 		c.host = "127.0.0.1:8080"
 	}
 	if conn, err := net.DialTimeout("tcp", c.host, 2*time.Second); err != nil {
-		return fmt.Errorf("Firestore emulator not reachable at %s: %v (start it with scripts/emulators.sh start)", c.host, err)
+		return fmt.Errorf("the Firestore emulator is not reachable at %s: %v (start it with scripts/emulators.sh start)", c.host, err)
 	} else {
 		conn.Close()
 	}
@@ -140,7 +139,6 @@ type bench struct {
 	docs     int
 	res      result
 	projects []string
-	mu       sync.Mutex
 }
 
 func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench cli: "+format+"\n", args...) }
@@ -264,6 +262,7 @@ func (b *bench) rawImport() error {
 	for lo := 0; lo < len(paths); lo += 500 {
 		hi := min(lo+500, len(paths))
 		g.Go(func() error {
+			//lint:ignore SA1019 the raw ceiling is plain batched commits of 500, as the benchmark defines it
 			wb := client.Batch()
 			for i := lo; i < hi; i++ {
 				wb.Set(client.Doc(paths[i]), docData(i))

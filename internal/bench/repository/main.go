@@ -6,14 +6,14 @@
 // commits of 500 from -concurrency goroutines and (b) a
 // repository.BulkWriter with the same concurrency, then reads N documents
 // through (c) one raw query stream decoding each document with DataTo and
-// (d) repository's Query.All. Each path runs twice, in the order A B B A,
-// each run with its own collection, and its rate is its documents over its
-// total time, so that warm-up and the database's growth weigh on both
-// sides alike.
+// (d) repository's Query.All. Each round runs every path twice, in the
+// order A B B A, each run with its own collection, so that warm-up and the
+// database's growth weigh on both sides alike; the figures are the median
+// docs/s of each path over all rounds (-rounds, default 3).
 //
 // Usage (normally through scripts/bench.sh repository):
 //
-//	FIRESTORE_EMULATOR_HOST=127.0.0.1:8080 go run ./internal/bench/repository [-n 20000] [-concurrency 8]
+//	FIRESTORE_EMULATOR_HOST=127.0.0.1:8080 go run ./internal/bench/repository [-n 20000] [-concurrency 8] [-rounds 3]
 //
 // stdout carries readable lines, then, as its last line, one JSON object
 // with the figures; write_vs_raw and read_vs_raw are the repository's
@@ -32,6 +32,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -67,6 +68,7 @@ type result struct {
 	N                 int     `json:"n"`
 	Concurrency       int     `json:"concurrency"`
 	Rounds            int     `json:"rounds"`
+	Statistic         string  `json:"statistic"`
 	RawWriteDocsPerS  float64 `json:"raw_write_docs_per_s"`
 	RepoWriteDocsPerS float64 `json:"repo_write_docs_per_s"`
 	RawReadDocsPerS   float64 `json:"raw_read_docs_per_s"`
@@ -132,61 +134,83 @@ func run(ctx context.Context, host string, n, conc, rounds int) error {
 		return err
 	}
 
-	var rawW, repoW, rawR, repoR time.Duration
-	for round := 1; round <= rounds; round++ {
-		var rw, pw, rr, pr time.Duration
-		c := func(kind string, i int) string { return fmt.Sprintf("r%d_%s%d", round, kind, i) }
+	// rates holds each run's docs/s, by path.
+	const (
+		rawW = iota
+		repoW
+		rawR
+		repoR
+		paths
+	)
+	var rates [paths][]float64
+	var total [paths]time.Duration
+	for r := 1; r <= rounds; r++ {
+		coll := func(kind string, i int) string { return fmt.Sprintf("r%d_%s%d", r, kind, i) }
 		steps := []struct {
 			name string
-			d    *time.Duration
+			path int
 			f    func() (time.Duration, error)
 		}{
-			{"raw write (WriteBatch x500)", &rw, func() (time.Duration, error) { return rawWrite(ctx, client, c("raw", 1), n, conc) }},
-			{"repo write (BulkWriter)", &pw, func() (time.Duration, error) { return repoWrite(ctx, client, c("repo", 1), n, conc) }},
-			{"repo write (BulkWriter)", &pw, func() (time.Duration, error) { return repoWrite(ctx, client, c("repo", 2), n, conc) }},
-			{"raw write (WriteBatch x500)", &rw, func() (time.Duration, error) { return rawWrite(ctx, client, c("raw", 2), n, conc) }},
-			{"raw read (Documents + DataTo)", &rr, func() (time.Duration, error) { return rawRead(ctx, client, c("raw", 1), n) }},
-			{"repo read (Query.All)", &pr, func() (time.Duration, error) { return repoRead(ctx, client, c("repo", 1), n) }},
-			{"repo read (Query.All)", &pr, func() (time.Duration, error) { return repoRead(ctx, client, c("repo", 2), n) }},
-			{"raw read (Documents + DataTo)", &rr, func() (time.Duration, error) { return rawRead(ctx, client, c("raw", 2), n) }},
+			{"raw write (WriteBatch x500)", rawW, func() (time.Duration, error) { return rawWrite(ctx, client, coll("raw", 1), n, conc) }},
+			{"repo write (BulkWriter)", repoW, func() (time.Duration, error) { return repoWrite(ctx, client, coll("repo", 1), n, conc) }},
+			{"repo write (BulkWriter)", repoW, func() (time.Duration, error) { return repoWrite(ctx, client, coll("repo", 2), n, conc) }},
+			{"raw write (WriteBatch x500)", rawW, func() (time.Duration, error) { return rawWrite(ctx, client, coll("raw", 2), n, conc) }},
+			{"raw read (Documents + DataTo)", rawR, func() (time.Duration, error) { return rawRead(ctx, client, coll("raw", 1), n) }},
+			{"repo read (Query.All)", repoR, func() (time.Duration, error) { return repoRead(ctx, client, coll("repo", 1), n) }},
+			{"repo read (Query.All)", repoR, func() (time.Duration, error) { return repoRead(ctx, client, coll("repo", 2), n) }},
+			{"raw read (Documents + DataTo)", rawR, func() (time.Duration, error) { return rawRead(ctx, client, coll("raw", 2), n) }},
 		}
-		fmt.Printf("round %d of %d\n", round, rounds)
+		fmt.Printf("round %d of %d\n", r, rounds)
 		for _, s := range steps {
 			c0 := cpuTime()
 			d, err := s.f()
 			if err != nil {
-				return fmt.Errorf("round %d, %s: %w", round, s.name, err)
+				return fmt.Errorf("round %d, %s: %w", r, s.name, err)
 			}
 			cpu := cpuTime() - c0
-			*s.d += d
-			fmt.Printf("  %-30s %7d docs in %7.3fs %9.0f docs/s (client CPU %.3fs)\n",
-				s.name, n, d.Seconds(), float64(n)/d.Seconds(), cpu.Seconds())
+			rate := float64(n) / d.Seconds()
+			rates[s.path] = append(rates[s.path], rate)
+			total[s.path] += d
+			fmt.Printf("  %-30s %7d docs in %7.3fs %9.0f docs/s (client CPU %.3fs)\n", s.name, n, d.Seconds(), rate, cpu.Seconds())
 		}
-		fmt.Printf("  round %d: write ratio %.3f, read ratio %.3f\n", round, rw.Seconds()/pw.Seconds(), rr.Seconds()/pr.Seconds())
-		rawW, repoW, rawR, repoR = rawW+rw, repoW+pw, rawR+rr, repoR+pr
 		// Free the emulator's memory between rounds.
 		if err := resetProject(host, project); err != nil {
-			return fmt.Errorf("clearing round %d: %w", round, err)
+			fmt.Fprintf(os.Stderr, "repository bench: clearing round %d: %v\n", r, err)
 		}
 	}
 
-	docs := float64(2 * n * rounds) // each path ran twice per round
-	rate := func(d time.Duration) float64 { return round(docs/d.Seconds(), 1) }
+	// The figures are medians over the runs of each path: on a shared
+	// machine a run now and then is slowed down by other processes, and a
+	// median is not swayed by such outliers as a total time is.
 	res := result{
-		N: n, Concurrency: conc, Rounds: rounds,
-		RawWriteDocsPerS: rate(rawW), RepoWriteDocsPerS: rate(repoW),
-		RawReadDocsPerS: rate(rawR), RepoReadDocsPerS: rate(repoR),
+		N: n, Concurrency: conc, Rounds: rounds, Statistic: "median",
+		RawWriteDocsPerS: round(median(rates[rawW]), 1), RepoWriteDocsPerS: round(median(rates[repoW]), 1),
+		RawReadDocsPerS: round(median(rates[rawR]), 1), RepoReadDocsPerS: round(median(rates[repoR]), 1),
 	}
-	res.WriteVsRaw = round(rawW.Seconds()/repoW.Seconds(), 3)
-	res.ReadVsRaw = round(rawR.Seconds()/repoR.Seconds(), 3)
-	fmt.Printf("write: raw %.0f docs/s, repository %.0f docs/s, ratio %.3f\n", res.RawWriteDocsPerS, res.RepoWriteDocsPerS, res.WriteVsRaw)
-	fmt.Printf("read:  raw %.0f docs/s, repository %.0f docs/s, ratio %.3f\n", res.RawReadDocsPerS, res.RepoReadDocsPerS, res.ReadVsRaw)
+	res.WriteVsRaw = round(median(rates[repoW])/median(rates[rawW]), 3)
+	res.ReadVsRaw = round(median(rates[repoR])/median(rates[rawR]), 3)
+	fmt.Printf("write: raw %.0f docs/s, repository %.0f docs/s (medians of %d runs): ratio %.3f (by total time %.3f)\n",
+		res.RawWriteDocsPerS, res.RepoWriteDocsPerS, 2*rounds, res.WriteVsRaw, total[rawW].Seconds()/total[repoW].Seconds())
+	fmt.Printf("read:  raw %.0f docs/s, repository %.0f docs/s (medians of %d runs): ratio %.3f (by total time %.3f)\n",
+		res.RawReadDocsPerS, res.RepoReadDocsPerS, 2*rounds, res.ReadVsRaw, total[rawR].Seconds()/total[repoR].Seconds())
 	out, err := json.Marshal(res)
 	if err != nil {
 		return err
 	}
 	fmt.Println(string(out))
 	return nil
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return math.NaN()
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // cpuTime returns the CPU time this process has used.
@@ -320,7 +344,7 @@ func resetProject(host, project string) error {
 	if err != nil {
 		return err
 	}
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	resp, err := (&http.Client{Timeout: 2 * time.Minute}).Do(req)
 	if err != nil {
 		return err
 	}
