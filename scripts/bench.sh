@@ -31,7 +31,7 @@ available() {
 }
 
 name=${1:-}
-if [ -z "$name" ] || [[ $name == -* ]] || [[ $name == */* ]] || ! available | grep -qx -- "$name"; then
+if [ -z "$name" ] || [[ $name == -* ]] || [[ $name == */* ]] || ! available | grep -x -- "$name" >/dev/null; then
 	[ -z "$name" ] || fb_log "unknown benchmark: $name"
 	{
 		echo "usage: scripts/bench.sh NAME [args...]"
