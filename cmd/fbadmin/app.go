@@ -68,7 +68,7 @@ func commands() []*cli.Command {
 // addGlobalFlags lets global flags also follow a command name
 // ("fbadmin fs get PATH -o json"), as users expect.
 func addGlobalFlags(cmd *cli.Command) {
-	cmd.Flags = append(cmd.Flags, globalFlags()...)
+	cmd.Flags = append(cmd.Flags, commandGlobalFlags()...)
 	if cmd.OnUsageError == nil {
 		cmd.OnUsageError = func(c *cli.Context, err error, _ bool) error {
 			return usagef("%v (hint: run 'fbadmin %s --help')", err, c.Command.FullName())
@@ -90,6 +90,25 @@ func addGlobalFlags(cmd *cli.Command) {
 }
 
 const globalCategory = "Global"
+
+// commandGlobalFlags are the copies of the global flags that commands take.
+// They read no environment variables: those are the app-level flags' job, so
+// that "fbadmin --project p fs get" is not overridden by FBADMIN_PROJECT
+// through the command's copy (see flagValue).
+func commandGlobalFlags() []cli.Flag {
+	flags := globalFlags()
+	for _, f := range flags {
+		switch f := f.(type) {
+		case *cli.StringFlag:
+			f.EnvVars = nil
+		case *cli.BoolFlag:
+			f.EnvVars = nil
+		case *cli.DurationFlag:
+			f.EnvVars = nil
+		}
+	}
+	return flags
+}
 
 func globalFlags() []cli.Flag {
 	return []cli.Flag{

@@ -60,7 +60,15 @@ func flagValue[T any](c *cli.Context, name string, get func(*cli.Context, string
 			return get(ctx, name)
 		}
 	}
-	return get(c, name)
+	// Not given on any command line: the app-level flag holds the
+	// environment variable or the default.
+	root := c
+	for _, ctx := range c.Lineage() {
+		if ctx.App != nil {
+			root = ctx
+		}
+	}
+	return get(root, name)
 }
 
 // ctxFlagSetHas reports whether name (or an alias) was given on this

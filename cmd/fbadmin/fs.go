@@ -470,6 +470,7 @@ Examples:
 }
 
 func runDelete(ctx context.Context, opts deleteOptions, d *deps) error {
+	limitMemory()
 	var rels []string
 	for _, p := range opts.Paths {
 		p = strings.Trim(stripResourcePrefix(p), "/")
