@@ -79,10 +79,25 @@ timed "start emulators" scripts/emulators.sh start --record "$record"
 eval "$(scripts/emulators.sh env)"
 fb_log "FIRESTORE_EMULATOR_HOST=$FIRESTORE_EMULATOR_HOST FIREBASE_AUTH_EMULATOR_HOST=$FIREBASE_AUTH_EMULATOR_HOST PUBSUB_EMULATOR_HOST=$PUBSUB_EMULATOR_HOST FBADMIN_PROJECT=$FBADMIN_PROJECT"
 
+# go_files prints, NUL-separated, the Go files of the packages checked: the
+# whole tree for ./..., one directory for ./dir.
+go_files() {
+	local p
+	for p in "${pkgs[@]}"; do
+		case $p in
+		... | */...)
+			p=${p%...}
+			find "${p:-.}" \( -path ./.git -o -path ./.run -o -path ./emulator/node_modules -o -name testdata \) -prune \
+				-o -name '*.go' -print0
+			;;
+		*) find "$p" -maxdepth 1 -name '*.go' -print0 ;;
+		esac
+	done
+}
+
 gofmt_check() {
 	local out f
-	out=$(find . \( -path ./.git -o -path ./.run -o -path ./emulator/node_modules -o -name testdata \) -prune \
-		-o -name '*.go' -print0 | xargs -0 -r gofmt -l)
+	out=$(go_files | xargs -0 -r gofmt -l)
 	if [ -n "$out" ]; then
 		fb_log "not gofmt-formatted (run gofmt -w on them):"
 		while IFS= read -r f; do printf '    %s\n' "$f"; done <<<"$out" >&2

@@ -10,7 +10,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	firebase "firebase.google.com/go/v4"
 	"firebase.google.com/go/v4/auth"
@@ -47,7 +46,7 @@ func AuthHost(tb testing.TB) string {
 // authProbe checks that host is an Auth emulator that is ready: its root
 // answers {"authEmulator": {"ready": true}}.
 func authProbe(host string) error {
-	c := &http.Client{Timeout: 3 * time.Second}
+	c := &http.Client{Timeout: probeTimeout}
 	resp, err := c.Get("http://" + host + "/")
 	if err != nil {
 		return err

@@ -85,7 +85,18 @@ func resolve(envVar, def string, probe func(host string) error) (string, error) 
 	if host == "" {
 		host = def
 	}
-	err := probe(host)
+	// A busy emulator (two cores shared by several test binaries) can be slow
+	// to answer: try a few times before declaring it unreachable, since the
+	// verdict holds for the whole test binary.
+	var err error
+	for attempt := 0; attempt < probeAttempts; attempt++ {
+		if attempt > 0 {
+			time.Sleep(500 * time.Millisecond)
+		}
+		if err = probe(host); err == nil {
+			break
+		}
+	}
 	if err == nil && os.Getenv(envVar) == "" {
 		os.Setenv(envVar, host)
 	}
@@ -93,8 +104,16 @@ func resolve(envVar, def string, probe func(host string) error) (string, error) 
 	return host, err
 }
 
+// probeAttempts and probeTimeout bound how long resolve waits for an
+// emulator: a refused connection fails at once, a hung one after
+// probeAttempts*probeTimeout.
+const (
+	probeAttempts = 3
+	probeTimeout  = 10 * time.Second
+)
+
 func httpProbe(host, path, want string) error {
-	c := &http.Client{Timeout: 3 * time.Second}
+	c := &http.Client{Timeout: probeTimeout}
 	resp, err := c.Get("http://" + host + path)
 	if err != nil {
 		return err
