@@ -507,8 +507,7 @@ func runDelete(ctx context.Context, opts deleteOptions, d *deps) error {
 	failures.init(d, "delete")
 	var onPath func(string)
 	if opts.DryRun {
-		lp := &lockedPrinter{item: pr.Item}
-		onPath = func(p string) { lp.print(map[string]string{"path": p}) }
+		onPath = func(p string) { pr.Item(map[string]string{"path": p}) } // called one at a time
 	}
 	prog := d.progress(label)
 	st, err := transfer.Delete(ctx, db, transfer.DeleteOptions{

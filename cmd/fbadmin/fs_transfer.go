@@ -8,7 +8,6 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -35,7 +34,7 @@ func fsExportCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Aliases: []string{"O"}, Value: "-", Usage: "write to `FILE` (- for stdout)"},
 			&cli.StringFlag{Name: "group", Usage: "export the documents of every collection with this `ID` (a collection group)"},
 			&cli.StringFlag{Name: "read-time", Usage: "read a consistent snapshot at `TIME` (RFC 3339, or a duration ago such as 5m)"},
-			&cli.IntFlag{Name: "parallel", Value: 4, Usage: "queries run at once"},
+			&cli.IntFlag{Name: "parallel", Usage: "queries run at once (default 8 in production, 2 on the emulator)"},
 		},
 		Description: `Writes one JSON object per line:
    {"path":"users/alice","data":{...lossless fields...},"create_time":"...","update_time":"..."}
@@ -358,18 +357,6 @@ func runCopy(ctx context.Context, opts copyOptions, d *deps) error {
 		d.info("copy: nothing found at %s", opts.Src)
 	}
 	return nil
-}
-
-// lockedPrinter serialises items printed from several goroutines.
-type lockedPrinter struct {
-	mu   sync.Mutex
-	item func(any) error
-}
-
-func (l *lockedPrinter) print(v any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.item(v)
 }
 
 // limitMemory sets a soft heap limit for bulk jobs (unless GOMEMLIMIT is

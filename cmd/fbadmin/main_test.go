@@ -48,6 +48,13 @@ func TestScripts(t *testing.T) {
 			})
 			return nil
 		},
+		// [defaulthost]: the emulator in use is at --emulator's default.
+		Condition: func(cond string) (bool, error) {
+			if cond == "defaulthost" {
+				return host == defaultFirestoreEmulator, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"gendocs":   cmdGenDocs,
 			"cmpexport": cmdCmpExport,

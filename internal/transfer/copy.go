@@ -34,7 +34,7 @@ func Copy(ctx context.Context, src, dst *DB, o CopyOptions) (Stats, error) {
 	var c counters
 	prog := orNoProgress(o.Progress)
 	if o.Parallel < 1 {
-		o.Parallel = 4
+		o.Parallel = defaultParallel(src)
 	}
 	// Firestore keeps microseconds; a finer read time is rejected.
 	o.ReadTime = o.ReadTime.Truncate(time.Microsecond)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	pb "cloud.google.com/go/firestore/apiv1/firestorepb"
@@ -28,9 +29,10 @@ type DeleteOptions struct {
 	// DryRun lists (through OnPath) and counts what would be deleted.
 	DryRun bool
 	// OnPath receives each document path that is deleted (or would be, in a
-	// dry run), in no particular order across scans.
+	// dry run), one call at a time, in no particular order across scans.
 	OnPath func(rel string)
-	// Parallel scans and Concurrency batches in flight (defaults 4, 16).
+	// Parallel scans (default as for Export) and Concurrency batches in
+	// flight (default 16).
 	Parallel, Concurrency int
 	// Journal is the state file of a recursive delete ("" for the default
 	// under the user's cache directory, [NoJournal] for none). It records
@@ -75,7 +77,7 @@ func Delete(ctx context.Context, db *DB, o DeleteOptions) (Stats, error) {
 	var c counters
 	prog := orNoProgress(o.Progress)
 	if o.Parallel < 1 {
-		o.Parallel = 4
+		o.Parallel = defaultParallel(db)
 	}
 	var rels []string
 	for _, raw := range o.Paths {
@@ -140,8 +142,11 @@ func Delete(ctx context.Context, db *DB, o DeleteOptions) (Stats, error) {
 		}()
 	}
 
+	var pathMu sync.Mutex
 	emitPath := func(name string) {
 		if o.OnPath != nil {
+			pathMu.Lock()
+			defer pathMu.Unlock()
 			o.OnPath(db.rel(name))
 		}
 	}

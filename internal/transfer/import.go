@@ -9,7 +9,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pb "cloud.google.com/go/firestore/apiv1/firestorepb"
@@ -159,27 +161,87 @@ func Validate(ctx context.Context, file string) (int64, error) {
 }
 
 func validate(ctx context.Context, r io.Reader, name string, skip *doneCursor) (int64, error) {
-	lr := newLineReader(r)
-	var n int64
-	for {
-		line, no, _, err := lr.next()
-		if err == io.EOF {
-			return n, nil
-		}
-		if err != nil {
-			return n, &LineError{File: name, Line: no, Err: err}
-		}
-		if no%4096 == 0 && ctx.Err() != nil {
-			return n, ctx.Err()
-		}
-		if blank(line) || (skip != nil && skip.done(no)) {
-			continue
-		}
-		if _, _, err := ParseLine(line); err != nil {
-			return n, &LineError{File: name, Line: no, Err: err}
-		}
-		n++
+	// Lines are parsed by several workers, in chunks; the first bad line of
+	// the file (the smallest number) is the one reported.
+	type chunk struct {
+		lines [][]byte
+		nums  []int
 	}
+	workers := max(runtime.GOMAXPROCS(0), 1)
+	chunks := make(chan chunk, 2*workers)
+	var mu sync.Mutex
+	var firstBad *LineError
+	bad := func(le *LineError) {
+		mu.Lock()
+		defer mu.Unlock()
+		if firstBad == nil || le.Line < firstBad.Line {
+			firstBad = le
+		}
+	}
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range chunks {
+				for k, line := range c.lines {
+					if _, _, err := ParseLine(line); err != nil {
+						bad(&LineError{File: name, Line: c.nums[k], Err: err})
+						break
+					}
+					n.Add(1)
+				}
+			}
+		}()
+	}
+	readErr := func() error {
+		defer close(chunks)
+		lr := newLineReader(r)
+		var c chunk
+		size := 0
+		for {
+			line, no, _, err := lr.next()
+			if err == io.EOF {
+				if len(c.lines) > 0 {
+					chunks <- c
+				}
+				return nil
+			}
+			if err != nil {
+				return &LineError{File: name, Line: no, Err: err}
+			}
+			if no%4096 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if blank(line) || (skip != nil && skip.done(no)) {
+				continue
+			}
+			c.lines = append(c.lines, bytes.Clone(line))
+			c.nums = append(c.nums, no)
+			size += len(line)
+			if len(c.lines) >= 1000 || size >= 1<<20 {
+				chunks <- c
+				c, size = chunk{}, 0
+			}
+		}
+	}()
+	wg.Wait()
+	switch {
+	case firstBad != nil && (readErr == nil || firstBad.Line < lineOf(readErr)):
+		return n.Load(), firstBad
+	case readErr != nil:
+		return n.Load(), readErr
+	}
+	return n.Load(), nil
+}
+
+func lineOf(err error) int {
+	var le *LineError
+	if errors.As(err, &le) {
+		return le.Line
+	}
+	return 1 << 62
 }
 
 type importBatch struct {

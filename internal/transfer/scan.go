@@ -245,18 +245,20 @@ func (db *DB) lastDoc(ctx context.Context, collRel string, readTime time.Time) (
 }
 
 // planTree splits "every document below parentRel" (the whole database for
-// "") into scans: one range per child collection, each cut into up to
-// parts ranges of document IDs.
+// "") into scans.
 func (db *DB) planTree(ctx context.Context, parentRel string, readTime time.Time, parts int) ([]scan, error) {
 	ids, err := db.collectionIDs(ctx, parentRel, readTime)
-	if err != nil {
+	if err != nil || len(ids) == 0 {
 		return nil, err
 	}
-	return db.planCollections(ctx, parentRel, ids, "", readTime, parts)
+	return db.planRange(ctx, parentRel, ids, "", "", readTime, parts)
 }
 
 // planCollection splits "the documents of collRel and everything below
-// them" into scans.
+// them" into scans. Under its parent, the collection is the range of names
+// from its first document (counting documents that do not exist but have
+// subcollections) to the first of the next collection; a first or last
+// collection needs no bound on that side.
 func (db *DB) planCollection(ctx context.Context, collRel string, readTime time.Time, parts int) ([]scan, error) {
 	parent, id := splitParent(collRel)
 	siblings, err := db.collectionIDs(ctx, parent, readTime)
@@ -267,7 +269,14 @@ func (db *DB) planCollection(ctx context.Context, collRel string, readTime time.
 	if !found {
 		return nil, nil
 	}
-	hi := ""
+	lo, hi := "", ""
+	if i > 0 {
+		first, ok, err := db.firstDoc(ctx, collRel, readTime)
+		if err != nil || !ok {
+			return nil, err
+		}
+		lo = first
+	}
 	for _, next := range siblings[i+1:] {
 		first, ok, err := db.firstDoc(ctx, joinPath(parent, next), readTime)
 		if err != nil {
@@ -278,7 +287,7 @@ func (db *DB) planCollection(ctx context.Context, collRel string, readTime time.
 			break
 		}
 	}
-	return db.planCollections(ctx, parent, []string{id}, hi, readTime, parts)
+	return db.planRange(ctx, parent, []string{id}, lo, hi, readTime, parts)
 }
 
 func joinPath(parent, id string) string {
@@ -288,114 +297,175 @@ func joinPath(parent, id string) string {
 	return parent + "/" + id
 }
 
-// planCollections plans consecutive sibling collections under parentRel;
-// outerHi bounds the last one.
-func (db *DB) planCollections(ctx context.Context, parentRel string, ids []string, outerHi string, readTime time.Time, parts int) ([]scan, error) {
-	type bounds struct {
-		first string   // first document name, "" when the collection is empty
-		cuts  []string // names splitting it into ranges
+// planRange cuts the documents below parentRel whose names lie in [lo, hi)
+// ("" unbounded) into up to parts scans, at names sampled from the
+// collections ids directly under parentRel.
+func (db *DB) planRange(ctx context.Context, parentRel string, ids []string, lo, hi string, readTime time.Time, parts int) ([]scan, error) {
+	parent := db.full(parentRel)
+	cuts, err := db.cuts(ctx, parentRel, ids, readTime, parts)
+	if err != nil {
+		return nil, err
 	}
-	b := make([]bounds, len(ids))
+	var scans []scan
+	for _, c := range cuts {
+		if (lo != "" && cmpName(c, lo) <= 0) || (hi != "" && cmpName(c, hi) >= 0) {
+			continue
+		}
+		scans = append(scans, scan{parent: parent, all: true, lo: lo, hi: c})
+		lo = c
+	}
+	return append(scans, scan{parent: parent, all: true, lo: lo, hi: hi}), nil
+}
+
+// splitSample is how many document names of a collection are read to
+// place cuts, and maxSampled how many collections are sampled.
+const (
+	splitSample = 300
+	maxSampled  = 64
+)
+
+// cuts returns up to parts-1 increasing document names that cut the
+// documents below parentRel into ranges of about equal numbers of
+// top-level documents (each document's subtree follows it). Names are
+// sampled from each collection with one names-only query: a collection of
+// at most splitSample documents contributes all its names; a larger one
+// its first name and, in production, names spread between its first and
+// last IDs (a descending name query gives the last; the emulator has no
+// descending name scans).
+func (db *DB) cuts(ctx context.Context, parentRel string, ids []string, readTime time.Time, parts int) ([]string, error) {
+	if parts < 2 || len(ids) == 0 {
+		return nil, nil
+	}
+	ids = ids[:min(len(ids), maxSampled)]
+	samples := make([][]string, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for i, id := range ids {
 		g.Go(func() error {
-			first, cuts, err := db.splitCollection(gctx, joinPath(parentRel, id), readTime, parts)
-			b[i] = bounds{first, cuts}
-			return err
+			coll := joinPath(parentRel, id)
+			names, err := db.sampleNames(gctx, coll, readTime, splitSample+1)
+			if err == nil && len(names) < 2 {
+				// Perhaps documents that do not exist but hold subtrees.
+				names, err = db.listNames(gctx, coll, readTime, splitSample+1)
+			}
+			if err != nil || len(names) <= splitSample || db.emulator {
+				samples[i] = names[:min(len(names), splitSample)]
+				return err
+			}
+			last, ok, err := db.lastDoc(gctx, coll, readTime)
+			if err != nil || !ok {
+				samples[i] = names[:1]
+				return nil // no descending scans here: no cuts inside
+			}
+			collName := db.full(coll) + "/"
+			spread := []string{names[0]}
+			for _, s := range splitIDs(strings.TrimPrefix(names[0], collName), strings.TrimPrefix(last, collName), parts) {
+				spread = append(spread, collName+s)
+			}
+			samples[i] = spread
+			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	parent := db.full(parentRel)
-	var scans []scan
-	for i := range ids {
-		if b[i].first == "" {
-			continue
-		}
-		hi := outerHi
-		for _, nb := range b[i+1:] {
-			if nb.first != "" {
-				hi = nb.first
-				break
-			}
-		}
-		lo := b[i].first
-		for _, cut := range b[i].cuts {
-			scans = append(scans, scan{parent: parent, all: true, lo: lo, hi: cut})
-			lo = cut
-		}
-		scans = append(scans, scan{parent: parent, all: true, lo: lo, hi: hi})
+	var cand []string
+	for _, s := range samples {
+		cand = append(cand, s...)
 	}
-	return scans, nil
+	slices.SortFunc(cand, cmpName)
+	if len(cand) < 2 {
+		return nil, nil
+	}
+	var out []string
+	for j := 1; j < parts; j++ {
+		c := cand[len(cand)*j/parts]
+		if cmpName(c, cand[0]) > 0 && (len(out) == 0 || cmpName(c, out[len(out)-1]) > 0) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }
 
-// splitSample is how many document names of a collection are listed to
-// place the cuts between its ranges.
-const splitSample = 300
-
-// splitCollection returns the first document name of a collection
-// (counting documents that do not exist but have subcollections; "" when
-// the collection is empty) and up to parts-1 names, increasing, that cut
-// it into ranges of about equal numbers of its own documents (each
-// document's subtree follows it). A collection of at most splitSample
-// documents is cut at exact quantiles of one listing. A larger one is cut
-// between its first and last IDs in production, where a descending name
-// query gives the last one; the emulator has no descending name scans and
-// reads no faster with several streams on a small machine, so there it
-// stays one range.
-func (db *DB) splitCollection(ctx context.Context, collRel string, readTime time.Time, parts int) (string, []string, error) {
-	parent, id := splitParent(collRel)
-	size := int32(splitSample)
-	if parts < 2 {
-		size = 1
+// cmpName orders document names as Firestore does: segment by segment, so
+// that "a/x" comes before "a-b/x" ("a" is a prefix of "a-b") although "-"
+// sorts before "/" byte-wise.
+func cmpName(a, b string) int {
+	for {
+		i, j := strings.IndexByte(a, '/'), strings.IndexByte(b, '/')
+		sa, sb := a, b
+		if i >= 0 {
+			sa = a[:i]
+		}
+		if j >= 0 {
+			sb = b[:j]
+		}
+		if c := strings.Compare(sa, sb); c != 0 {
+			return c
+		}
+		switch {
+		case i < 0 && j < 0:
+			return 0
+		case i < 0:
+			return -1
+		case j < 0:
+			return 1
+		}
+		a, b = a[i+1:], b[j+1:]
 	}
-	req := &pb.ListDocumentsRequest{Parent: db.full(parent), CollectionId: id, PageSize: size, ShowMissing: true, Mask: &pb.DocumentMask{}}
+}
+
+// listNames returns the first n document names of a collection, counting
+// documents that do not exist themselves but have subcollections (slower
+// than sampleNames on the emulator, which then scans the subtrees).
+func (db *DB) listNames(ctx context.Context, collRel string, readTime time.Time, n int) ([]string, error) {
+	parent, id := splitParent(collRel)
+	req := &pb.ListDocumentsRequest{Parent: db.full(parent), CollectionId: id, PageSize: int32(n), ShowMissing: true, Mask: &pb.DocumentMask{}}
 	if !readTime.IsZero() {
 		req.ConsistencySelector = &pb.ListDocumentsRequest_ReadTime{ReadTime: timestamppb.New(readTime)}
 	}
 	it := db.api.ListDocuments(db.ctx(ctx), req)
 	var names []string
-	for len(names) < int(size) {
+	for len(names) < n {
 		d, err := it.Next()
 		if err == iterator.Done {
 			break
 		}
 		if err != nil {
-			return "", nil, errs.Wrap(err, "list documents", collRel)
+			return nil, errs.Wrap(err, "list documents", collRel)
 		}
 		names = append(names, d.GetName())
 	}
-	if len(names) == 0 || parts < 2 {
-		first := ""
-		if len(names) > 0 {
-			first = names[0]
-		}
-		return first, nil, nil
+	return names, nil
+}
+
+// sampleNames returns the first n existing document names of a collection.
+func (db *DB) sampleNames(ctx context.Context, collRel string, readTime time.Time, n int) ([]string, error) {
+	parent, id := splitParent(collRel)
+	s := scan{parent: db.full(parent), collection: id}
+	q := s.query(scanOptions{namesOnly: true}, "")
+	q.Limit = wrapperspb.Int32(int32(n))
+	req := &pb.RunQueryRequest{Parent: s.parent, QueryType: &pb.RunQueryRequest_StructuredQuery{StructuredQuery: q}}
+	if !readTime.IsZero() {
+		req.ConsistencySelector = &pb.RunQueryRequest_ReadTime{ReadTime: timestamppb.New(readTime)}
 	}
-	first := names[0]
-	var cuts []string
-	add := func(c string) {
-		if c > first && (len(cuts) == 0 || c > cuts[len(cuts)-1]) {
-			cuts = append(cuts, c)
+	stream, err := db.api.RunQuery(db.ctx(ctx), req)
+	if err != nil {
+		return nil, errs.Wrap(err, "query", collRel)
+	}
+	var names []string
+	for {
+		resp, err := stream.Recv()
+		if err == io.EOF {
+			return names, nil
+		}
+		if err != nil {
+			return nil, errs.Wrap(err, "query", collRel)
+		}
+		if d := resp.GetDocument(); d != nil {
+			names = append(names, d.GetName())
 		}
 	}
-	switch {
-	case len(names) < int(size):
-		for j := 1; j < parts; j++ {
-			add(names[len(names)*j/parts])
-		}
-	case !db.emulator:
-		last, ok, err := db.lastDoc(ctx, collRel, readTime)
-		if err == nil && ok {
-			collName := db.full(collRel) + "/"
-			for _, s := range splitIDs(strings.TrimPrefix(first, collName), strings.TrimPrefix(last, collName), parts) {
-				add(collName + s)
-			}
-		}
-	}
-	return first, cuts, nil
 }
 
 func (db *DB) firstName(ctx context.Context, parent string, q *pb.StructuredQuery, readTime time.Time, what string) (string, error) {
@@ -477,6 +547,17 @@ func splitIDs(first, last string, parts int) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// defaultParallel is how many scans run at once unless told: 8 in
+// production, where the backend scales out; 2 on the emulator, which
+// shares a small machine with the client and serves one stream about as
+// fast as four.
+func defaultParallel(db *DB) int {
+	if db.emulator {
+		return 2
+	}
+	return 8
 }
 
 // runScans runs scans with up to workers at a time; fn is called from the

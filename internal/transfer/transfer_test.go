@@ -52,7 +52,7 @@ func (e *env) set(t *testing.T, data map[string]map[string]any) {
 func (e *env) tree(t *testing.T) []string {
 	paths := []string{
 		"a/1", "a/2", "a/2/s/x", "a/2/s/x/t/deep", "a/ghost/s/y", // a/ghost does not exist
-		"ab/1", "ab/1/a/q", "b/k", "b/k/s/z",
+		"ab/1", "ab/1/a/q", "b/k", "b/k/s/z", "a.b/1", "a.b/1/s/w", "a-b/2",
 	}
 	data := map[string]map[string]any{}
 	for i, p := range paths {
@@ -100,7 +100,7 @@ func filter(paths []string, keep func(string) bool) []string {
 func TestExportSelections(t *testing.T) {
 	e := newEnv(t)
 	all := e.tree(t)
-	for _, parallel := range []int{1, 3} {
+	for _, parallel := range []int{1, 3, 8} {
 		cases := []struct {
 			paths []string
 			want  []string
@@ -111,6 +111,8 @@ func TestExportSelections(t *testing.T) {
 			{[]string{"a/2"}, filter(all, func(p string) bool { return underPath(p, "a/2") })},
 			{[]string{"a/ghost"}, []string{"a/ghost/s/y"}},
 			{[]string{"a/2/s", "b"}, filter(all, func(p string) bool { return underPath(p, "a/2/s") || underPath(p, "b") })},
+			{[]string{"a.b"}, filter(all, func(p string) bool { return strings.HasPrefix(p, "a.b/") })},
+			{[]string{"a-b"}, []string{"a-b/2"}},
 			{[]string{"nothing"}, nil},
 		}
 		for _, c := range cases {
@@ -121,7 +123,7 @@ func TestExportSelections(t *testing.T) {
 		}
 	}
 	got, _ := exportPaths(t, e.db, ExportOptions{Group: "s"})
-	if want := []string{"a/2/s/x", "a/ghost/s/y", "b/k/s/z"}; !slices.Equal(got, want) {
+	if want := []string{"a.b/1/s/w", "a/2/s/x", "a/ghost/s/y", "b/k/s/z"}; !slices.Equal(got, want) {
 		t.Errorf("export --group s: got %v, want %v", got, want)
 	}
 	if _, err := Export(context.Background(), e.db, &bytes.Buffer{}, ExportOptions{Paths: []string{"a", "a/1"}}); !errors.Is(err, errs.ErrInvalid) {
@@ -429,5 +431,22 @@ func TestSplitIDs(t *testing.T) {
 	}
 	if s := splitIDs("0000", "zzzz", 4); len(s) != 3 {
 		t.Errorf("splitIDs over a wide range gave %q, want 3 cuts", s)
+	}
+}
+
+func TestCmpName(t *testing.T) {
+	sorted := []string{"a/1", "a/1/s/x", "a/2", "a-b/0", "a.b/0", "ab/0", "b"}
+	for i := range sorted {
+		for j := range sorted {
+			want := 0
+			if i < j {
+				want = -1
+			} else if i > j {
+				want = 1
+			}
+			if got := cmpName(sorted[i], sorted[j]); got != want {
+				t.Errorf("cmpName(%q, %q) = %d, want %d", sorted[i], sorted[j], got, want)
+			}
+		}
 	}
 }

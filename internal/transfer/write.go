@@ -129,9 +129,57 @@ type errBackend struct{ err error }
 func (e errBackend) Error() string { return e.err.Error() }
 func (e errBackend) Unwrap() error { return e.err }
 
-// commit writes items and returns each one's outcome. It returns an error
-// only when the job cannot go on (backend unreachable, permission denied).
+// commit writes items and returns each one's outcome. The fast path is one
+// atomic Commit of the whole batch (on the emulator about twice as fast as
+// BatchWrite); when it is refused for good (a document exists, a bad
+// value), nothing of the batch was written, and the batch goes again
+// through BatchWrite, which reports each document's outcome. It returns an
+// error only when the job cannot go on (backend unreachable, permission
+// denied).
 func (w *writer) commit(ctx context.Context, items []item) ([]outcome, error) {
+	outs := make([]outcome, len(items))
+	writes := make([]*pb.Write, len(items))
+	for i := range items {
+		wr, err := items[i].write(w.mode)
+		if err != nil {
+			return w.commitEach(ctx, items)
+		}
+		writes[i] = wr
+	}
+	var lastErr error
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			if attempt > maxWriteRetries {
+				return outs, errBackend{lastErr}
+			}
+			if err := sleep(ctx, backoff(attempt-1)); err != nil {
+				return outs, err
+			}
+		}
+		if w.limiter != nil {
+			if err := w.limiter.wait(ctx, len(items)); err != nil {
+				return outs, err
+			}
+		}
+		_, err := w.db.api.Commit(w.db.ctx(ctx), &pb.CommitRequest{Database: w.db.Name(), Writes: writes})
+		if err == nil {
+			return outs, nil // all outWritten
+		}
+		lastErr = errs.Wrap(err, "commit", w.db.rel(items[0].name))
+		switch {
+		case transient(err) && status.Code(err) != codes.Aborted:
+			continue
+		case status.Code(err) == codes.PermissionDenied, status.Code(err) == codes.Unauthenticated, status.Code(err) == codes.Canceled:
+			return outs, lastErr
+		}
+		return w.commitEach(ctx, items)
+	}
+}
+
+// commitEach writes items with BatchWrite, which reports each document's
+// outcome, and returns them. It returns an error only when the job cannot
+// go on (backend unreachable, permission denied).
+func (w *writer) commitEach(ctx context.Context, items []item) ([]outcome, error) {
 	outs := make([]outcome, len(items))
 	pending := make([]int, len(items))
 	for i := range items {
@@ -182,7 +230,7 @@ func (w *writer) commit(ctx context.Context, items []item) ([]outcome, error) {
 				// A request-level rejection (a too large request, one bad
 				// document): write one by one to isolate the culprit.
 				for _, i := range sendable {
-					o, err := w.commit(ctx, items[i:i+1])
+					o, err := w.commitEach(ctx, items[i:i+1])
 					if err != nil {
 						return outs, err
 					}

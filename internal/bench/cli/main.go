@@ -5,10 +5,15 @@
 // at a time) and beside the npm peers pinned in emulator/package-lock.json
 // (firestore-backfire for export and import, firebase-tools for recursive
 // delete and start-up). With -large it also measures the peak RSS of an
-// export and an import of 1,000,000 small documents.
+// export and an import of 1,000,000 small documents, on a private emulator
+// it starts with a larger heap (a million documents would exhaust a shared
+// emulator's heap).
 //
 // Every figure is a whole process as a user waits for it (start-up
-// included), except the raw ceilings, which run in this process. The last
+// included), except the raw ceilings, which run in this process. fbadmin
+// and the raw ceilings are measured in -rounds interleaved rounds and their
+// medians reported (the machine is shared); the peers, much slower, run
+// once. The last
 // line of stdout is one JSON object with the figures and the ratios
 // export_vs_raw, import_vs_raw, export_vs_backfire, import_vs_backfire,
 // delete_vs_firebase_tools and startup_vs_firebase (fbadmin's speed divided
@@ -28,6 +33,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -41,11 +47,13 @@ type config struct {
 	n         int
 	large     bool
 	largeN    int
+	largeHeap string
 	host      string
 	root      string // module root
 	peers     string // folder holding node_modules with the peers
 	skipPeers bool
 	keep      bool
+	rounds    int
 }
 
 // Three levels: top/T/mid/M/leaf/L.
@@ -62,10 +70,12 @@ func main() {
 	flag.IntVar(&c.n, "n", 20000, "documents in the three-level tree")
 	flag.BoolVar(&c.large, "large", false, "also measure peak RSS of export and import of -large-n documents")
 	flag.IntVar(&c.largeN, "large-n", 1000000, "documents for the -large RSS runs")
+	flag.StringVar(&c.largeHeap, "large-heap", "10g", "Java heap of the private emulator of the -large runs")
 	flag.StringVar(&c.host, "emulator", "", "Firestore emulator host (default: FIRESTORE_EMULATOR_HOST or 127.0.0.1:8080)")
 	flag.StringVar(&c.peers, "peers", "", "folder whose node_modules holds firebase-tools and firestore-backfire (default: emulator/ of the module)")
 	flag.BoolVar(&c.skipPeers, "skip-peers", false, "skip the npm peers (quick runs)")
 	flag.BoolVar(&c.keep, "keep", false, "keep the work folder")
+	flag.IntVar(&c.rounds, "rounds", 3, "rounds of the fbadmin and raw measurements (the median is reported)")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "bench cli:", err)
@@ -113,7 +123,7 @@ func run(c config) error {
 
 	b := &bench{c: c, work: work, bin: bin, res: result{"docs": 0, "emulator": c.host}}
 	defer b.cleanup()
-	steps := []func() error{b.seed, b.rawImport, b.rawExport, b.fbImport, b.fbExport, b.delete, b.startup}
+	steps := []func() error{b.seed, b.rounds, b.startup}
 	if !c.skipPeers {
 		steps = append(steps, b.backfire, b.firebaseDelete, b.firebaseStartup)
 	}
@@ -159,7 +169,7 @@ func (b *bench) cleanup() {
 
 func resetProject(host, project string) {
 	url := fmt.Sprintf("http://%s/emulator/v1/projects/%s/databases/(default)/documents", host, project)
-	cmd := exec.Command("curl", "-s", "-X", "DELETE", url)
+	cmd := exec.Command("curl", "-s", "-m", "300", "-X", "DELETE", url)
 	cmd.Run()
 }
 
@@ -244,6 +254,55 @@ func (b *bench) seed() error {
 func rate(docs int, d time.Duration) float64 { return float64(docs) / d.Seconds() }
 
 func round(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
+
+// rounds measures raw and fbadmin import, export and recursive delete,
+// interleaved, several times; the medians are reported.
+func (b *bench) rounds() error {
+	keys := []string{"raw_import_docs_per_s", "fbadmin_import_docs_per_s", "raw_export_docs_per_s", "fbadmin_export_docs_per_s", "fbadmin_delete_docs_per_s"}
+	samples := map[string][]float64{}
+	rss := map[string]float64{}
+	for r := 1; r <= max(b.c.rounds, 1); r++ {
+		logf("round %d of %d", r, b.c.rounds)
+		if err := b.rawImport(); err != nil {
+			return err
+		}
+		if err := b.fbImport(); err != nil {
+			return err
+		}
+		if err := b.rawExport(); err != nil {
+			return err
+		}
+		if err := b.fbExport(); err != nil {
+			return err
+		}
+		if err := b.delete(); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			samples[k] = append(samples[k], b.res[k].(float64))
+		}
+		for _, k := range []string{"fbadmin_import_rss_mb", "fbadmin_export_rss_mb"} {
+			rss[k] = max(rss[k], b.res[k].(float64))
+		}
+		resetProject(b.c.host, b.res["raw_project"].(string))
+	}
+	for _, k := range keys {
+		b.res[k] = round(median(samples[k]))
+	}
+	for k, v := range rss {
+		b.res[k] = v
+	}
+	return nil
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
 
 // rawImport writes the tree with the plainest fast SDK path: WriteBatch of
 // 500, 16 goroutines, data built in memory.
@@ -424,10 +483,7 @@ func countTree(project string) (int, error) {
 }
 
 func (b *bench) delete() error {
-	p := b.project("del")
-	if _, err := b.fbadmin(p, "fs", "import", b.file, "-q"); err != nil {
-		return err
-	}
+	p := b.res["fbadmin_project"].(string)
 	t, err := b.fbadmin(p, "fs", "delete", topColl, "--recursive", "--yes", "-q")
 	if err != nil {
 		return err
@@ -441,18 +497,17 @@ func (b *bench) delete() error {
 }
 
 func (b *bench) startup() error {
-	const runs = 20
-	var total time.Duration
+	const runs = 21
+	var ms []float64
 	for range runs {
 		t, err := timeCmd(nil, b.work, b.bin, "version")
 		if err != nil {
 			return err
 		}
-		total += t.wall
+		ms = append(ms, float64(t.wall.Microseconds())/1000)
 	}
-	avg := total / runs
-	b.res["fbadmin_version_ms"] = round(float64(avg.Microseconds()) / 1000)
-	logf("fbadmin version: %.1f ms (mean of %d)", float64(avg.Microseconds())/1000, runs)
+	b.res["fbadmin_version_ms"] = round(median(ms))
+	logf("fbadmin version: %.1f ms (median of %d)", median(ms), runs)
 	return nil
 }
 
@@ -471,7 +526,10 @@ func (b *bench) backfire() error {
 	if err != nil {
 		return err
 	}
-	src := b.res["fbadmin_project"].(string)
+	src := b.project("bfsrc")
+	if _, err := b.fbadmin(src, "fs", "import", b.file, "-q"); err != nil {
+		return err
+	}
 	out := filepath.Join(b.work, "backfire.ndjson")
 	logf("firestore-backfire export (this peer takes minutes)")
 	t, err := timeCmd(nodeEnv, b.work, bf, "export", out, "-P", src, "-E", b.c.host, "-q")
@@ -551,22 +609,33 @@ func (b *bench) firebaseStartup() error {
 		return err
 	}
 	const runs = 5
-	var total time.Duration
+	var ms []float64
 	for range runs {
 		t, err := timeCmd(env, b.work, fb, "--version")
 		if err != nil {
 			return err
 		}
-		total += t.wall
+		ms = append(ms, float64(t.wall.Microseconds())/1000)
 	}
-	avg := total / runs
-	b.res["firebase_version_ms"] = round(float64(avg.Microseconds()) / 1000)
-	logf("firebase --version: %.1f ms (mean of %d)", float64(avg.Microseconds())/1000, runs)
+	b.res["firebase_version_ms"] = round(median(ms))
+	logf("firebase --version: %.1f ms (median of %d)", median(ms), runs)
 	return nil
 }
 
-// largeRSS imports and exports many small documents, recording peak RSS.
+// largeRSS imports and exports many small documents, recording fbadmin's
+// peak RSS. A million documents outgrow the heap of a shared emulator (and
+// would starve everyone using it), so this runs on a private Firestore
+// emulator started on a free port with a larger heap (-large-heap), in its
+// own process group, stopped at the end.
 func (b *bench) largeRSS() error {
+	host, stop, err := startPrivateEmulator(b.work, b.c.largeHeap)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	shared := b.c.host
+	b.c.host = host
+	defer func() { b.c.host = shared }()
 	file := filepath.Join(b.work, "large.ndjson")
 	f, err := os.Create(file)
 	if err != nil {
@@ -629,4 +698,49 @@ func (b *bench) ratios() {
 	div("startup_vs_firebase", "firebase_version_ms", "fbadmin_version_ms")
 	delete(b.res, "raw_project")
 	delete(b.res, "fbadmin_project")
+}
+
+// startPrivateEmulator starts a gcloud Firestore emulator on a free port,
+// in its own process group, and waits until it answers.
+func startPrivateEmulator(work, heap string) (string, func(), error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	host := l.Addr().String()
+	l.Close()
+	logf("starting a private Firestore emulator on %s (heap %s)", host, heap)
+	logFile, err := os.Create(filepath.Join(work, "emulator.log"))
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command("gcloud", "emulators", "firestore", "start", "--host-port="+host)
+	cmd.Env = append(os.Environ(), "JAVA_TOOL_OPTIONS=-Xmx"+heap)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return "", nil, fmt.Errorf("start the Firestore emulator (gcloud): %w", err)
+	}
+	stop := func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		logFile.Close()
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if out, err := exec.Command("curl", "-s", "-m", "2", "http://"+host+"/").Output(); err == nil && strings.TrimSpace(string(out)) == "Ok" {
+			return host, stop, nil
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	stop()
+	return "", nil, fmt.Errorf("the private Firestore emulator on %s did not answer within 60 s (see %s)", host, logFile.Name())
 }
