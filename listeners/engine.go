@@ -492,9 +492,9 @@ func (s *sinkRunner) run(ctx context.Context) {
 			if m != nil {
 				m.retries.WithLabelValues(s.name).Inc()
 			}
-			d := backoff(s.e.opts.BackoffInitial, s.e.opts.BackoffMax, attempt)
+			d := Backoff(s.e.opts.BackoffInitial, s.e.opts.BackoffMax, attempt)
 			s.log.Warn("sink send failed; retrying", "events", len(events), "attempt", attempt+1, "retry_in", d.Round(time.Millisecond), "err", err)
-			if !sleepCtx(ctx, d) {
+			if !SleepContext(ctx, d) {
 				return
 			}
 		}
@@ -520,9 +520,10 @@ func (s *sinkRunner) run(ctx context.Context) {
 	}
 }
 
-// backoff returns the wait before retry number attempt (from 0): an
-// exponential bound capped at max, half of it fixed and half random.
-func backoff(initial, max time.Duration, attempt int) time.Duration {
+// Backoff returns the wait before retry number attempt (from 0): an
+// exponential bound capped at max, half of it fixed and half random. Sinks
+// use it for their own retries.
+func Backoff(initial, max time.Duration, attempt int) time.Duration {
 	d := initial
 	for i := 0; i < attempt && d < max; i++ {
 		d *= 2
@@ -531,7 +532,9 @@ func backoff(initial, max time.Duration, attempt int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) bool {
+// SleepContext waits for d and reports true, or reports false as soon as ctx
+// is done.
+func SleepContext(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -582,10 +585,10 @@ func (l *listener) supervise(ctx context.Context) {
 		if m != nil {
 			m.restarts.WithLabelValues(l.spec.Name, "error").Inc()
 		}
-		d := backoff(l.e.opts.BackoffInitial, l.e.opts.BackoffMax, attempt)
+		d := Backoff(l.e.opts.BackoffInitial, l.e.opts.BackoffMax, attempt)
 		attempt++
 		l.log.Error("listener stream failed; restarting", "retry_in", d.Round(time.Millisecond), "attempt", attempt, "err", err)
-		if !sleepCtx(ctx, d) {
+		if !SleepContext(ctx, d) {
 			return
 		}
 	}

@@ -43,7 +43,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -238,7 +237,7 @@ func (s *Sink) Send(ctx context.Context, events []listeners.Event) error {
 	if !spooling {
 		var lastErr error
 		for attempt := 0; attempt <= max(s.opts.Retries, 0); attempt++ {
-			if attempt > 0 && !sleep(ctx, backoff(s.opts.BackoffInitial, s.opts.BackoffMax, attempt-1)) {
+			if attempt > 0 && !listeners.SleepContext(ctx, listeners.Backoff(s.opts.BackoffInitial, s.opts.BackoffMax, attempt-1)) {
 				return ctx.Err()
 			}
 			if lastErr = s.post(ctx, b); lastErr == nil {
@@ -398,10 +397,10 @@ func (s *Sink) drain(ctx context.Context) {
 			return
 		}
 		if err != nil {
-			d := backoff(s.opts.BackoffInitial, s.opts.BackoffMax, attempt)
+			d := listeners.Backoff(s.opts.BackoffInitial, s.opts.BackoffMax, attempt)
 			attempt++
 			s.log.Warn("webhook endpoint still failing; spool kept", "batches", s.spoolCount(), "bytes", s.SpoolBytes(), "retry_in", d.Round(time.Millisecond), "err", err)
-			if !sleep(ctx, d) {
+			if !listeners.SleepContext(ctx, d) {
 				return
 			}
 			continue
@@ -433,7 +432,7 @@ func (s *Sink) Flush(ctx context.Context) error {
 		if n == 0 {
 			return nil
 		}
-		if !sleep(ctx, 20*time.Millisecond) {
+		if !listeners.SleepContext(ctx, 20*time.Millisecond) {
 			return fmt.Errorf("webhook sink %s: %d batches (%d bytes) left in the spool; they are sent on the next start", s.target, n, s.SpoolBytes())
 		}
 	}
@@ -444,24 +443,4 @@ func (s *Sink) Close() error {
 	s.cancel()
 	<-s.done
 	return nil
-}
-
-func backoff(initial, max time.Duration, attempt int) time.Duration {
-	d := initial
-	for i := 0; i < attempt && d < max; i++ {
-		d *= 2
-	}
-	d = min(d, max)
-	return d/2 + rand.N(d/2+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
