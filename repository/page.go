@@ -13,6 +13,10 @@ type Page[T any] struct {
 	Docs []*Doc[T]
 	// Next is the token of the next page, "" after the last page.
 	Next string
+	// Cursors[i] is the token of the page that starts right after Docs[i]
+	// (Relay-style edge cursors); the last one differs from Next only in
+	// that it is set even after the last page.
+	Cursors []string
 }
 
 // Page returns up to size documents of the query, starting after the page
@@ -119,7 +123,17 @@ func (q Query[T]) Page(ctx context.Context, size int, token string) (*Page[T], e
 		}
 	}
 	page.Docs = make([]*Doc[T], 0, len(snaps))
-	for _, s := range snaps {
+	page.Cursors = make([]string, 0, len(snaps))
+	for i, s := range snaps {
+		vals, err := cursorValues(base, orders, s)
+		if err != nil {
+			return nil, invalid(op, q.target, "cannot build the page token of document %d: %v", i, err)
+		}
+		c, err := encodeToken(pageToken{V: tokenVersion, Q: hash, N: consumed + i + 1, C: vals})
+		if err != nil {
+			return nil, wrap(err, op, q.target)
+		}
+		page.Cursors = append(page.Cursors, c)
 		d, err := decode[T](s)
 		if err != nil {
 			return nil, err

@@ -36,6 +36,22 @@ func pageAll[T any](t *testing.T, fs *emutest.Firestore, newClient bool, mk func
 			t.Fatalf("page %d has %d documents, more than %d", pages, len(p.Docs), size)
 		}
 		got = append(got, ids(p.Docs)...)
+		if len(p.Cursors) != len(p.Docs) {
+			t.Fatalf("page %d: %d cursors for %d documents", pages, len(p.Cursors), len(p.Docs))
+		}
+		if p.Next != "" && p.Cursors[len(p.Cursors)-1] != p.Next {
+			t.Fatalf("page %d: the last edge cursor is not the next-page token", pages)
+		}
+		if len(p.Docs) > 1 {
+			// Resuming after the first edge gives the rest of this page.
+			rest, err := mk(c).Page(ctx, len(p.Docs)-1, p.Cursors[0])
+			if err != nil {
+				t.Fatalf("page %d: resume after the first edge: %v", pages, err)
+			}
+			if !slices.Equal(ids(rest.Docs), ids(p.Docs[1:])) {
+				t.Fatalf("page %d: after the first edge got %v, want %v", pages, ids(rest.Docs), ids(p.Docs[1:]))
+			}
+		}
 		if p.Next == "" {
 			return got, pages
 		}

@@ -59,6 +59,7 @@ func commands() []*cli.Command {
 		fsCommand(),
 		authCommand(),
 		listenCommand(),
+		serveCommand(),
 		versionCommand(),
 		completionCommand(),
 	}

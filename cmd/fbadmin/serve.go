@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/server"
+)
+
+func serveCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "serve",
+		Usage:     "run the REST, GraphQL and WebSocket gateway over Firestore, behind Firebase ID tokens",
+		UsageText: "fbadmin serve --config FILE [--addr HOST:PORT] [--check]",
+		Description: `Serves the project's Firestore data to apps and admin tools:
+   REST under /v1 (documents, queries with cursor pagination, aggregations),
+   GraphQL at /graphql (queries, mutations, subscriptions over graphql-ws),
+   WebSocket change streams at /v1/watch (resumable),
+   /healthz, /readyz and Prometheus /metrics.
+Every API request needs "Authorization: Bearer <Firebase ID token>"; the config's access
+rules decide what each user may do, and deny everything else. The server listens on
+127.0.0.1:8088 unless the config or --addr says otherwise. SIGTERM or SIGINT shuts down
+gracefully (WebSockets get "going away"). The config format and the API are in docs/serve.md.
+
+Examples:
+   fbadmin serve --config serve.yaml --check
+   fbadmin --emulator --project demo-app serve --config serve.yaml
+   fbadmin serve --config /etc/fbadmin/serve.yaml --addr 0.0.0.0:8088`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "the YAML config `FILE`", Required: true, EnvVars: []string{"FBADMIN_SERVE_CONFIG"}},
+			&cli.StringFlag{Name: "addr", Usage: "listen on `HOST:PORT` instead of the config's http.addr"},
+			&cli.BoolFlag{Name: "check", Usage: "validate the config, print the effective rules and exit, connecting to nothing"},
+		},
+		Action: func(c *cli.Context) error {
+			cfg, err := server.LoadConfig(c.String("config"))
+			if err != nil {
+				return err
+			}
+			if a := c.String("addr"); a != "" {
+				if _, _, err := net.SplitHostPort(a); err != nil {
+					return usageError{fmt.Errorf("--addr %q is not host:port (for example 127.0.0.1:8088)", a)}
+				}
+				cfg.HTTP.Addr = a
+			}
+			if c.Bool("check") {
+				_, err := fmt.Fprint(stdout(c), cfg.Describe())
+				return err
+			}
+			return withDeps(c, func(ctx context.Context, d *deps) error {
+				return runServe(ctx, d, cfg)
+			})
+		},
+	}
+}
+
+func runServe(ctx context.Context, d *deps, cfg *server.Config) error {
+	if cfg.Project != "" && d.g.Project == "" {
+		d.g.Project = cfg.Project
+	}
+	if cfg.Database != "" && cfg.Database != "(default)" {
+		d.g.Database = cfg.Database
+	}
+	project, err := d.project()
+	if err != nil {
+		return err
+	}
+	cfg.Project = project
+	client, err := d.firestore(ctx)
+	if err != nil {
+		return err
+	}
+	ac, err := d.auth(ctx)
+	if err != nil {
+		return err
+	}
+	logger := serveLogger(cfg.Log, d.stderr, d.g.Verbose)
+	s, err := server.New(cfg, server.Options{Client: client, Verifier: ac, Emulator: d.emulator() && ac.Emulator(), Logger: logger})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return errs.New(errs.ErrUnavailable, "listen", cfg.HTTP.Addr, "%v (is another server on that port? choose one with --addr)", unwrapNet(err))
+	}
+	return s.Serve(ctx, ln)
+}
+
+func serveLogger(c server.LogConfig, w io.Writer, verbose bool) *slog.Logger {
+	var level slog.Level
+	switch c.Level {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	if verbose {
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,624 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"cloud.google.com/go/firestore"
+
+	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/internal/value"
+	"github.com/fbadmin/fbadmin/listeners"
+)
+
+// Reasons a subscription ends, besides its context.
+var (
+	// ErrSlowClient: the client did not take its messages fast enough and
+	// its send queue filled up.
+	ErrSlowClient = errors.New("slow client: the send queue is full; reconnect with the last position to resume")
+	// ErrTokenExpired: the caller's ID token expired during the stream.
+	ErrTokenExpired = errors.New("the ID token expired; reconnect with a fresh token and the last position")
+	// ErrShuttingDown: the server is stopping.
+	ErrShuttingDown = errors.New("the server is shutting down; reconnect with the last position")
+)
+
+// Message types of a change stream.
+const (
+	MsgEvent  = "event"
+	MsgResync = "resync"
+)
+
+// StreamMessage is one message of a change stream: an event, or a resync
+// notice saying that the position asked for is gone, followed by the
+// current documents as "added" events.
+type StreamMessage struct {
+	Type string `json:"type"`
+	// Position identifies the stream's state after this message; pass the
+	// last one received to resume after a reconnect.
+	Position string           `json:"position,omitempty"`
+	Event    *listeners.Event `json:"event,omitempty"`
+	Reason   string           `json:"reason,omitempty"`
+
+	data map[string]any // the event's document, for access checks
+	raw  []byte         // the encoded message, shared by all subscribers
+}
+
+// JSON returns the message encoded as one JSON object.
+func (m *StreamMessage) JSON() []byte {
+	if m.raw != nil {
+		return m.raw
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// Hub runs change streams: one Firestore listener per distinct query,
+// shared by all its subscribers, with a buffer of recent events for
+// clients that reconnect.
+type Hub struct {
+	client  *firestore.Client
+	rules   *Rules
+	cfg     WatchConfig
+	log     *slog.Logger
+	metrics *metrics
+
+	mu     sync.Mutex
+	topics map[string]*topic
+	closed bool
+}
+
+// NewHub returns a hub that listens with client.
+func NewHub(client *firestore.Client, rules *Rules, cfg WatchConfig, log *slog.Logger, m *metrics) *Hub {
+	if cfg.SendQueue <= 0 {
+		cfg.SendQueue = 256
+	}
+	if cfg.Linger <= 0 {
+		cfg.Linger = time.Minute
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Hub{client: client, rules: rules, cfg: cfg, log: log, metrics: m, topics: map[string]*topic{}}
+}
+
+// Close ends every stream with ErrShuttingDown.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	h.closed = true
+	ts := h.topics
+	h.topics = map[string]*topic{}
+	h.mu.Unlock()
+	for _, t := range ts {
+		t.stop(ErrShuttingDown)
+	}
+}
+
+// Subscribe starts a change stream of the query for the caller, who needs
+// the list operation on it. With resume "" the stream starts with the
+// current documents as "added" events; with the position of a message
+// received earlier, it continues after it if the hub still holds what
+// followed, and otherwise starts with a resync message and the current
+// documents.
+func (h *Hub) Subscribe(ctx context.Context, c *Caller, q QuerySpec, resume string) (*Subscription, error) {
+	s := &Store{client: h.client, rules: h.rules}
+	rq, g, err := s.query(c, q)
+	if err != nil {
+		return nil, err
+	}
+	if q.Limit > 0 || len(q.Select) > 0 {
+		return nil, errs.New(errs.ErrInvalid, "watch", q.Collection, "limit and select are not supported on change streams")
+	}
+	key, err := topicKey(q, g, c)
+	if err != nil {
+		return nil, err
+	}
+	var t *topic
+	for {
+		h.mu.Lock()
+		if h.closed {
+			h.mu.Unlock()
+			return nil, errs.New(errs.ErrUnavailable, "watch", q.Collection, "%v", ErrShuttingDown)
+		}
+		t = h.topics[key]
+		if t == nil {
+			t = h.newTopic(key, rq.Raw())
+			h.topics[key] = t
+		}
+		t.mu.Lock()
+		if !t.stopped {
+			t.pending++ // keeps it from lingering out while we wait
+			t.mu.Unlock()
+			h.mu.Unlock()
+			break
+		}
+		t.mu.Unlock()
+		delete(h.topics, key)
+		h.mu.Unlock()
+	}
+	sub := &Subscription{hub: h, topic: t, caller: c, grant: g, ch: make(chan *StreamMessage, h.cfg.SendQueue), done: make(chan struct{})}
+	if !c.Expires.IsZero() {
+		sub.expiry = time.AfterFunc(time.Until(c.Expires), func() { sub.end(ErrTokenExpired) })
+	}
+	select {
+	case <-t.ready:
+	case <-ctx.Done():
+		t.release()
+		sub.Close()
+		return nil, errs.Wrap(ctx.Err(), "watch", q.Collection)
+	case <-t.done:
+		t.release()
+		sub.Close()
+		h.mu.Lock()
+		if h.topics[key] == t {
+			delete(h.topics, key)
+		}
+		h.mu.Unlock()
+		t.mu.Lock()
+		err := t.err
+		t.mu.Unlock()
+		if errs.KindOf(err) == errs.ErrInternal {
+			return nil, errs.New(errs.ErrUnavailable, "watch", q.Collection, "%v", err)
+		}
+		return nil, classify(err, "watch", q.Collection)
+	}
+	t.join(sub, resume)
+	if h.metrics != nil {
+		h.metrics.subscriptions.Inc()
+	}
+	return sub, nil
+}
+
+// topicKey identifies the effective query: what was asked, narrowed to
+// the caller when the rule has an owner field.
+func topicKey(q QuerySpec, g Grant, c *Caller) (string, error) {
+	type key struct {
+		Q     QuerySpec
+		Owner string
+		UID   string
+	}
+	k := key{Q: q, Owner: g.Owner}
+	if g.Owner != "" {
+		k.UID = c.UID
+	}
+	b, err := json.Marshal(k)
+	return string(b), err
+}
+
+func (h *Hub) newTopic(key string, q firestore.Query) *topic {
+	ctx, cancel := context.WithCancel(context.Background())
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	t := &topic{hub: h, key: key, epoch: hex.EncodeToString(b), query: q, cancel: cancel,
+		ready: make(chan struct{}), done: make(chan struct{}),
+		state: map[string]*StreamMessage{}, subs: map[*Subscription]struct{}{}}
+	go t.run(ctx)
+	return t
+}
+
+// topic is one shared Firestore listener and its subscribers.
+type topic struct {
+	hub    *Hub
+	key    string
+	epoch  string
+	query  firestore.Query
+	cancel context.CancelFunc
+	ready  chan struct{} // closed after the first snapshot
+	done   chan struct{} // closed when the topic stopped
+
+	mu      sync.Mutex
+	seq     uint64
+	state   map[string]*StreamMessage // current documents, by path
+	buf     []*StreamMessage          // recent events, oldest first
+	subs    map[*Subscription]struct{}
+	pending int
+	linger  *time.Timer
+	stopped bool
+	err     error
+}
+
+func (t *topic) position(seq uint64) string {
+	return t.epoch + "." + strconv.FormatUint(seq, 10)
+}
+
+func (t *topic) run(ctx context.Context) {
+	defer close(t.done)
+	first := true
+	for attempt := 0; ; attempt++ {
+		it := t.query.Snapshots(ctx)
+		fresh := true
+		for {
+			snap, err := it.Next()
+			if err != nil {
+				if ctx.Err() == nil && first && permanent(err) {
+					// A query the backend refuses will not get better.
+					t.mu.Lock()
+					t.err = errs.Wrap(err, "watch", "query")
+					t.mu.Unlock()
+					it.Stop()
+					return
+				}
+				if ctx.Err() == nil {
+					t.hub.log.Warn("change stream failed; restarting", "error", err, "attempt", attempt+1)
+				}
+				break
+			}
+			attempt = 0
+			t.apply(snap, fresh)
+			fresh = false
+			if first {
+				first = false
+				close(t.ready)
+			}
+		}
+		it.Stop()
+		if !listeners.SleepContext(ctx, listeners.Backoff(500*time.Millisecond, 30*time.Second, attempt)) {
+			t.mu.Lock()
+			if t.err == nil {
+				t.err = ErrShuttingDown
+			}
+			t.mu.Unlock()
+			return
+		}
+	}
+}
+
+// apply turns a snapshot into events. The first snapshot of a (re)opened
+// stream is diffed against the known state, so a restart emits exactly
+// what changed meanwhile.
+func (t *topic) apply(snap *firestore.QuerySnapshot, fresh bool) {
+	var evs []*StreamMessage
+	readTime := snap.ReadTime
+	if fresh {
+		seen := map[string]bool{}
+		for {
+			d, err := snap.Documents.Next()
+			if err != nil {
+				break
+			}
+			p := relPath(d.Ref)
+			seen[p] = true
+			t.mu.Lock()
+			old := t.state[p]
+			t.mu.Unlock()
+			switch {
+			case old == nil:
+				evs = append(evs, t.event(listeners.Added, d, nil, readTime))
+			case !old.Event.UpdateTime.Equal(d.UpdateTime):
+				evs = append(evs, t.event(listeners.Modified, d, nil, readTime))
+			}
+		}
+		t.mu.Lock()
+		for p, old := range t.state {
+			if !seen[p] {
+				evs = append(evs, t.removed(old, readTime))
+			}
+		}
+		t.mu.Unlock()
+	} else {
+		for _, ch := range snap.Changes {
+			switch ch.Kind {
+			case firestore.DocumentAdded:
+				evs = append(evs, t.event(listeners.Added, ch.Doc, nil, readTime))
+			case firestore.DocumentModified:
+				evs = append(evs, t.event(listeners.Modified, ch.Doc, nil, readTime))
+			case firestore.DocumentRemoved:
+				t.mu.Lock()
+				old := t.state[relPath(ch.Doc.Ref)]
+				t.mu.Unlock()
+				if old == nil {
+					old = t.event(listeners.Added, ch.Doc, nil, readTime)
+				}
+				evs = append(evs, t.removed(old, readTime))
+			}
+		}
+	}
+	t.publish(evs, fresh && !t.isReady())
+}
+
+func (t *topic) isReady() bool {
+	select {
+	case <-t.ready:
+		return true
+	default:
+		return false
+	}
+}
+
+func (t *topic) event(typ listeners.EventType, d *firestore.DocumentSnapshot, _ any, readTime time.Time) *StreamMessage {
+	data := d.Data()
+	enc, err := value.EncodeMap(data)
+	if err != nil {
+		t.hub.log.Error("cannot encode a document; sending it without data", "path", relPath(d.Ref), "error", err)
+	}
+	p := relPath(d.Ref)
+	return &StreamMessage{Type: MsgEvent, data: data, Event: &listeners.Event{
+		ID: listeners.EventID(p, d.UpdateTime, false), Type: typ, Listener: "serve", Path: p,
+		Data: enc, UpdateTime: d.UpdateTime, ReadTime: readTime,
+	}}
+}
+
+func (t *topic) removed(old *StreamMessage, readTime time.Time) *StreamMessage {
+	ev := *old.Event
+	ev.ID = listeners.EventID(ev.Path, ev.UpdateTime, true)
+	ev.Type = listeners.Removed
+	ev.Data = nil
+	ev.ReadTime = readTime
+	return &StreamMessage{Type: MsgEvent, Event: &ev, data: old.data}
+}
+
+// publish records events and fans them out. initial marks the topic's
+// very first snapshot, which only sets the state (subscribers get the
+// state when they join).
+func (t *topic) publish(evs []*StreamMessage, initial bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	max := t.hub.cfg.ResumeBuffer
+	for _, m := range evs {
+		if m.Event.Type == listeners.Removed {
+			delete(t.state, m.Event.Path)
+		} else {
+			t.state[m.Event.Path] = m
+		}
+		if initial {
+			continue
+		}
+		t.seq++
+		m.Position = t.position(t.seq)
+		m.raw, _ = json.Marshal(m)
+		if max > 0 {
+			if len(t.buf) >= max {
+				copy(t.buf, t.buf[1:])
+				t.buf = t.buf[:len(t.buf)-1]
+			}
+			t.buf = append(t.buf, m)
+		}
+		for sub := range t.subs {
+			sub.offer(m)
+		}
+	}
+}
+
+// join adds a subscriber: its first messages are what it missed since
+// resume, or a resync notice and the current documents.
+func (t *topic) join(sub *Subscription, resume string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.pending--
+	if t.linger != nil {
+		t.linger.Stop()
+		t.linger = nil
+	}
+	var backlog []*StreamMessage
+	replayed := false
+	if resume != "" {
+		if seq, ok := t.resumable(resume); ok {
+			for _, m := range t.buf {
+				if parseSeq(m.Position) > seq {
+					backlog = append(backlog, m)
+				}
+			}
+			replayed = true
+		} else {
+			backlog = append(backlog, &StreamMessage{Type: MsgResync, Position: t.position(t.seq),
+				Reason: "the position is no longer held by the server (too old, another query, or the server restarted): the current documents follow as added events"})
+		}
+	}
+	if !replayed {
+		pos := t.position(t.seq)
+		for _, m := range t.state {
+			ev := *m.Event
+			ev.Type = listeners.Added
+			backlog = append(backlog, &StreamMessage{Type: MsgEvent, Position: pos, Event: &ev, data: m.data})
+		}
+	}
+	sub.backlog = backlog
+	t.subs[sub] = struct{}{}
+}
+
+// resumable reports whether the events after position are all in the
+// buffer.
+func (t *topic) resumable(position string) (uint64, bool) {
+	epoch, _, ok := strings.Cut(position, ".")
+	if !ok || epoch != t.epoch {
+		return 0, false
+	}
+	seq := parseSeq(position)
+	if seq > t.seq {
+		return 0, false
+	}
+	oldest := t.seq + 1 // nothing buffered: only the current position works
+	if len(t.buf) > 0 {
+		oldest = parseSeq(t.buf[0].Position)
+	}
+	return seq, seq+1 >= oldest
+}
+
+func parseSeq(position string) uint64 {
+	_, s, _ := strings.Cut(position, ".")
+	n, _ := strconv.ParseUint(s, 10, 64)
+	return n
+}
+
+// release undoes a pending join.
+func (t *topic) release() {
+	t.mu.Lock()
+	t.pending--
+	t.maybeLinger()
+	t.mu.Unlock()
+}
+
+func (t *topic) leave(sub *Subscription) {
+	t.mu.Lock()
+	if _, ok := t.subs[sub]; ok {
+		delete(t.subs, sub)
+		if t.hub.metrics != nil {
+			t.hub.metrics.subscriptions.Dec()
+		}
+	}
+	t.maybeLinger()
+	t.mu.Unlock()
+}
+
+// maybeLinger schedules the topic's end when nobody uses it. t.mu held.
+func (t *topic) maybeLinger() {
+	if len(t.subs) > 0 || t.pending > 0 || t.stopped || t.linger != nil {
+		return
+	}
+	t.linger = time.AfterFunc(t.hub.cfg.Linger, func() {
+		t.hub.mu.Lock()
+		t.mu.Lock()
+		idle := len(t.subs) == 0 && t.pending == 0 && !t.stopped
+		if idle && t.hub.topics[t.key] == t {
+			delete(t.hub.topics, t.key)
+		}
+		t.mu.Unlock()
+		t.hub.mu.Unlock()
+		if idle {
+			t.stop(nil)
+		}
+	})
+}
+
+func (t *topic) stop(reason error) {
+	t.mu.Lock()
+	t.stopped = true
+	if reason != nil {
+		t.err = reason
+	}
+	subs := make([]*Subscription, 0, len(t.subs))
+	for s := range t.subs {
+		subs = append(subs, s)
+	}
+	t.mu.Unlock()
+	t.cancel()
+	for _, s := range subs {
+		s.end(reason)
+	}
+}
+
+// Subscription is one client's change stream. Read it with Next; Close it
+// when done.
+type Subscription struct {
+	hub    *Hub
+	topic  *topic
+	caller *Caller
+	grant  Grant
+	expiry *time.Timer
+
+	backlog []*StreamMessage // sent before ch; touched only by Next after join
+	ch      chan *StreamMessage
+
+	dropping atomic.Bool
+	once     sync.Once
+	done     chan struct{}
+	err      error
+}
+
+// offer queues a message for the subscriber without blocking; a full queue
+// ends the subscription with ErrSlowClient. t.mu held.
+func (s *Subscription) offer(m *StreamMessage) {
+	if !s.allowed(m) {
+		return
+	}
+	select {
+	case s.ch <- m:
+	default:
+		if s.dropping.CompareAndSwap(false, true) {
+			go s.end(ErrSlowClient)
+		}
+	}
+}
+
+// allowed applies the access rule to one event.
+func (s *Subscription) allowed(m *StreamMessage) bool {
+	return m.Type != MsgEvent || s.grant.ownerOK(s.caller, m.data)
+}
+
+// Next returns the next message, blocking until there is one. It returns
+// the reason when the subscription ended (ErrSlowClient, ErrTokenExpired,
+// ErrShuttingDown, or ctx's error).
+func (s *Subscription) Next(ctx context.Context) (*StreamMessage, error) {
+	for len(s.backlog) > 0 {
+		m := s.backlog[0]
+		s.backlog[0] = nil
+		s.backlog = s.backlog[1:]
+		if s.allowed(m) {
+			return m, nil
+		}
+	}
+	select {
+	case <-s.done:
+		return nil, s.err
+	default:
+	}
+	select {
+	case m := <-s.ch:
+		return m, nil
+	case <-s.done:
+		return nil, s.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Done is closed when the subscription ended; Err then says why.
+func (s *Subscription) Done() <-chan struct{} { return s.done }
+
+// Err is why the subscription ended, nil while it runs or after Close.
+func (s *Subscription) Err() error {
+	select {
+	case <-s.done:
+		return s.err
+	default:
+		return nil
+	}
+}
+
+// Queued is how many messages wait in the send queue.
+func (s *Subscription) Queued() int { return len(s.ch) }
+
+func (s *Subscription) end(reason error) {
+	s.once.Do(func() {
+		s.err = reason
+		if reason == nil {
+			s.err = errors.New("subscription closed")
+		}
+		if s.expiry != nil {
+			s.expiry.Stop()
+		}
+		close(s.done)
+		if errors.Is(reason, ErrSlowClient) && s.hub.metrics != nil {
+			s.hub.metrics.dropped.Inc()
+		}
+		if s.topic != nil {
+			go s.topic.leave(s)
+		}
+	})
+}
+
+// Close ends the subscription.
+func (s *Subscription) Close() { s.end(nil) }
+
+// String describes the subscription for logs.
+func (s *Subscription) String() string {
+	return fmt.Sprintf("subscription of %s to %s", s.caller.UID, s.topic.key)
+}
+
+// permanent reports whether a listen error is the query's fault.
+func permanent(err error) bool {
+	switch errs.KindOf(err) {
+	case errs.ErrInvalid, errs.ErrPermission, errs.ErrConflict, errs.ErrNotFound:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,532 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
+
+	"github.com/fbadmin/fbadmin/auth"
+	"github.com/fbadmin/fbadmin/internal/errs"
+)
+
+// Options are the server's dependencies.
+type Options struct {
+	// Client is the Firestore client of the project's database. Required.
+	Client *firestore.Client
+	// Verifier verifies Firebase ID tokens (an *auth.Client). Required.
+	Verifier auth.Verifier
+	// Emulator is true when the server runs against the emulators; it turns
+	// GraphQL introspection on by default. (Whether unsigned emulator
+	// tokens are accepted is the Verifier's business: an auth.Client does
+	// only in emulator mode.)
+	Emulator bool
+	// Logger receives the request log and the server's logs.
+	Logger *slog.Logger
+}
+
+// Server is `fbadmin serve`: the REST, GraphQL and WebSocket gateway.
+type Server struct {
+	cfg      *Config
+	opts     Options
+	log      *slog.Logger
+	rules    *Rules
+	store    *Store
+	hub      *Hub
+	metrics  *metrics
+	limiters *limiters
+	handler  http.Handler
+
+	conns     sync.WaitGroup // open WebSockets
+	closing   chan struct{}
+	closeOnce sync.Once
+	ready     readiness
+}
+
+// New builds a server from a validated config.
+func New(cfg *Config, opts Options) (*Server, error) {
+	if opts.Client == nil || opts.Verifier == nil {
+		return nil, errs.New(errs.ErrInvalid, "serve", "", "a Firestore client and a token verifier are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, rules: NewRules(cfg.Rules), metrics: newMetrics(),
+		closing: make(chan struct{})}
+	s.store = NewStore(opts.Client, s.rules, cfg.Limits.MaxPageSize)
+	s.hub = NewHub(opts.Client, s.rules, cfg.Watch, s.log, s.metrics)
+	s.limiters = newLimiters(rate.Limit(cfg.Limits.Rate), cfg.Limits.Burst)
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler is the server's HTTP handler (for tests and embedding).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Store is the server's data layer.
+func (s *Server) Store() *Store { return s.store }
+
+// Hub is the server's change-stream hub.
+func (s *Server) Hub() *Hub { return s.hub }
+
+// Serve answers on ln until ctx is done, then shuts down gracefully:
+// it stops accepting, closes WebSockets with "going away", and waits up to
+// the configured shutdown timeout for requests in flight.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	s.log.Info("serving", "addr", ln.Addr().String(), "project", s.cfg.Project, "database", s.cfg.Database, "rules", len(s.cfg.Rules))
+	select {
+	case err := <-errc:
+		s.Close()
+		return errs.Wrap(err, "serve", ln.Addr().String())
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down", "timeout", s.cfg.HTTP.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.HTTP.ShutdownTimeout)
+	defer cancel()
+	s.Close()
+	err := hs.Shutdown(sctx)
+	waited := make(chan struct{})
+	go func() { s.conns.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-sctx.Done():
+	}
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return errs.Wrap(err, "shutdown", ln.Addr().String())
+	}
+	s.log.Info("stopped")
+	return nil
+}
+
+// Close ends the change streams (clients get "going away"). Serve calls it.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		s.hub.Close()
+	})
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{Registry: s.metrics.reg}))
+
+	api := http.NewServeMux()
+	api.HandleFunc("GET /v1/docs/{path...}", s.restGet)
+	api.HandleFunc("POST /v1/docs/{path...}", s.restCreate)
+	api.HandleFunc("PUT /v1/docs/{path...}", s.restSet)
+	api.HandleFunc("PATCH /v1/docs/{path...}", s.restUpdate)
+	api.HandleFunc("DELETE /v1/docs/{path...}", s.restDelete)
+	api.HandleFunc("POST /v1/query", s.restQuery)
+	api.HandleFunc("POST /v1/aggregate", s.restAggregate)
+	api.HandleFunc("GET /v1/watch", s.watch)
+	api.Handle("/graphql", s.graphqlHandler())
+	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, errs.New(errs.ErrNotFound, "route", r.URL.Path, "no such endpoint (see docs/serve.md)"))
+	})
+	authed := s.authenticate(s.rateLimit(api))
+	mux.Handle("/", authed)
+	return s.logRequests(s.cors(mux))
+}
+
+// readiness caches the result of the last Firestore probe for a second.
+type readiness struct {
+	mu   sync.Mutex
+	at   time.Time
+	err  error
+	busy atomic.Bool
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	s.ready.mu.Lock()
+	defer s.ready.mu.Unlock()
+	select {
+	case <-s.closing:
+		http.Error(w, "not ready: shutting down", http.StatusServiceUnavailable)
+		return
+	default:
+	}
+	if time.Since(s.ready.at) > time.Second {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		_, err := s.opts.Client.Collection("_fbadmin").Doc("readyz").Get(ctx)
+		cancel()
+		if err != nil && errs.KindOf(err) == errs.ErrNotFound {
+			err = nil
+		}
+		s.ready.at, s.ready.err = time.Now(), err
+	}
+	if s.ready.err != nil {
+		http.Error(w, "not ready: Firestore: "+errs.KindOf(s.ready.err).Error(), http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// --- authentication ---
+
+type callerKey struct{}
+
+// WithCaller returns ctx carrying the caller.
+func WithCaller(ctx context.Context, c *Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+// CallerFrom returns the authenticated caller of a request's context.
+func CallerFrom(ctx context.Context) (*Caller, bool) {
+	c, ok := ctx.Value(callerKey{}).(*Caller)
+	return c, ok
+}
+
+func callerOf(tok *auth.Token) *Caller {
+	c := &Caller{UID: tok.UID, Claims: tok.Claims}
+	if tok.Expires > 0 {
+		c.Expires = time.Unix(tok.Expires, 0)
+	}
+	return c
+}
+
+// VerifyToken verifies an ID token and returns its caller (for WebSocket
+// clients that send their token in a first message).
+func (s *Server) VerifyToken(ctx context.Context, idToken string) (*Caller, error) {
+	tok, err := s.opts.Verifier.VerifyIDToken(ctx, idToken, auth.VerifyOptions{CheckRevoked: s.cfg.Auth.CheckRevoked})
+	if err != nil {
+		return nil, err
+	}
+	return callerOf(tok), nil
+}
+
+// authenticate runs the auth package's middleware on every request but
+// WebSocket upgrades without an Authorization header, whose handlers
+// take the token from the first message instead.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	withCaller := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := auth.TokenFromContext(r.Context())
+		if !ok {
+			writeError(w, r, errs.New(errs.ErrUnauthenticated, "authenticate", "", "no verified token"))
+			return
+		}
+		c := callerOf(tok)
+		setUID(r, c.UID)
+		next.ServeHTTP(w, r.WithContext(WithCaller(r.Context(), c)))
+	})
+	mw := auth.Middleware(s.opts.Verifier, auth.MiddlewareOptions{CheckRevoked: s.cfg.Auth.CheckRevoked})(withCaller)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodOptions {
+			w.WriteHeader(http.StatusNoContent) // a preflight the CORS layer did not answer
+			return
+		}
+		if isWebSocket(r) && r.Header.Get("Authorization") == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		mw.ServeHTTP(w, r)
+	})
+}
+
+func isWebSocket(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+// --- rate limits ---
+
+type limiters struct {
+	limit rate.Limit
+	burst int
+	mu    sync.Mutex
+	m     map[string]*limiterEntry
+	swept time.Time
+}
+
+type limiterEntry struct {
+	l    *rate.Limiter
+	seen time.Time
+}
+
+func newLimiters(l rate.Limit, burst int) *limiters {
+	return &limiters{limit: l, burst: burst, m: map[string]*limiterEntry{}, swept: time.Now()}
+}
+
+// reserve takes one token of uid's bucket, or says how long to wait.
+func (ls *limiters) allow(uid string) (bool, time.Duration) {
+	now := time.Now()
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if now.Sub(ls.swept) > time.Minute {
+		for k, e := range ls.m {
+			if now.Sub(e.seen) > 10*time.Minute {
+				delete(ls.m, k)
+			}
+		}
+		ls.swept = now
+	}
+	e := ls.m[uid]
+	if e == nil {
+		e = &limiterEntry{l: rate.NewLimiter(ls.limit, ls.burst)}
+		ls.m[uid] = e
+	}
+	e.seen = now
+	r := e.l.ReserveN(now, 1)
+	if !r.OK() {
+		return false, time.Second
+	}
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return false, d
+	}
+	return true, 0
+}
+
+func (s *Server) rateLimit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, ok := CallerFrom(r.Context())
+		if !ok { // WebSocket with first-message auth: limited once authenticated
+			next.ServeHTTP(w, r)
+			return
+		}
+		if !s.checkRate(w, r, c) {
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// checkRate answers 429 and returns false when c is over its rate.
+func (s *Server) checkRate(w http.ResponseWriter, r *http.Request, c *Caller) bool {
+	ok, wait := s.limiters.allow(c.UID)
+	if ok {
+		return true
+	}
+	s.metrics.rateLimited.Inc()
+	secs := int(wait/time.Second) + 1
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	writeError(w, r, errs.New(errs.ErrResourceLimit, "rate limit", c.UID, "too many requests: at most %g per second per user (retry after %d s)", s.cfg.Limits.Rate, secs))
+	return false
+}
+
+// --- CORS ---
+
+func (s *Server) cors(next http.Handler) http.Handler {
+	origins := s.cfg.HTTP.CORS.AllowedOrigins
+	if len(origins) == 0 {
+		return next
+	}
+	any := false
+	allowed := map[string]bool{}
+	for _, o := range origins {
+		if o == "*" {
+			any = true
+		}
+		allowed[strings.TrimRight(o, "/")] = true
+	}
+	maxAge := strconv.Itoa(int(s.cfg.HTTP.CORS.MaxAge / time.Second))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin == "" || (!any && !allowed[origin]) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Add("Vary", "Origin")
+		h.Set("Access-Control-Expose-Headers", "ETag, Retry-After")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-Match, If-None-Match")
+			h.Set("Access-Control-Max-Age", maxAge)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// --- request log and metrics ---
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	uid    string
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController (and the WebSocket upgrade) reach
+// the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// reqInfo collects what the request log reports besides the status.
+type reqInfo struct {
+	uid string
+	err error // an internal error, logged but not shown to the client
+}
+
+type infoKey struct{}
+
+func info(r *http.Request) *reqInfo {
+	if p, ok := r.Context().Value(infoKey{}).(*reqInfo); ok {
+		return p
+	}
+	return &reqInfo{}
+}
+
+// setUID records the caller for the request log.
+func setUID(r *http.Request, uid string) { info(r).uid = uid }
+
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ri := &reqInfo{}
+		sw := &statusWriter{ResponseWriter: w}
+		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, ri))
+		next.ServeHTTP(sw, r)
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		route := routeOf(r)
+		d := time.Since(start)
+		s.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Inc()
+		s.metrics.latency.WithLabelValues(route).Observe(d.Seconds())
+		level := slog.LevelInfo
+		if sw.status >= 500 {
+			level = slog.LevelWarn
+		}
+		attrs := []any{"method", r.Method, "route", route, "status", sw.status,
+			"latency_ms", float64(d.Microseconds()) / 1000, "uid", ri.uid}
+		if ri.err != nil {
+			level = slog.LevelError
+			attrs = append(attrs, "error", ri.err.Error())
+		}
+		s.log.Log(r.Context(), level, "request", attrs...)
+	})
+}
+
+// routeOf names the route of a request for logs and metrics, never its
+// full path (paths name documents; the query string could hold secrets).
+func routeOf(r *http.Request) string {
+	p := r.URL.Path
+	switch {
+	case strings.HasPrefix(p, "/v1/docs/"):
+		return "/v1/docs"
+	case p == "/v1/query", p == "/v1/aggregate", p == "/v1/watch", p == "/graphql",
+		p == "/healthz", p == "/readyz", p == "/metrics":
+		return p
+	}
+	return "other"
+}
+
+// --- errors ---
+
+// errorBody is the JSON body of every error answer.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Status  int    `json:"status"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+// statusOf maps an error kind to an HTTP status.
+func statusOf(err error) (int, string) {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return http.StatusRequestEntityTooLarge, "too_large"
+	}
+	switch errs.KindOf(err) {
+	case errs.ErrNotFound:
+		return http.StatusNotFound, "not_found"
+	case errs.ErrAlreadyExists:
+		return http.StatusConflict, "already_exists"
+	case errs.ErrConflict:
+		return http.StatusPreconditionFailed, "precondition_failed"
+	case errs.ErrInvalid:
+		return http.StatusBadRequest, "invalid"
+	case errs.ErrUnauthenticated:
+		return http.StatusUnauthorized, "unauthenticated"
+	case errs.ErrPermission:
+		return http.StatusForbidden, "permission_denied"
+	case errs.ErrResourceLimit:
+		return http.StatusTooManyRequests, "rate_limited"
+	case errs.ErrUnavailable:
+		return http.StatusServiceUnavailable, "unavailable"
+	case errs.ErrCanceled:
+		return 499, "canceled"
+	}
+	return http.StatusInternalServerError, "internal"
+}
+
+// fieldError is an invalid-input error naming a request field.
+type fieldError struct {
+	field string
+	err   error
+}
+
+func (e *fieldError) Error() string { return e.err.Error() }
+func (e *fieldError) Unwrap() error { return e.err }
+func badField(field, format string, args ...any) error {
+	return &fieldError{field: field, err: errs.New(errs.ErrInvalid, "request", field, format, args...)}
+}
+
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code, name := statusOf(err)
+	d := errorDetail{Status: code, Code: name, Message: err.Error()}
+	var fe *fieldError
+	if errors.As(err, &fe) {
+		d.Field = fe.field
+	}
+	if code == http.StatusInternalServerError {
+		d.Message = "internal error (logged by the server)"
+		info(r).err = err
+	}
+	if code == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="fbadmin"`)
+	}
+	writeJSON(w, code, errorBody{Error: d})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code, b = http.StatusInternalServerError, []byte(`{"error":{"status":500,"code":"internal","message":"cannot encode the answer"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(b)
+	w.Write([]byte{'\n'})
+}
