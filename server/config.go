@@ -104,6 +104,10 @@ type AuthConfig struct {
 	// CheckRevoked also rejects revoked sessions and disabled users, at the
 	// cost of one user lookup per request.
 	CheckRevoked bool `yaml:"check_revoked"`
+	// CacheTTL is how long a verified token is reused before it is
+	// verified again (never past its expiry): a revoked session is noticed
+	// at most this late. Default 1m; a negative value turns the cache off.
+	CacheTTL time.Duration `yaml:"cache_ttl"`
 }
 
 // LogConfig selects the log format and level.
@@ -180,6 +184,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Watch.AuthTimeout == 0 {
 		c.Watch.AuthTimeout = 10 * time.Second
+	}
+	if c.Auth.CacheTTL == 0 {
+		c.Auth.CacheTTL = time.Minute
 	}
 	if c.GraphQL.Introspection == "" {
 		c.GraphQL.Introspection = "auto"

@@ -63,8 +63,49 @@ func ifMatch(r *http.Request) (time.Time, error) {
 }
 
 func writeDoc(w http.ResponseWriter, code int, d *Document) {
-	w.Header().Set("ETag", etag(d.UpdateTime))
-	writeJSON(w, code, d)
+	h := w.Header()
+	h.Set("ETag", etag(d.UpdateTime))
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(d.appendJSON(make([]byte, 0, len(d.Data)+256)))
+}
+
+// appendJSON encodes the document as json.Marshal would, without
+// re-validating Data (the value codec wrote it).
+func (d *Document) appendJSON(b []byte) []byte {
+	b = append(b, `{"id":`...)
+	b = appendString(b, d.ID)
+	b = append(b, `,"path":`...)
+	b = appendString(b, d.Path)
+	b = append(b, `,"data":`...)
+	if len(d.Data) == 0 {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, d.Data...)
+	}
+	b = append(b, `,"create_time":"`...)
+	b = d.CreateTime.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","update_time":"`...)
+	b = d.UpdateTime.AppendFormat(b, time.RFC3339Nano)
+	return append(b, "\"}\n"...)
+}
+
+// appendString appends s as a JSON string.
+func appendString(b []byte, s string) []byte {
+	simple := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			simple = false
+			break
+		}
+	}
+	if simple {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
+	q, _ := json.Marshal(s)
+	return append(b, q...)
 }
 
 // readBody reads a JSON body within the size limit.

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/fbadmin/fbadmin/internal/value"
 )
@@ -364,5 +365,26 @@ func TestRESTOperations(t *testing.T) {
 	logs := e.logs.String()
 	if !strings.Contains(logs, "route=/v1/docs status=404") || !strings.Contains(logs, "uid=srv") || strings.Contains(logs, "/v1/docs/x/1") {
 		t.Fatalf("request log:\n%s", logs)
+	}
+}
+
+func TestDocumentJSONMatchesMarshal(t *testing.T) {
+	t.Parallel()
+	for _, id := range []string{"plain", `q"uote`, `back\slash`, "tab\there", "héllo", "<html>&", "\u2028"} {
+		d := Document{ID: id, Path: "c/" + id, Data: json.RawMessage(`{"a":{"$int":"1"}}`),
+			CreateTime: time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC), UpdateTime: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+		want, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := d.appendJSON(nil)
+		var a, b any
+		if err := json.Unmarshal(got, &a); err != nil {
+			t.Fatalf("%q: %s: %v", id, got, err)
+		}
+		_ = json.Unmarshal(want, &b)
+		if fmt.Sprint(a) != fmt.Sprint(b) {
+			t.Fatalf("%q: %s, want %s", id, got, want)
+		}
 	}
 }

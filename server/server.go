@@ -63,6 +63,9 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if cfg.Auth.CacheTTL > 0 {
+		opts.Verifier = auth.NewCachedVerifier(opts.Verifier, auth.CacheOptions{TTL: cfg.Auth.CacheTTL})
+	}
 	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, rules: NewRules(cfg.Rules), metrics: newMetrics(),
 		closing: make(chan struct{})}
 	s.store = NewStore(opts.Client, s.rules, cfg.Limits.MaxPageSize)

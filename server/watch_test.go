@@ -296,3 +296,42 @@ func TestWatchShutdownGoingAway(t *testing.T) {
 		t.Fatalf("readyz during shutdown: %d", r.StatusCode)
 	}
 }
+
+// TestWatchPing: a client that answers pings (a coder/websocket client
+// does while it reads) stays; one that does not is closed.
+func TestWatchPing(t *testing.T) {
+	t.Parallel()
+	e := newSrvEnv(t, openRules, func(c *Config) { c.Watch.PingInterval = 150 * time.Millisecond })
+	_, tok := e.user(nil)
+	alive := e.wsDial(tok, true)
+	subscribe(t, alive, QuerySpec{Collection: "ping"}, "")
+	deaf := e.wsDial(tok, true)
+	subscribe(t, deaf, QuerySpec{Collection: "ping"}, "")
+	// alive keeps reading (and so answers pings); deaf does not read.
+	msgs := make(chan *wsMsg, 10)
+	go func() {
+		defer close(msgs)
+		for {
+			m, err := wsRead(t, alive, 30*time.Second)
+			if err != nil {
+				return
+			}
+			msgs <- m
+		}
+	}()
+	time.Sleep(time.Second)
+	_, err := wsRead(t, deaf, 5*time.Second)
+	if err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("the deaf client was not closed: %v", err)
+	}
+	// The reading client is still there and gets events.
+	e.do("PUT", "/v1/docs/ping/x", tok, `{"n":1}`).want(t, 200)
+	select {
+	case m, ok := <-msgs:
+		if !ok || m.Event == nil || m.Event.Path != "ping/x" {
+			t.Fatalf("alive client: %v (open %v)", m, ok)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event for the alive client")
+	}
+}
