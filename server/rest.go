@@ -35,9 +35,9 @@ func (s *Server) caller(w http.ResponseWriter, r *http.Request) (*Caller, bool) 
 	return c, ok
 }
 
-func (s *Server) reqCtx(r *http.Request) (*http.Request, func()) {
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Limits.RequestTimeout)
-	return r.WithContext(ctx), cancel
+// reqCtx bounds a request's work by the configured timeout.
+func (s *Server) reqCtx(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), s.cfg.Limits.RequestTimeout)
 }
 
 func docPathOf(r *http.Request) string {
@@ -170,14 +170,14 @@ func (s *Server) restGet(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	r, cancel := s.reqCtx(r)
+	ctx, cancel := s.reqCtx(r)
 	defer cancel()
 	p := docPathOf(r)
 	if p != "" && !transfer.IsDocPath(p) {
-		s.restList(w, r, c, p)
+		s.restList(ctx, w, r, c, p)
 		return
 	}
-	d, err := s.store.Get(r.Context(), c, p)
+	d, err := s.store.Get(ctx, c, p)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -190,7 +190,7 @@ func (s *Server) restGet(w http.ResponseWriter, r *http.Request) {
 	writeDoc(w, http.StatusOK, d)
 }
 
-func (s *Server) restList(w http.ResponseWriter, r *http.Request, c *Caller, coll string) {
+func (s *Server) restList(ctx context.Context, w http.ResponseWriter, r *http.Request, c *Caller, coll string) {
 	qv := r.URL.Query()
 	q := QuerySpec{Collection: coll}
 	for _, o := range qv["order_by"] {
@@ -202,7 +202,7 @@ func (s *Server) restList(w http.ResponseWriter, r *http.Request, c *Caller, col
 		writeError(w, r, err)
 		return
 	}
-	p, err := s.store.Query(r.Context(), c, q, size, qv.Get("page_token"))
+	p, err := s.store.Query(ctx, c, q, size, qv.Get("page_token"))
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -226,14 +226,14 @@ func (s *Server) restCreate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	r, cancel := s.reqCtx(r)
+	ctx, cancel := s.reqCtx(r)
 	defer cancel()
 	body, err := s.readBody(w, r)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	d, err := s.store.Create(r.Context(), c, docPathOf(r), r.URL.Query().Get("id"), body)
+	d, err := s.store.Create(ctx, c, docPathOf(r), r.URL.Query().Get("id"), body)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -247,7 +247,7 @@ func (s *Server) restSet(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	r, cancel := s.reqCtx(r)
+	ctx, cancel := s.reqCtx(r)
 	defer cancel()
 	cond, err := ifMatch(r)
 	if err != nil {
@@ -267,7 +267,7 @@ func (s *Server) restSet(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		i := strings.LastIndexByte(p, '/')
-		d, err := s.store.Create(r.Context(), c, p[:i], p[i+1:], body)
+		d, err := s.store.Create(ctx, c, p[:i], p[i+1:], body)
 		if err != nil {
 			writeError(w, r, err)
 			return
@@ -275,7 +275,7 @@ func (s *Server) restSet(w http.ResponseWriter, r *http.Request) {
 		writeDoc(w, http.StatusCreated, d)
 		return
 	}
-	d, err := s.store.Set(r.Context(), c, p, body, cond)
+	d, err := s.store.Set(ctx, c, p, body, cond)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -288,7 +288,7 @@ func (s *Server) restUpdate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	r, cancel := s.reqCtx(r)
+	ctx, cancel := s.reqCtx(r)
 	defer cancel()
 	cond, err := ifMatch(r)
 	if err != nil {
@@ -300,7 +300,7 @@ func (s *Server) restUpdate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	d, err := s.store.Update(r.Context(), c, docPathOf(r), body, cond)
+	d, err := s.store.Update(ctx, c, docPathOf(r), body, cond)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -313,14 +313,14 @@ func (s *Server) restDelete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	r, cancel := s.reqCtx(r)
+	ctx, cancel := s.reqCtx(r)
 	defer cancel()
 	cond, err := ifMatch(r)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	if err := s.store.Delete(r.Context(), c, docPathOf(r), cond); err != nil {
+	if err := s.store.Delete(ctx, c, docPathOf(r), cond); err != nil {
 		writeError(w, r, err)
 		return
 	}
@@ -339,7 +339,7 @@ func (s *Server) restQuery(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	r, cancel := s.reqCtx(r)
+	ctx, cancel := s.reqCtx(r)
 	defer cancel()
 	body, err := s.readBody(w, r)
 	if err != nil {
@@ -355,7 +355,7 @@ func (s *Server) restQuery(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, badField("collection", "missing: the collection path (or, with group, the collection ID) to query"))
 		return
 	}
-	p, err := s.store.Query(r.Context(), c, req.QuerySpec, req.PageSize, req.PageToken)
+	p, err := s.store.Query(ctx, c, req.QuerySpec, req.PageSize, req.PageToken)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -376,7 +376,7 @@ func (s *Server) restAggregate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	r, cancel := s.reqCtx(r)
+	ctx, cancel := s.reqCtx(r)
 	defer cancel()
 	body, err := s.readBody(w, r)
 	if err != nil {
@@ -392,7 +392,7 @@ func (s *Server) restAggregate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, badField("collection", "missing: the collection path (or, with group, the collection ID) to aggregate"))
 		return
 	}
-	a, err := s.store.Aggregate(r.Context(), c, req.QuerySpec, req.Count, req.Sum, req.Avg)
+	a, err := s.store.Aggregate(ctx, c, req.QuerySpec, req.Count, req.Sum, req.Avg)
 	if err != nil {
 		writeError(w, r, err)
 		return

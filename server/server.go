@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/firestore"
@@ -156,10 +155,9 @@ func (s *Server) routes() http.Handler {
 
 // readiness caches the result of the last Firestore probe for a second.
 type readiness struct {
-	mu   sync.Mutex
-	at   time.Time
-	err  error
-	busy atomic.Bool
+	mu  sync.Mutex
+	at  time.Time
+	err error
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
@@ -198,8 +196,13 @@ func WithCaller(ctx context.Context, c *Caller) context.Context {
 
 // CallerFrom returns the authenticated caller of a request's context.
 func CallerFrom(ctx context.Context) (*Caller, bool) {
-	c, ok := ctx.Value(callerKey{}).(*Caller)
-	return c, ok
+	if c, ok := ctx.Value(callerKey{}).(*Caller); ok {
+		return c, true
+	}
+	if ri, ok := ctx.Value(infoKey{}).(*reqInfo); ok && ri.caller != nil {
+		return ri.caller, true
+	}
+	return nil, false
 }
 
 func callerOf(tok *auth.Token) *Caller {
@@ -231,8 +234,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		c := callerOf(tok)
-		setUID(r, c.UID)
-		next.ServeHTTP(w, r.WithContext(WithCaller(r.Context(), c)))
+		ri := info(r)
+		ri.uid, ri.caller = c.UID, c // no context copy per request
+		next.ServeHTTP(w, r)
 	})
 	mw := auth.Middleware(s.opts.Verifier, auth.MiddlewareOptions{CheckRevoked: s.cfg.Auth.CheckRevoked})(withCaller)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -370,7 +374,6 @@ func (s *Server) cors(next http.Handler) http.Handler {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
-	uid    string
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -393,8 +396,9 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // reqInfo collects what the request log reports besides the status.
 type reqInfo struct {
-	uid string
-	err error // an internal error, logged but not shown to the client
+	uid    string
+	caller *Caller // set by authenticate; read by CallerFrom
+	err    error   // an internal error, logged but not shown to the client
 }
 
 type infoKey struct{}

@@ -83,6 +83,7 @@ type Store struct {
 	client      *firestore.Client
 	rules       *Rules
 	maxPageSize int
+	gets        *getBatcher
 }
 
 // NewStore returns a Store over client with rules.
@@ -90,7 +91,7 @@ func NewStore(client *firestore.Client, rules *Rules, maxPageSize int) *Store {
 	if maxPageSize <= 0 {
 		maxPageSize = 500
 	}
-	return &Store{client: client, rules: rules, maxPageSize: maxPageSize}
+	return &Store{client: client, rules: rules, maxPageSize: maxPageSize, gets: newGetBatcher(client, time.Minute)}
 }
 
 type anyMap = map[string]any
@@ -127,14 +128,6 @@ func toDocument(d *repository.Doc[anyMap]) (*Document, error) {
 	return &Document{ID: d.ID, Path: d.Path, Data: data, CreateTime: d.CreateTime, UpdateTime: d.UpdateTime}, nil
 }
 
-func snapDocument(s *firestore.DocumentSnapshot) (*Document, error) {
-	data, err := value.EncodeMap(s.Data())
-	if err != nil {
-		return nil, errs.Wrap(err, "encode", relPath(s.Ref))
-	}
-	return &Document{ID: s.Ref.ID, Path: relPath(s.Ref), Data: data, CreateTime: s.CreateTime, UpdateTime: s.UpdateTime}, nil
-}
-
 // relPath is a reference's path relative to the database.
 func relPath(r *firestore.DocumentRef) string {
 	if i := strings.Index(r.Path, "/documents/"); i >= 0 {
@@ -169,14 +162,23 @@ func (s *Store) Get(ctx context.Context, c *Caller, path string) (*Document, err
 	if err != nil {
 		return nil, err
 	}
-	d, err := s.repo(coll).Get(ctx, id)
+	p := coll + "/" + id
+	snap, err := s.gets.get(ctx, s.client.Doc(p))
 	if err != nil {
-		return nil, err
+		return nil, errs.Wrap(err, "get", p)
 	}
-	if !g.ownerOK(c, d.Data) {
-		return nil, ownerErr("get", d.Path, g.Owner)
+	if !snap.Exists() {
+		return nil, errs.New(errs.ErrNotFound, "get", p, "no such document")
 	}
-	return toDocument(d)
+	data := snap.Data()
+	if !g.ownerOK(c, data) {
+		return nil, ownerErr("get", p, g.Owner)
+	}
+	enc, err := value.EncodeMap(data)
+	if err != nil {
+		return nil, errs.Wrap(err, "encode", p)
+	}
+	return &Document{ID: id, Path: p, Data: enc, CreateTime: snap.CreateTime, UpdateTime: snap.UpdateTime}, nil
 }
 
 func ownerErr(op, path, field string) error {

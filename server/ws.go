@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -220,9 +221,7 @@ func (s *Server) serveWatch(ctx, rctx context.Context, r *http.Request, conn *we
 		select {
 		case <-sub.Done():
 			if errors.Is(sub.Err(), ErrSlowClient) {
-				// Give the blocked write a moment, then give up on it.
-				time.Sleep(2 * time.Second)
-				wcancel()
+				wcancel() // a blocked write is cut 2 s later
 			}
 		case <-wctx.Done():
 		}
@@ -245,6 +244,19 @@ func (s *Server) serveWatch(ctx, rctx context.Context, r *http.Request, conn *we
 	if err := conn.Write(wctx, websocket.MessageText, hello); err != nil {
 		return err
 	}
+	// Event writes run without a context (a context per write costs a
+	// registration on every message of every subscriber); a write still
+	// blocked 2 s after the stream ended is cut by closing the connection.
+	var writing atomic.Bool
+	stop := context.AfterFunc(wctx, func() {
+		time.AfterFunc(2*time.Second, func() {
+			if writing.Load() {
+				conn.CloseNow()
+			}
+		})
+	})
+	defer stop()
+	sent := s.metrics.events.WithLabelValues("websocket")
 	for {
 		msg, err := sub.Next(wctx)
 		if err != nil {
@@ -263,13 +275,16 @@ func (s *Server) serveWatch(ctx, rctx context.Context, r *http.Request, conn *we
 			}
 			return err
 		}
-		if err := conn.Write(wctx, websocket.MessageText, msg.JSON()); err != nil {
+		writing.Store(true)
+		err = conn.Write(context.Background(), websocket.MessageText, msg.JSON())
+		writing.Store(false)
+		if err != nil {
 			if se := sub.Err(); se != nil {
 				return se
 			}
 			return err
 		}
-		s.metrics.events.WithLabelValues("websocket").Inc()
+		sent.Inc()
 	}
 }
 

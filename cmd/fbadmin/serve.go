@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"runtime/debug"
 
 	"github.com/urfave/cli/v2"
 
@@ -78,6 +80,12 @@ func runServe(ctx context.Context, d *deps, cfg *server.Config) error {
 	ac, err := d.auth(ctx)
 	if err != nil {
 		return err
+	}
+	if os.Getenv("GOGC") == "" {
+		// A request allocates a little in many places (HTTP, gRPC, the
+		// SDK); collecting less often buys about a fifth more requests per
+		// second for a few tens of MB. GOGC in the environment overrides.
+		debug.SetGCPercent(400)
 	}
 	logger := serveLogger(cfg.Log, d.stderr, d.g.Verbose)
 	s, err := server.New(cfg, server.Options{Client: client, Verifier: ac, Emulator: d.emulator() && ac.Emulator(), Logger: logger})

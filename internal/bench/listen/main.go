@@ -6,16 +6,49 @@
 //     written its event (Send returned), and, in the same run and process,
 //     until a bare SDK Snapshots() listener on the same collection sees
 //     it. p50 and p99 of both; p99_vs_bare = engine p99 / bare p99.
-//  2. Sustained throughput: writers commit batches of new documents as
-//     fast as they can for a while; the engine delivers them to the file
-//     sink. delivered_vs_written = events delivered per second (from the
-//     first write to the last delivery) / documents written per second
-//     (while the writers ran); the backlog (written minus delivered) is
-//     sampled every second to show whether lag grows.
+//  2. Sustained throughput: writers commit batches as fast as the emulator
+//     takes them for a while (-duration), and the engine (file sink) and a
+//     bare SDK listener, each on a gRPC connection of its own, listen to
+//     the same collection at the same time, so both see the very same
+//     writes. Two workloads: "append" creates new documents, so the
+//     listened collection grows all along (keys without prefix), and
+//     "steady" overwrites a fixed set of -steady-docs documents (keys
+//     prefixed steady_). Per listener (the bare one's keys prefixed bare_):
+//     - delivered_vs_written: events delivered per second (first to last
+//     delivery) / versions written per second (first to last server commit
+//     time). With a constant lag both windows have the same length and the
+//     ratio is 1; a lag that grows during the run makes it smaller.
+//     delivered_vs_bare is the engine's delivered per second over the bare
+//     listener's.
+//     - lag_*: from each version's commit time to its delivery; mean per
+//     tenth of the run in commit order, and the least-squares slope in ms
+//     per second of run (about 0: flat; positive: growing).
+//     after_ack_mean_ms_by_tenth measures from the moment the writer's
+//     commit call returned instead (negative: delivered before the writer
+//     heard back), and writer_ack_after_commit_ms_by_tenth is the
+//     emulator's own commit latency.
+//     - in_process_*: the listener's own share, measured inside its gRPC
+//     connection: from the message that made the snapshot holding a
+//     version complete on its stream to the delivery (the engine: its file
+//     sink's Send returned; the bare listener: Next returned).
+//     listener_busy_pct is the share of the run its listener goroutine
+//     spent decoding and handling the stream instead of waiting for the
+//     emulator, sink_busy_pct the share the file sink spent in Send, and
+//     stream_docs_per_change the documents the emulator sent on the stream
+//     per version written (1 would be changes only).
+//     Before each workload the writers run alone (-ceiling-duration):
+//     emulator_writes_per_s is the rate the emulator takes the same writes
+//     at with no listener open.
 //  3. Memory per listener: 500 listeners on 500 collections (one
 //     document each) through the engine, and 500 bare Snapshots()
 //     iterators, each measured as live heap after GC with the streams open,
 //     minus the heap before, divided by 500.
+//
+// With -own-emulator the benchmark starts a gcloud Firestore emulator of its
+// own on a free port (stopped at the end) instead of using
+// FIRESTORE_EMULATOR_HOST, so that other tests on a shared emulator neither
+// disturb its figures nor are slowed by it, and it reports the emulator
+// JVM's CPU share.
 //
 // Progress goes to stderr; the last line on stdout is one JSON object with
 // the figures.
@@ -33,6 +66,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,45 +80,111 @@ import (
 func main() {
 	n := flag.Int("n", 300, "latency: documents written one at a time")
 	gap := flag.Duration("gap", 15*time.Millisecond, "latency: pause between two writes")
-	dur := flag.Duration("duration", 10*time.Second, "throughput: how long the writers run")
+	dur := flag.Duration("duration", 10*time.Second, "throughput: how long the writers run beside the listeners, per workload")
+	ceilingDur := flag.Duration("ceiling-duration", 5*time.Second, "throughput: how long the writers run alone first, per workload (0 skips it)")
 	writers := flag.Int("writers", 4, "throughput: concurrent writers")
 	batch := flag.Int("batch", 200, "throughput: documents per committed batch")
+	workloads := flag.String("workloads", "append,steady", "throughput: workloads to run, comma-separated: append (new documents) and steady (overwrites)")
+	steadyDocs := flag.Int("steady-docs", 2000, "throughput: documents the steady workload overwrites")
 	nlisten := flag.Int("listeners", 500, "memory: listeners opened")
 	fsync := flag.String("fsync", filesink.FsyncInterval, "file sink fsync policy: always, interval or never")
+	own := flag.Bool("own-emulator", false, "start a Firestore emulator of its own (gcloud) on a free port instead of using FIRESTORE_EMULATOR_HOST")
+	sections := flag.String("run", "latency,throughput,memory", "sections to run, comma-separated")
+	engineFirst := flag.Bool("engine-first", false, "throughput: open the engine's listener before the bare one (in case the emulator favours one of its streams)")
+	cpuProfile := flag.String("cpuprofile", "", "throughput: write a CPU profile of the append workload's run with the listeners to this file")
 	flag.Parse()
-	if os.Getenv("FIRESTORE_EMULATOR_HOST") == "" {
-		os.Setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8080")
+	run := map[string]bool{}
+	for _, s := range strings.Split(*sections, ",") {
+		switch s = strings.TrimSpace(s); s {
+		case "latency", "throughput", "memory":
+			run[s] = true
+		default:
+			check(fmt.Errorf("-run: unknown section %q: use latency, throughput and memory", s))
+		}
 	}
 	dir, err := os.MkdirTemp("", "fbadmin-bench-listen")
 	check(err)
-	defer os.RemoveAll(dir)
-	run := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
-	out := map[string]any{"emulator": os.Getenv("FIRESTORE_EMULATOR_HOST"), "fsync": *fsync}
+	atExit(func() { os.RemoveAll(dir) })
+	defer cleanup()
+	emuPID := 0
+	if *own {
+		e, err := startOwnEmulator(dir)
+		check(err)
+		atExit(e.stop)
+		os.Setenv("FIRESTORE_EMULATOR_HOST", e.host)
+		emuPID = e.jvmPID()
+	} else if os.Getenv("FIRESTORE_EMULATOR_HOST") == "" {
+		os.Setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8080")
+	}
+	id := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	out := map[string]any{"emulator": os.Getenv("FIRESTORE_EMULATOR_HOST"), "own_emulator": *own, "fsync": *fsync,
+		"cpus": runtime.NumCPU()}
 
-	lat := latency(filepath.Join(dir, "lat"), "demo-bench-lat-"+run, *n, *gap, *fsync)
-	for k, v := range lat {
-		out[k] = v
+	if run["latency"] {
+		maps(out, latency(filepath.Join(dir, "lat"), "demo-bench-lat-"+id, *n, *gap, *fsync))
 	}
-	bareTP := throughput(filepath.Join(dir, "tpbare"), "demo-bench-tpb-"+run, *dur, *writers, *batch, *fsync, true)
-	tp := throughput(filepath.Join(dir, "tp"), "demo-bench-tp-"+run, *dur, *writers, *batch, *fsync, false)
-	for k, v := range tp {
-		out[k] = v
+	if run["throughput"] {
+		cfg := tpConfig{dur: *dur, ceilingDur: *ceilingDur, writers: *writers, batch: *batch, fsync: *fsync, emuPID: emuPID,
+			engineFirst: *engineFirst}
+		out["throughput_writers"], out["throughput_batch"], out["throughput_duration_s"] = *writers, *batch, dur.Seconds()
+		var wls []workload
+		for _, w := range strings.Split(*workloads, ",") {
+			switch w = strings.TrimSpace(w); w {
+			case "append":
+				wls = append(wls, workload{name: w})
+			case "steady":
+				if *steadyDocs < *batch {
+					check(fmt.Errorf("-steady-docs %d is below -batch %d: a batch would write a document twice", *steadyDocs, *batch))
+				}
+				wls = append(wls, workload{name: w, docs: *steadyDocs})
+				out["steady_docs"] = *steadyDocs
+			default:
+				check(fmt.Errorf("-workloads: unknown workload %q: use append and steady", w))
+			}
+		}
+		for i, wl := range wls {
+			prefix := ""
+			if wl.docs > 0 {
+				prefix = "steady_"
+			}
+			if cfg.ceilingDur > 0 {
+				for k, v := range ceiling(fmt.Sprintf("demo-bench-tpc%d-%s", i, id), wl, cfg) {
+					out[prefix+"emulator_"+k] = v
+				}
+			}
+			c := cfg
+			if wl.docs == 0 {
+				c.cpuProfile = *cpuProfile
+			}
+			for k, v := range throughput(filepath.Join(dir, "tp-"+wl.name), fmt.Sprintf("demo-bench-tp%d-%s", i, id), wl, c) {
+				out[prefix+k] = v
+			}
+		}
 	}
-	for _, k := range []string{"writes_per_s", "delivered_per_s", "delivered_vs_written", "lag_p50_ms", "lag_p99_ms", "lag_mean_ms_by_tenth"} {
-		out["bare_"+k] = bareTP[k]
-	}
-	mem := memory(filepath.Join(dir, "mem"), "demo-bench-mem-"+run, *nlisten)
-	for k, v := range mem {
-		out[k] = v
+	if run["memory"] {
+		maps(out, memory(filepath.Join(dir, "mem"), "demo-bench-mem-"+id, *nlisten))
 	}
 	b, err := json.Marshal(out)
 	check(err)
 	fmt.Println(string(b))
 }
 
+var exitFuncs []func()
+
+// atExit registers f to run when the benchmark ends, also on a failure.
+func atExit(f func()) { exitFuncs = append(exitFuncs, f) }
+
+func cleanup() {
+	for i := len(exitFuncs) - 1; i >= 0; i-- {
+		exitFuncs[i]()
+	}
+	exitFuncs = nil
+}
+
 func check(err error) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench listen:", err)
+		cleanup()
 		os.Exit(1)
 	}
 }
@@ -98,26 +198,37 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 type timedSink struct {
 	*filesink.Sink
 	seen func(ev listeners.Event, at time.Time)
+	busy *atomic.Int64 // adds up the time spent in Send (ns), if not nil
 }
 
 func (s timedSink) Send(ctx context.Context, evs []listeners.Event) error {
+	t0 := time.Now()
 	if err := s.Sink.Send(ctx, evs); err != nil {
 		return err
 	}
 	now := time.Now()
+	if s.busy != nil {
+		s.busy.Add(int64(now.Sub(t0)))
+	}
 	for _, ev := range evs {
 		s.seen(ev, now)
 	}
 	return nil
 }
 
-func startEngine(ctx context.Context, dir, project string, fsync string, specs []listeners.Spec, seen func(listeners.Event, time.Time)) (*listeners.Engine, chan error) {
+// engineHooks are optional instruments of an engine under test.
+type engineHooks struct {
+	newClient func(ctx context.Context, project, database string) (*firestore.Client, error)
+	sendBusy  *atomic.Int64 // time the file sink spends in Send
+}
+
+func startEngine(ctx context.Context, dir, project string, fsync string, specs []listeners.Spec, seen func(listeners.Event, time.Time), hooks engineHooks) (*listeners.Engine, chan error) {
 	fs, err := filesink.New(filesink.Options{Path: filepath.Join(dir, "events.ndjson"), Fsync: fsync, MaxSize: 256 << 20})
 	check(err)
 	e, err := listeners.New(listeners.Options{StateDir: filepath.Join(dir, "state"), Project: project, Logger: quiet,
-		Watchdog: -1})
+		Watchdog: -1, NewClient: hooks.newClient})
 	check(err)
-	check(e.AddSink("file", timedSink{fs, seen}))
+	check(e.AddSink("file", timedSink{fs, seen, hooks.sendBusy}))
 	for _, s := range specs {
 		check(e.AddListener(s))
 	}
@@ -196,7 +307,7 @@ func latency(dir, project string, n int, gap time.Duration, fsync string) map[st
 	}()
 	_, done := startEngine(ctx, dir, project, fsync, []listeners.Spec{{Name: "lat", Sinks: []string{"file"},
 		Query: func(c *firestore.Client) firestore.Query { return c.Collection("lat").Query }}},
-		func(ev listeners.Event, at time.Time) { record(engineAt, &engineN, filepath.Base(ev.Path), at) })
+		func(ev listeners.Event, at time.Time) { record(engineAt, &engineN, filepath.Base(ev.Path), at) }, engineHooks{})
 	<-bareReady
 
 	logf("latency: writing %d documents one at a time, %v apart", n, gap)
@@ -238,155 +349,6 @@ func latency(dir, project string, n int, gap time.Duration, fsync string) map[st
 
 func round(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }
 
-func throughput(dir, project string, dur time.Duration, writers, batch int, fsync string, bare bool) map[string]any {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	client, err := firestore.NewClient(ctx, project)
-	check(err)
-	defer client.Close()
-
-	// For each delivered event: the server's commit time (its update
-	// time) and when the sink wrote it.
-	type obs struct{ committed, delivered time.Time }
-	var mu sync.Mutex
-	var seen []obs
-	var done chan error
-	if bare {
-		done = make(chan error, 1)
-		ready := make(chan struct{})
-		go func() {
-			it := client.Collection("tp").Snapshots(ctx)
-			defer it.Stop()
-			for first := true; ; first = false {
-				snap, err := it.Next()
-				if err != nil {
-					done <- nil
-					return
-				}
-				if first {
-					close(ready)
-				}
-				now := time.Now()
-				mu.Lock()
-				for _, c := range snap.Changes {
-					seen = append(seen, obs{c.Doc.UpdateTime, now})
-				}
-				mu.Unlock()
-			}
-		}()
-		<-ready
-	} else {
-		_, done = startEngine(ctx, dir, project, fsync, []listeners.Spec{{Name: "tp", Sinks: []string{"file"},
-			Query: func(c *firestore.Client) firestore.Query { return c.Collection("tp").Query }}},
-			func(ev listeners.Event, at time.Time) {
-				mu.Lock()
-				seen = append(seen, obs{ev.UpdateTime, at})
-				mu.Unlock()
-			})
-	}
-	delivered := func() int64 {
-		mu.Lock()
-		defer mu.Unlock()
-		return int64(len(seen))
-	}
-
-	who := "engine"
-	if bare {
-		who = "bare"
-	}
-	logf("throughput (%s): %d writers committing batches of %d new documents for %v", who, writers, batch, dur)
-	var written atomic.Int64
-	start := time.Now()
-	stop := start.Add(dur)
-	var wg sync.WaitGroup
-	for w := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for seq := 0; time.Now().Before(stop); seq++ {
-				//lint:ignore SA1019 plain batch commits: the fastest SDK write path, not self-throttled
-				b := client.Batch()
-				for j := range batch {
-					b.Set(client.Collection("tp").Doc(fmt.Sprintf("w%d-%06d-%03d", w, seq, j)), map[string]any{"w": int64(w), "seq": int64(seq), "j": int64(j), "pad": "0123456789abcdef"})
-				}
-				if _, err := b.Commit(ctx); err != nil {
-					check(err)
-				}
-				written.Add(int64(batch))
-			}
-		}()
-	}
-	wg.Wait()
-	writersDone := time.Now()
-	total := written.Load()
-	deadline := time.Now().Add(5 * time.Minute)
-	for delivered() < total && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if delivered() < total {
-		check(fmt.Errorf("throughput: delivered %d of %d within 5 minutes of the writers' end", delivered(), total))
-	}
-	cancel()
-	<-done
-
-	mu.Lock()
-	obsv := slices.Clone(seen)
-	mu.Unlock()
-	firstC, lastC := obsv[0].committed, obsv[0].committed
-	firstD, lastD := obsv[0].delivered, obsv[0].delivered
-	lags := make([]time.Duration, len(obsv))
-	for i, o := range obsv {
-		firstC, lastC = minT(firstC, o.committed), maxT(lastC, o.committed)
-		firstD, lastD = minT(firstD, o.delivered), maxT(lastD, o.delivered)
-		lags[i] = o.delivered.Sub(o.committed)
-	}
-	// Lag over time: the mean lag of the events committed in each tenth of
-	// the writing window. Growing lag would show as rising values.
-	slices.SortFunc(obsv, func(a, b obs) int { return a.committed.Compare(b.committed) })
-	var lagByTenth []float64
-	for k := range 10 {
-		part := obsv[k*len(obsv)/10 : (k+1)*len(obsv)/10]
-		var sum time.Duration
-		for _, o := range part {
-			sum += o.delivered.Sub(o.committed)
-		}
-		if len(part) > 0 {
-			lagByTenth = append(lagByTenth, ms(sum/time.Duration(len(part))))
-		}
-	}
-	writeRate := float64(total) / lastC.Sub(firstC).Seconds()
-	deliverRate := float64(total) / lastD.Sub(firstD).Seconds()
-	commitRate := float64(total) / writersDone.Sub(start).Seconds()
-	r := map[string]any{
-		"throughput_docs_written":   total,
-		"writes_per_s":              int64(writeRate),
-		"delivered_per_s":           int64(deliverRate),
-		"delivered_vs_written":      round(deliverRate / writeRate),
-		"writer_commits_per_s":      int64(commitRate),
-		"lag_p50_ms":                ms(percentile(lags, 0.5)),
-		"lag_p99_ms":                ms(percentile(lags, 0.99)),
-		"lag_mean_ms_by_tenth":      lagByTenth,
-		"last_event_after_commit_s": round(lastD.Sub(lastC).Seconds()),
-	}
-	logf("throughput (%s): %d docs committed at %.0f/s (server commit times; writers saw %.0f/s as their commits returned); delivered at %.0f/s (ratio %.3f); commit-to-sink lag p50 %.1f ms p99 %.1f ms; mean lag by tenth of the run %v ms",
-		who, total, writeRate, commitRate, deliverRate, deliverRate/writeRate, ms(percentile(lags, 0.5)), ms(percentile(lags, 0.99)), lagByTenth)
-	return r
-}
-
-func minT(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
-}
-
-func maxT(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
-}
-
 func heap() uint64 {
 	runtime.GC()
 	runtime.GC()
@@ -426,7 +388,7 @@ func memory(dir, project string, n int) map[string]any {
 	var got atomic.Int64
 	ectx, ecancel := context.WithCancel(ctx)
 	t0 := time.Now()
-	_, done := startEngine(ectx, dir, project, filesink.FsyncNever, specs, func(listeners.Event, time.Time) { got.Add(1) })
+	_, done := startEngine(ectx, dir, project, filesink.FsyncNever, specs, func(listeners.Event, time.Time) { got.Add(1) }, engineHooks{})
 	liveIn := time.Since(t0)
 	for got.Load() < int64(n) {
 		time.Sleep(10 * time.Millisecond)
