@@ -1,7 +1,9 @@
 package server
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"slices"
@@ -121,6 +123,9 @@ type LogConfig struct {
 func LoadConfig(path string) (*Config, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, errs.New(errs.ErrInvalid, "read config", path, "no such file (see docs/serve.md for a sample config)")
+		}
 		return nil, errs.Wrap(err, "read config", path)
 	}
 	return ParseConfig(path, src)
