@@ -61,6 +61,45 @@ run fs delete cities --recursive --yes
 run fs import "$dump" --mode set
 run fs get users/alice -o json
 
+step "serve: the REST, GraphQL and WebSocket gateway, behind Firebase ID tokens"
+# The Auth emulator issues ID tokens for its own project only, so the server
+# runs on that project ($FBADMIN_PROJECT), in a collection of this run.
+coll="demo-posts-$(date +%s)"
+port=${FBADMIN_DEMO_SERVE_PORT:-18088}
+cfg=".run/demo-serve.yaml"
+cat >"$cfg" <<EOC
+rules:
+  - match: $coll
+    allow: [read]
+  - match: $coll
+    allow: [write]
+    claims: {admin: true}
+EOC
+srv=("$bin" --emulator --project "$FBADMIN_PROJECT")
+printf '$ fbadmin serve --config %s --check\n' "$cfg"
+"${srv[@]}" serve --config "$cfg" --check
+if command -v curl >/dev/null; then
+	"${srv[@]}" serve --config "$cfg" --addr "127.0.0.1:$port" 2>.run/demo-serve.log &
+	srv_pid=$!
+	trap 'kill "$srv_pid" 2>/dev/null || true' EXIT
+	for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+	token_of() { "${srv[@]}" auth token mint "$@" | "${srv[@]}" auth token exchange - -o ndjson | sed -n 's/.*"id_token":"\([^"]*\)".*/\1/p'; }
+	admin=$(token_of demo-admin --claims '{"admin":true}')
+	user=$(token_of demo-user)
+	api() { printf '$ curl -X %s %s\n' "$2" "$3"; curl -s -H "Authorization: Bearer $1" -X "$2" "http://127.0.0.1:$port$3" ${4:+-H 'Content-Type: application/json' -d "$4"}; echo; }
+	api "$admin" POST "/v1/docs/$coll?id=hello" '{"title":"Hello","views":{"$int":"9007199254740993"}}'
+	api "$user" GET "/v1/docs/$coll/hello"
+	api "$user" PATCH "/v1/docs/$coll/hello" '{"title":"mine now"}'
+	api "$user" POST /v1/query '{"collection":"'"$coll"'","order_by":[{"field":"title"}],"page_size":10}'
+	api "$user" POST /graphql '{"query":"{ documents(collection: \"'"$coll"'\", first: 5) { edges { node { id data } } pageInfo { hasNextPage endCursor } } }"}'
+	kill -INT "$srv_pid"
+	wait "$srv_pid" || true
+	trap - EXIT
+	printf '    server log: .run/demo-serve.log (%s lines)\n' "$(wc -l <.run/demo-serve.log)"
+else
+	echo "    (curl is not installed: skipping the live requests; see docs/serve.md)"
+fi
+
 step "done"
 cat <<EOM
 The emulators are still running (scripts/emulators.sh status). Try:
