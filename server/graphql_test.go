@@ -771,7 +771,7 @@ func TestGraphQLSubscriptionResume(t *testing.T) {
 	// An unknown position is a RESYNC, then the current documents.
 	w.subscribe("c", gqlChanges, map[string]any{"c": "notes", "resume": "gone.42"})
 	ev, errs = w.next("c", 15*time.Second)
-	if errs != nil || ev.Type != "RESYNC" || ev.ID != nil || (ev.Data != nil && string(ev.Data) != "null") || ev.Reason == nil || ev.Position == "" {
+	if errs != nil || ev.Type != "RESYNC" || ev.ID != nil || (ev.Data != nil && string(ev.Data) != "null") || ev.Reason == nil || ev.Position != "" {
 		t.Fatalf("resync: %+v %+v", ev, errs)
 	}
 	seen := map[string]bool{}

@@ -25,11 +25,14 @@ import (
 var (
 	// ErrSlowClient: the client did not take its messages fast enough and
 	// its send queue filled up.
-	ErrSlowClient = errors.New("slow client: the send queue is full; reconnect with the last position to resume")
+	ErrSlowClient error = &errs.Error{Kind: errs.ErrResourceLimit, Op: "watch",
+		Cause: errors.New("slow client: the send queue is full; reconnect with the last position to resume")}
 	// ErrTokenExpired: the caller's ID token expired during the stream.
-	ErrTokenExpired = errors.New("the ID token expired; reconnect with a fresh token and the last position")
+	ErrTokenExpired error = &errs.Error{Kind: errs.ErrUnauthenticated, Op: "watch",
+		Cause: errors.New("the ID token expired; reconnect with a fresh token and the last position")}
 	// ErrShuttingDown: the server is stopping.
-	ErrShuttingDown = errors.New("the server is shutting down; reconnect with the last position")
+	ErrShuttingDown error = &errs.Error{Kind: errs.ErrUnavailable, Op: "watch",
+		Cause: errors.New("the server is shutting down; reconnect with the last position")}
 )
 
 // Message types of a change stream.
@@ -409,16 +412,21 @@ func (t *topic) join(sub *Subscription, resume string) {
 			}
 			replayed = true
 		} else {
-			backlog = append(backlog, &StreamMessage{Type: MsgResync, Position: t.position(t.seq),
+			backlog = append(backlog, &StreamMessage{Type: MsgResync,
 				Reason: "the position is no longer held by the server (too old, another query, or the server restarted): the current documents follow as added events"})
 		}
 	}
 	if !replayed {
-		pos := t.position(t.seq)
+		// The current documents, as added events. Only the last carries
+		// the position: a client cut off in the middle of the burst has
+		// no position from it, and starts over rather than miss the rest.
 		for _, m := range t.state {
 			ev := *m.Event
 			ev.Type = listeners.Added
-			backlog = append(backlog, &StreamMessage{Type: MsgEvent, Position: pos, Event: &ev, data: m.data})
+			backlog = append(backlog, &StreamMessage{Type: MsgEvent, Event: &ev, data: m.data})
+		}
+		if n := len(backlog); n > 0 && backlog[n-1].Type == MsgEvent {
+			backlog[n-1].Position = t.position(t.seq)
 		}
 	}
 	sub.backlog = backlog

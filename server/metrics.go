@@ -23,7 +23,7 @@ func newMetrics() *metrics {
 			Name: "fbadmin_serve_requests_total", Help: "HTTP requests by route, method and status.",
 		}, []string{"route", "method", "status"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "fbadmin_serve_request_duration_seconds", Help: "HTTP request latency by route (WebSocket routes: until the upgrade).",
+			Name: "fbadmin_serve_request_duration_seconds", Help: "HTTP request latency by route (WebSocket routes: the connection's lifetime).",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route"}),
 		subscriptions: prometheus.NewGauge(prometheus.GaugeOpts{

@@ -4,11 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/fbadmin/fbadmin/auth"
+	"github.com/fbadmin/fbadmin/internal/emutest"
 )
 
 // nextEvent reads messages until an event, failing on anything else.
@@ -333,5 +338,64 @@ func TestWatchPing(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no event for the alive client")
+	}
+}
+
+// TestWatchBurstPosition: of the current documents sent when a stream
+// opens, only the last carries a position, so a client cut off in the
+// middle of the burst never resumes past documents it did not get.
+func TestWatchBurstPosition(t *testing.T) {
+	t.Parallel()
+	e := newSrvEnv(t, openRules)
+	_, tok := e.user(nil)
+	for i := range 3 {
+		e.do("PUT", fmt.Sprintf("/v1/docs/burst/%d", i), tok, `{"n":1}`).want(t, 200)
+	}
+	c := e.wsDial(tok, true)
+	subscribe(t, c, QuerySpec{Collection: "burst"}, "")
+	for i := range 3 {
+		m := nextEvent(t, c)
+		if (m.Position != "") != (i == 2) {
+			t.Fatalf("burst event %d has position %q", i, m.Position)
+		}
+	}
+	e.do("PUT", "/v1/docs/burst/x", tok, `{"n":2}`).want(t, 200)
+	if m := nextEvent(t, c); m.Position == "" {
+		t.Fatal("a live event without position")
+	}
+}
+
+// shortVerifier accepts any token as user "short", expiring soon.
+type shortVerifier struct{ exp time.Time }
+
+func (v shortVerifier) VerifyIDToken(context.Context, string, ...auth.VerifyOptions) (*auth.Token, error) {
+	return &auth.Token{UID: "short", Expires: v.exp.Unix(), Claims: map[string]any{}}, nil
+}
+
+// TestWatchTokenExpiry: a stream ends when its token expires, with a 401
+// error message and close code 4401.
+func TestWatchTokenExpiry(t *testing.T) {
+	t.Parallel()
+	fs := emutest.NewFirestore(t)
+	cfg, err := ParseConfig("t.yaml", []byte(openRules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Auth.CacheTTL = -1
+	s, err := New(cfg, Options{Client: fs.Client, Verifier: shortVerifier{exp: time.Now().Add(2 * time.Second)}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s.Handler())
+	t.Cleanup(func() { s.Close(); hs.Close() })
+	e := &srvEnv{t: t, URL: hs.URL}
+	c := e.wsDial("any", true)
+	subscribe(t, c, QuerySpec{Collection: "exp"}, "")
+	m, err := wsRead(t, c, 10*time.Second)
+	if err != nil || m.Type != "error" || m.Error.Status != 401 || !strings.Contains(m.Error.Message, "expired") {
+		t.Fatalf("got %v, %v; want a 401 error about the expired token", m, err)
+	}
+	if _, err := wsRead(t, c, 5*time.Second); websocket.CloseStatus(err) != 4401 {
+		t.Fatalf("close %v, want 4401", err)
 	}
 }

@@ -19,7 +19,7 @@ import (
 //
 //	client: {"type":"auth","token":"<ID token>"}      first, unless the upgrade had Authorization
 //	client: {"type":"subscribe","query":{...},"resume":"<position>"}
-//	server: {"type":"subscribed","position":"..."}
+//	server: {"type":"subscribed"}
 //	server: {"type":"event","position":"...","event":{...}}   one per change
 //	server: {"type":"resync","position":"...","reason":"..."} the resume position is gone
 //	server: {"type":"error","error":{"status":403,"code":"...","message":"..."}} then close

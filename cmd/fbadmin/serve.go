@@ -32,7 +32,7 @@ gracefully (WebSockets get "going away"). The config format and the API are in d
 
 Examples:
    fbadmin serve --config serve.yaml --check
-   fbadmin --emulator --project demo-app serve --config serve.yaml
+   fbadmin --emulator serve --config serve.yaml     # project from $FBADMIN_PROJECT
    fbadmin serve --config /etc/fbadmin/serve.yaml --addr 0.0.0.0:8088`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "the YAML config `FILE`", Required: true, EnvVars: []string{"FBADMIN_SERVE_CONFIG"}},

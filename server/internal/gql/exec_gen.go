@@ -686,7 +686,12 @@ type ChangeEvent {
   data: JSON
   updateTime: Time
   readTime: Time
-  "Pass the last position received as resume to continue after a reconnect."
+  """
+  Pass the last non-empty position received as resume to continue after a
+  reconnect. Of the current documents sent when a stream starts (or after a
+  RESYNC), only the last carries a position; the others and RESYNC itself
+  have "".
+  """
   position: String!
   "Why a RESYNC happened."
   reason: String

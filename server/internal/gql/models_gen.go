@@ -37,7 +37,10 @@ type ChangeEvent struct {
 	Data       json.RawMessage `json:"data,omitempty"`
 	UpdateTime *time.Time      `json:"updateTime,omitempty"`
 	ReadTime   *time.Time      `json:"readTime,omitempty"`
-	// Pass the last position received as resume to continue after a reconnect.
+	// Pass the last non-empty position received as resume to continue after a
+	// reconnect. Of the current documents sent when a stream starts (or after a
+	// RESYNC), only the last carries a position; the others and RESYNC itself
+	// have "".
 	Position string `json:"position"`
 	// Why a RESYNC happened.
 	Reason *string `json:"reason,omitempty"`
