@@ -1,9 +1,7 @@
 package server
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"os"
 	"slices"
@@ -11,7 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/internal/logconf"
 	"github.com/fbadmin/fbadmin/internal/yamlconf"
 )
 
@@ -113,20 +111,14 @@ type AuthConfig struct {
 }
 
 // LogConfig selects the log format and level.
-type LogConfig struct {
-	Format string `yaml:"format"` // text (default) or json
-	Level  string `yaml:"level"`  // debug, info (default), warn, error
-}
+type LogConfig = logconf.Config
 
 // LoadConfig reads, expands and validates a config file. Errors name the
 // file, the line and the key.
 func LoadConfig(path string) (*Config, error) {
-	src, err := os.ReadFile(path)
+	src, err := yamlconf.ReadFile(path, "see docs/serve.md for a sample config")
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, errs.New(errs.ErrInvalid, "read config", path, "no such file (see docs/serve.md for a sample config)")
-		}
-		return nil, errs.Wrap(err, "read config", path)
+		return nil, err
 	}
 	return ParseConfig(path, src)
 }
@@ -225,10 +217,10 @@ func (c *Config) validate(bad func(path, format string, args ...any)) {
 	if !slices.Contains([]string{"auto", "on", "off"}, c.GraphQL.Introspection) {
 		bad("$.graphql.introspection", "%q: want auto, on or off", c.GraphQL.Introspection)
 	}
-	if !slices.Contains([]string{"", "text", "json"}, c.Log.Format) {
+	if !slices.Contains(logconf.Formats, c.Log.Format) {
 		bad("$.log.format", "%q: want text or json", c.Log.Format)
 	}
-	if !slices.Contains([]string{"", "debug", "info", "warn", "error"}, c.Log.Level) {
+	if !slices.Contains(logconf.Levels, c.Log.Level) {
 		bad("$.log.level", "%q: want debug, info, warn or error", c.Log.Level)
 	}
 	if len(c.Rules) == 0 {

@@ -335,6 +335,16 @@ type queryRequest struct {
 }
 
 func (s *Server) restQuery(w http.ResponseWriter, r *http.Request) {
+	var req queryRequest
+	s.queryEndpoint(w, r, &req, &req.QuerySpec, "query", func(ctx context.Context, c *Caller) (any, error) {
+		return s.store.Query(ctx, c, req.QuerySpec, req.PageSize, req.PageToken)
+	})
+}
+
+// queryEndpoint serves the POST endpoints whose body is a query plus
+// options: it authenticates, reads and checks the body into req (whose
+// query is q), and answers run's result.
+func (s *Server) queryEndpoint(w http.ResponseWriter, r *http.Request, req any, q *QuerySpec, what string, run func(context.Context, *Caller) (any, error)) {
 	c, ok := s.caller(w, r)
 	if !ok {
 		return
@@ -346,21 +356,20 @@ func (s *Server) restQuery(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	var req queryRequest
-	if err := decodeStrict(body, &req); err != nil {
+	if err := decodeStrict(body, req); err != nil {
 		writeError(w, r, err)
 		return
 	}
-	if req.Collection == "" {
-		writeError(w, r, badField("collection", "missing: the collection path (or, with group, the collection ID) to query"))
+	if q.Collection == "" {
+		writeError(w, r, badField("collection", "missing: the collection path (or, with group, the collection ID) to %s", what))
 		return
 	}
-	p, err := s.store.Query(ctx, c, req.QuerySpec, req.PageSize, req.PageToken)
+	res, err := run(ctx, c)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, p)
+	writeJSON(w, http.StatusOK, res)
 }
 
 // aggregateRequest is the body of POST /v1/aggregate.
@@ -372,30 +381,8 @@ type aggregateRequest struct {
 }
 
 func (s *Server) restAggregate(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.caller(w, r)
-	if !ok {
-		return
-	}
-	ctx, cancel := s.reqCtx(r)
-	defer cancel()
-	body, err := s.readBody(w, r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
 	var req aggregateRequest
-	if err := decodeStrict(body, &req); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	if req.Collection == "" {
-		writeError(w, r, badField("collection", "missing: the collection path (or, with group, the collection ID) to aggregate"))
-		return
-	}
-	a, err := s.store.Aggregate(ctx, c, req.QuerySpec, req.Count, req.Sum, req.Avg)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, a)
+	s.queryEndpoint(w, r, &req, &req.QuerySpec, "aggregate", func(ctx context.Context, c *Caller) (any, error) {
+		return s.store.Aggregate(ctx, c, req.QuerySpec, req.Count, req.Sum, req.Avg)
+	})
 }

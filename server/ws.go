@@ -135,9 +135,7 @@ func (s *Server) closeWS(conn *websocket.Conn, err error) {
 			s.log.Error("watch failed", "error", err)
 		}
 		b, _ := json.Marshal(map[string]any{"type": "error", "error": errorDetail{Status: st, Code: name, Message: msg}})
-		wctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = conn.Write(wctx, websocket.MessageText, b)
-		cancel()
+		_ = writeBounded(conn, b, 2*time.Second)
 	}
 	if errors.Is(err, context.Canceled) {
 		select {
@@ -241,7 +239,7 @@ func (s *Server) serveWatch(ctx, rctx context.Context, r *http.Request, conn *we
 	go s.pinger(wctx, rctx, conn, wcancel)
 
 	hello, _ := json.Marshal(map[string]string{"type": "subscribed"})
-	if err := conn.Write(wctx, websocket.MessageText, hello); err != nil {
+	if err := writeBounded(conn, hello, 10*time.Second); err != nil {
 		return err
 	}
 	// Event writes run without a context (a context per write costs a
@@ -286,6 +284,16 @@ func (s *Server) serveWatch(ctx, rctx context.Context, r *http.Request, conn *we
 		}
 		sent.Inc()
 	}
+}
+
+// writeBounded writes one message, closing the connection if that takes
+// longer than d. (A write given a context that is canceled later can close
+// the connection at that moment, even after the write finished, so writes
+// here take no context.)
+func writeBounded(conn *websocket.Conn, b []byte, d time.Duration) error {
+	t := time.AfterFunc(d, func() { conn.CloseNow() })
+	defer t.Stop()
+	return conn.Write(context.Background(), websocket.MessageText, b)
 }
 
 // pinger pings the client every interval and cancels the connection when

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/internal/logconf"
 	"github.com/fbadmin/fbadmin/server"
 )
 
@@ -100,21 +101,8 @@ func runServe(ctx context.Context, d *deps, cfg *server.Config) error {
 }
 
 func serveLogger(c server.LogConfig, w io.Writer, verbose bool) *slog.Logger {
-	var level slog.Level
-	switch c.Level {
-	case "debug":
-		level = slog.LevelDebug
-	case "warn":
-		level = slog.LevelWarn
-	case "error":
-		level = slog.LevelError
-	}
 	if verbose {
-		level = slog.LevelDebug
+		c.Level = "debug"
 	}
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return logconf.New(c, w)
 }

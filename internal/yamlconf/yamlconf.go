@@ -6,7 +6,9 @@
 package yamlconf
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"reflect"
 	"regexp"
@@ -19,6 +21,19 @@ import (
 
 	"github.com/fbadmin/fbadmin/internal/errs"
 )
+
+// ReadFile reads a config file; a missing file is an errs.ErrInvalid error
+// that says so (hint names where a sample is).
+func ReadFile(path, hint string) ([]byte, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, errs.New(errs.ErrInvalid, "read config", path, "no such file (%s)", hint)
+		}
+		return nil, errs.Wrap(err, "read config", path)
+	}
+	return src, nil
+}
 
 // Decode decodes src into out (a pointer to a struct with yaml tags),
 // strictly, expands environment variables in its strings, then calls

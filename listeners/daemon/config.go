@@ -12,7 +12,7 @@ import (
 
 	"cloud.google.com/go/firestore"
 
-	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/internal/logconf"
 	"github.com/fbadmin/fbadmin/internal/value"
 	"github.com/fbadmin/fbadmin/internal/yamlconf"
 	"github.com/fbadmin/fbadmin/listeners"
@@ -43,10 +43,7 @@ type Config struct {
 }
 
 // LogConfig selects the log format and level.
-type LogConfig struct {
-	Format string `yaml:"format"` // text (default) or json
-	Level  string `yaml:"level"`  // debug, info (default), warn, error
-}
+type LogConfig = logconf.Config
 
 // HTTPConfig is the health and metrics server.
 type HTTPConfig struct {
@@ -166,9 +163,9 @@ type ByteSize = yamlconf.ByteSize
 // LoadConfig reads, expands and validates a config file. Errors name the
 // file, the line and the key.
 func LoadConfig(path string) (*Config, error) {
-	src, err := os.ReadFile(path)
+	src, err := yamlconf.ReadFile(path, "see docs/listen.md for a sample config")
 	if err != nil {
-		return nil, errs.Wrap(err, "read config", path)
+		return nil, err
 	}
 	return ParseConfig(path, src)
 }

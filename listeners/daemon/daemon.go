@@ -51,6 +51,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/internal/logconf"
 	"github.com/fbadmin/fbadmin/listeners"
 	"github.com/fbadmin/fbadmin/listeners/filesink"
 	"github.com/fbadmin/fbadmin/listeners/pubsubsink"
@@ -62,22 +63,7 @@ import (
 var ErrAborted = errors.New("listen: aborted by a second signal before the drain finished")
 
 // NewLogger returns the slog logger the config asks for, writing to w.
-func NewLogger(c LogConfig, w io.Writer) *slog.Logger {
-	var level slog.Level
-	switch c.Level {
-	case "debug":
-		level = slog.LevelDebug
-	case "warn":
-		level = slog.LevelWarn
-	case "error":
-		level = slog.LevelError
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
+func NewLogger(c LogConfig, w io.Writer) *slog.Logger { return logconf.New(c, w) }
 
 // Options are optional inputs of [RunWith].
 type Options struct {
