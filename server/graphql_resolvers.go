@@ -269,6 +269,14 @@ func (sr gqlSubscription) Changes(ctx context.Context, collection string, group 
 				if ctx.Err() == nil {
 					transport.AddSubscriptionError(ctx, s.gqlPresent(ctx, gqlStreamEnd(err, collection)))
 				}
+				if errors.Is(err, ErrTokenExpired) {
+					// Every operation of this socket would fail now: close
+					// it, as /v1/watch does, so that clients reconnect
+					// with a fresh token (after the error went out).
+					time.AfterFunc(gqlShutdownGrace/4, func() {
+						wc.closeWith(4401, "the ID token expired: reconnect with a fresh token")
+					})
+				}
 				return
 			}
 			select {

@@ -399,3 +399,42 @@ func TestWatchTokenExpiry(t *testing.T) {
 		t.Fatalf("close %v, want 4401", err)
 	}
 }
+
+// TestGraphQLTokenExpiryClosesSocket: a GraphQL subscription whose token
+// expires ends with UNAUTHENTICATED and the socket closes with 4401.
+func TestGraphQLTokenExpiryClosesSocket(t *testing.T) {
+	t.Parallel()
+	fs := emutest.NewFirestore(t)
+	cfg, err := ParseConfig("t.yaml", []byte(openRules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Auth.CacheTTL = -1
+	s, err := New(cfg, Options{Client: fs.Client, Verifier: shortVerifier{exp: time.Now().Add(2 * time.Second)}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s.Handler())
+	t.Cleanup(func() { s.Close(); hs.Close() })
+	e := &srvEnv{t: t, URL: hs.URL}
+	w, _, err := e.gqlDial("graphql-transport-ws", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.init(map[string]any{"Authorization": "Bearer any"}); err != nil {
+		t.Fatal(err)
+	}
+	w.subscribe("1", `subscription { changes(collection: "exp") { type path } }`, nil)
+	_, errs := w.next("1", 10*time.Second)
+	if errCodeOf(errs) != "UNAUTHENTICATED" {
+		t.Fatalf("errors %+v, want UNAUTHENTICATED", errs)
+	}
+	for {
+		if _, err := w.read(10 * time.Second); err != nil {
+			if websocket.CloseStatus(err) != 4401 {
+				t.Fatalf("close %v, want 4401", err)
+			}
+			break
+		}
+	}
+}
