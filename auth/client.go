@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	firebase "firebase.google.com/go/v4"
 	fbauth "firebase.google.com/go/v4/auth"
 	"google.golang.org/api/option"
 
@@ -86,12 +85,9 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		opts = append(opts, cfg.Options...)
 	}
-	app, err := firebase.NewApp(ctx, &firebase.Config{ProjectID: cfg.ProjectID}, opts...)
-	if err != nil {
-		return nil, errs.New(errs.ErrInvalid, "auth: new client", cfg.ProjectID, "%v", err)
-	}
-
-	root, err := withEmulatorEnv(cfg.EmulatorHost, func() (*fbauth.Client, error) { return app.Auth(ctx) })
+	root, err := withEmulatorEnv(cfg.EmulatorHost, func() (*fbauth.Client, error) {
+		return newSDKClient(ctx, cfg.ProjectID, opts)
+	})
 	if err != nil {
 		return nil, &errs.Error{Kind: errs.ErrInvalid, Op: "auth: new client", Target: cfg.String(),
 			Cause: err}

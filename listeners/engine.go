@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -134,10 +133,25 @@ func (o *Options) setDefaults() {
 	}
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-
-// ValidName reports whether s can name a listener or a sink.
-func ValidName(s string) bool { return nameRE.MatchString(s) }
+// ValidName reports whether s can name a listener or a sink: 1 to 128
+// ASCII letters, digits, '.', '_' or '-', starting with a letter or digit.
+// (A plain loop: the equivalent regexp, with its {0,127} repetition, cost
+// every fbadmin command about 1 ms and 120 kB of allocations at start-up.)
+func ValidName(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case i > 0 && (c == '.' || c == '_' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // Engine runs listeners and delivers their events to sinks. Add sinks and
 // listeners, then call [Engine.Run] once.

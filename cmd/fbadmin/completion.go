@@ -27,6 +27,7 @@ func completionCommand() *cli.Command {
 				_, err := fmt.Fprint(stdout(c), zshCompletion)
 				return err
 			case "fish":
+				withAllGlobalFlags(c.App.Commands)
 				s, err := c.App.ToFishCompletion()
 				if err != nil {
 					return err

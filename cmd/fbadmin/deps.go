@@ -163,7 +163,8 @@ func withDeps(c *cli.Context, run func(ctx context.Context, d *deps) error) erro
 		defer cancel()
 	}
 	err = run(ctx, d)
-	if err != nil && errors.Is(err, context.DeadlineExceeded) && d.g.Timeout > 0 && c.Context.Err() == nil {
+	// The deadline shows in ctx: RPC errors do not always wrap it.
+	if err != nil && d.g.Timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) && c.Context.Err() == nil {
 		return fmt.Errorf("%w (hint: --timeout %s was reached)", err, d.g.Timeout)
 	}
 	return err
@@ -202,9 +203,9 @@ func (d *deps) progress(label string) jobProgress {
 }
 
 // faultProgress is a testing hook: FBADMIN_TEST_SIGNAL_AFTER="N:SIG" makes
-// the process send itself SIG (INT, TERM or KILL) once N documents of a
-// job are done, so that the end-to-end tests interrupt or kill a job at a
-// known point.
+// the process send itself SIG (INT, TERM, KILL or STOP) once N documents of
+// a job are done, so that the end-to-end tests interrupt or kill a job at a
+// known point, or freeze it there while they take its backend away.
 type faultProgress struct {
 	*cliout.Progress
 	after int64
@@ -222,6 +223,8 @@ func newFaultProgress(p *cliout.Progress, spec string) jobProgress {
 		f.sig = syscall.SIGKILL
 	case "TERM":
 		f.sig = syscall.SIGTERM
+	case "STOP":
+		f.sig = syscall.SIGSTOP
 	}
 	return f
 }

@@ -451,7 +451,9 @@ func fsDeleteCommand() *cli.Command {
 		Description: `Asks for confirmation on a terminal; elsewhere --yes is required. A recursive
 delete reads every document below the paths (subcollections at any depth,
 including under documents that do not exist) with parallel queries and deletes
-them in parallel batches. Interrupted (Ctrl-C), it says how to resume.
+them in parallel batches. Interrupted (Ctrl-C), or cut off from the backend
+for longer than its retries last (about 16 seconds), it stops and prints the
+command that finishes the job (--resume).
 
 Examples:
    fbadmin fs delete users/alice
@@ -536,6 +538,12 @@ func runDelete(ctx context.Context, opts deleteOptions, d *deps) error {
 		if interrupted(ctx) && opts.Recursive && !opts.DryRun {
 			return interruptedError{fmt.Sprintf("delete interrupted after %d documents; to finish, run: fbadmin fs delete %s --recursive --yes --resume",
 				st.Docs, shellJoin(rels))}
+		}
+		if opts.Recursive && !opts.DryRun && ctx.Err() == nil && errs.KindOf(err) == errs.ErrUnavailable {
+			// The backend stayed unreachable through every retry; the
+			// job's state file says what is left to do.
+			return fmt.Errorf("delete stopped after %d documents: %w (hint: once the backend answers again, finish with: fbadmin fs delete %s --recursive --yes --resume)",
+				st.Docs, err, shellJoin(rels))
 		}
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/fbadmin/fbadmin/internal/errs"
 	"github.com/fbadmin/fbadmin/internal/transfer"
 )
 
@@ -151,8 +152,9 @@ func fsImportCommand() *cli.Command {
 anything is written, naming the line. Documents are written in parallel
 batches of up to 500 (unthrottled on the emulator; 500/50/5 ramp-up in
 production). A journal beside the input records committed lines: after an
-interruption (Ctrl-C, a killed process, a lost backend), rerun with --resume
-to finish; no document is lost or written twice with a different result.
+interruption (Ctrl-C, a killed process, a backend unreachable for longer than
+the retries last, about 16 seconds), rerun with --resume to finish; no
+document is lost or written twice with a different result.
 Per-document failures are listed with their line and end in exit code 3.
 
 Examples:
@@ -233,8 +235,14 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 		return interruptedError{fmt.Sprintf("import interrupted after %d documents; to finish, run: %s", st.Docs, resumeCmd)}
 	case err != nil && errors.As(err, &le):
 		return usageError{fmt.Errorf("import: %w; nothing was written", err)}
-	case err != nil && opts.File != "-" && !opts.DryRun && (st.Docs > 0 || st.Failed > 0):
-		return fmt.Errorf("import stopped: %w (hint: once this is fixed, finish with: %s)", err, resumeCmd)
+	case err != nil && journalLeft(opts, file):
+		// Stopped midway (a lost backend, a full disk): the journal
+		// holds what was committed.
+		when := "this is fixed"
+		if errs.KindOf(err) == errs.ErrUnavailable {
+			when = "the backend answers again"
+		}
+		return fmt.Errorf("import stopped after %d documents: %w (hint: once %s, finish with: %s)", st.Docs, err, when, resumeCmd)
 	case err != nil:
 		return err
 	case st.Failed > 0 && opts.DryRun:
@@ -245,6 +253,20 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 		return partialError{fmt.Errorf("import: %d documents failed", st.Failed)}
 	}
 	return nil
+}
+
+// journalLeft reports whether an import that failed left its journal
+// behind, so that a rerun must (and can) be a resume.
+func journalLeft(opts importOptions, file string) bool {
+	if opts.File == "-" || opts.DryRun {
+		return false
+	}
+	j := opts.Journal
+	if j == "" {
+		j = transfer.JournalPath(file)
+	}
+	_, err := os.Stat(j)
+	return err == nil
 }
 
 // spool copies stdin to a temporary file, so that it can be validated

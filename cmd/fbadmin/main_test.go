@@ -98,18 +98,28 @@ func cmdGenDocs(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	n, err := strconv.Atoi(args[1])
 	ts.Check(err)
-	f, err := os.Create(ts.MkAbs(args[0]))
-	ts.Check(err)
+	ts.Check(genDocs(ts.MkAbs(args[0]), n, len(args) > 2))
+}
+
+// genDocs writes the import file of gendocs.
+func genDocs(file string, n int, tree bool) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
 	w := bufio.NewWriter(f)
 	for i := range n {
 		path := fmt.Sprintf("r/%05d", i)
-		if len(args) > 2 {
+		if tree {
 			path = fmt.Sprintf("t/%02d/s/%02d/u/%05d", i%10, (i/10)%10, i)
 		}
 		fmt.Fprintf(w, `{"path":%q,"data":{"i":{"$int":"%d"},"name":"doc %d","tags":["a","b"]}}`+"\n", path, i, i)
 	}
-	ts.Check(w.Flush())
-	ts.Check(f.Close())
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // cmpexport A B: the two export files hold the same documents (path and
@@ -118,9 +128,23 @@ func cmdCmpExport(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 2 {
 		ts.Fatalf("usage: cmpexport A B")
 	}
-	read := func(name string) []string {
+	diff, err := docsDiff(args[0], []byte(ts.ReadFile(args[0])), args[1], []byte(ts.ReadFile(args[1])))
+	ts.Check(err)
+	if same := diff == ""; same == neg {
+		if !same {
+			ts.Fatalf("%s", diff)
+		}
+		ts.Fatalf("%s and %s hold the same documents", args[0], args[1])
+	}
+}
+
+// docsDiff compares two export files by the documents they hold (path and
+// data, whatever their order and times): "" when they are the same, else
+// the number of documents and the first difference.
+func docsDiff(nameA string, a []byte, nameB string, b []byte) (string, error) {
+	read := func(name string, data []byte) ([]string, error) {
 		var lines []string
-		sc := bufio.NewScanner(bytes.NewReader([]byte(ts.ReadFile(name))))
+		sc := bufio.NewScanner(bytes.NewReader(data))
 		sc.Buffer(make([]byte, 1<<20), 64<<20)
 		for sc.Scan() {
 			if len(bytes.TrimSpace(sc.Bytes())) == 0 {
@@ -131,36 +155,40 @@ func cmdCmpExport(ts *testscript.TestScript, neg bool, args []string) {
 				Data json.RawMessage `json:"data"`
 			}
 			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-				ts.Fatalf("%s: %v", name, err)
+				return nil, fmt.Errorf("%s: %v", name, err)
 			}
 			var compact bytes.Buffer
 			json.Compact(&compact, l.Data)
 			lines = append(lines, l.Path+" "+compact.String())
 		}
 		slices.Sort(lines)
-		return lines
+		return lines, sc.Err()
 	}
-	a, b := read(args[0]), read(args[1])
-	same := slices.Equal(a, b)
-	if same == neg {
-		if !same {
-			for i := 0; i < max(len(a), len(b)); i++ {
-				var x, y string
-				if i < len(a) {
-					x = a[i]
-				}
-				if i < len(b) {
-					y = b[i]
-				}
-				if x != y {
-					ts.Logf("first difference:\n  %s: %s\n  %s: %s", args[0], x, args[1], y)
-					break
-				}
-			}
-			ts.Fatalf("%s and %s differ (%d and %d documents)", args[0], args[1], len(a), len(b))
+	x, err := read(nameA, a)
+	if err != nil {
+		return "", err
+	}
+	y, err := read(nameB, b)
+	if err != nil {
+		return "", err
+	}
+	if slices.Equal(x, y) {
+		return "", nil
+	}
+	for i := 0; i < max(len(x), len(y)); i++ {
+		var p, q string
+		if i < len(x) {
+			p = x[i]
 		}
-		ts.Fatalf("%s and %s hold the same documents", args[0], args[1])
+		if i < len(y) {
+			q = y[i]
+		}
+		if p != q {
+			return fmt.Sprintf("%s and %s differ (%d and %d documents); first difference:\n  %s: %s\n  %s: %s",
+				nameA, nameB, len(x), len(y), nameA, p, nameB, q), nil
+		}
 	}
+	return "", nil
 }
 
 // exitcode CODE COMMAND [ARGS...]: runs the command and checks its exit

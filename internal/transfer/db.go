@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	vkit "cloud.google.com/go/firestore/apiv1"
+	"github.com/googleapis/gax-go/v2"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -69,8 +71,32 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open firestore %s: %w", db.Name(), err)
 	}
+	ownRetries(api.CallOptions)
 	db.api = api
 	return db, nil
+}
+
+// callTimeout bounds one attempt of a unary call (a batch commit, a page
+// of a listing): an attempt that gets no answer is retried like one that
+// failed.
+const callTimeout = 60 * time.Second
+
+// ownRetries removes the generated client's retries from the calls the
+// engine makes. Those retry a call for up to a minute (streams: with no
+// bound at all) while the backend is unreachable, and a write batch fell
+// back to writing documents one by one, a minute each. The engine retries
+// instead (see [retryCall]), within the one bound that decides when a lost
+// backend stops a job so that it can be resumed.
+func ownRetries(co *vkit.CallOptions) {
+	unary := []gax.CallOption{gax.WithTimeout(callTimeout)}
+	co.Commit = unary
+	co.BatchWrite = unary
+	co.ListDocuments = unary
+	co.ListCollectionIds = unary
+	co.PartitionQuery = unary
+	co.RunQuery = nil
+	co.RunAggregationQuery = nil
+	co.BatchGetDocuments = nil
 }
 
 // DialEmulator opens an unauthenticated gRPC connection to a Firestore

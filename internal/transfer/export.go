@@ -277,22 +277,30 @@ func (db *DB) getDocs(ctx context.Context, names []string, readTime time.Time, f
 		if !readTime.IsZero() {
 			req.ConsistencySelector = &pb.BatchGetDocumentsRequest_ReadTime{ReadTime: timestamppb.New(readTime)}
 		}
-		stream, err := db.api.BatchGetDocuments(db.ctx(ctx), req)
+		var found []*pb.Document
+		err := retryCall(ctx, func() error {
+			found = found[:0]
+			ctx, cancel := context.WithCancel(db.ctx(ctx))
+			defer cancel()
+			stream, err := db.api.BatchGetDocuments(ctx, req)
+			if err != nil {
+				return err
+			}
+			for {
+				resp, err := stream.Recv()
+				if err == io.EOF {
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				if d := resp.GetFound(); d != nil {
+					found = append(found, d)
+				}
+			}
+		})
 		if err != nil {
 			return errs.Wrap(err, "get", db.rel(names[0]))
-		}
-		var found []*pb.Document
-		for {
-			resp, err := stream.Recv()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return errs.Wrap(err, "get", db.rel(names[0]))
-			}
-			if d := resp.GetFound(); d != nil {
-				found = append(found, d)
-			}
 		}
 		slices.SortFunc(found, func(a, b *pb.Document) int { return cmpName(a.GetName(), b.GetName()) })
 		for _, d := range found {

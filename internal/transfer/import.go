@@ -327,9 +327,13 @@ func Import(ctx context.Context, db *DB, file string, o ImportOptions) (Stats, e
 	g := new(errgroup.Group)
 	var fatalOnce sync.Once
 	var fatal error
+	var stopped atomic.Bool
 	for range o.Concurrency {
 		g.Go(func() error {
 			for b := range batches {
+				if stopped.Load() {
+					continue // the job stops: queued batches are left to a resume
+				}
 				var err error
 				if o.DryRun {
 					err = dryRunBatch(wctx, db, w, file, b)
@@ -337,7 +341,7 @@ func Import(ctx context.Context, db *DB, file string, o ImportOptions) (Stats, e
 					err = importBatchOnce(wctx, db, w, j, file, b)
 				}
 				if err != nil {
-					fatalOnce.Do(func() { fatal = err; cancelRead() })
+					fatalOnce.Do(func() { fatal = err; stopped.Store(true); cancelRead() })
 				}
 			}
 			return nil

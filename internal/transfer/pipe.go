@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	pb "cloud.google.com/go/firestore/apiv1/firestorepb"
 	"golang.org/x/sync/errgroup"
@@ -33,15 +34,22 @@ func (p *pipe) run(ctx context.Context, produce func(ctx context.Context, emit f
 	defer cancelRead()
 	var fatalOnce sync.Once
 	var fatal error
+	var stopped atomic.Bool
 	var cg errgroup.Group
 	for range p.conc {
 		cg.Go(func() error {
 			for b := range p.batches {
-				outs, err := p.w.commit(wctx, b)
-				p.w.tally(outs, 0)
-				if err != nil {
-					fatalOnce.Do(func() { fatal = err; cancelRead() })
+				if stopped.Load() {
+					continue // the job stops: leave queued batches alone
 				}
+				outs, err := p.w.commit(wctx, b)
+				if err != nil {
+					// The outcomes of a batch that failed this way are not
+					// all known: count none; a resume sees to the batch.
+					fatalOnce.Do(func() { fatal = err; stopped.Store(true); cancelRead() })
+					continue
+				}
+				p.w.tally(outs, 0)
 			}
 			return nil
 		})

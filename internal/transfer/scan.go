@@ -77,15 +77,13 @@ func (s scan) query(o scanOptions, after string) *pb.StructuredQuery {
 	return q
 }
 
-// maxStreamRetries bounds how often one scan restarts after a transient
-// failure of its stream.
-const maxStreamRetries = 6
-
 // run streams the scan's documents to fn, restarting after the last
-// delivered name when the stream fails with a transient error.
+// delivered name when the stream fails with a transient error. Restarts
+// that make no progress count against maxRetries.
 func (db *DB) run(ctx context.Context, s scan, o scanOptions, fn func(*pb.Document) error) error {
 	last := ""
 	for attempt := 0; ; attempt++ {
+		before := last
 		err := db.runOnce(ctx, s, o, last, func(d *pb.Document) error {
 			last = d.GetName()
 			return fn(d)
@@ -93,7 +91,10 @@ func (db *DB) run(ctx context.Context, s scan, o scanOptions, fn func(*pb.Docume
 		if err == nil {
 			return nil
 		}
-		if errors.Is(err, errStop) || ctx.Err() != nil || !transient(err) || attempt >= maxStreamRetries {
+		if last != before {
+			attempt = 0 // the stream delivered documents before it broke
+		}
+		if errors.Is(err, errStop) || ctx.Err() != nil || !transient(err) || attempt >= maxRetries {
 			return err
 		}
 		if err := sleep(ctx, backoff(attempt)); err != nil {
@@ -143,7 +144,9 @@ func (db *DB) runOnce(ctx context.Context, s scan, o scanOptions, after string, 
 	}
 }
 
-// transient reports whether an RPC error is worth retrying.
+// transient reports whether an RPC error is worth retrying. An attempt
+// that ran out of time (callTimeout) is: callers check their own context
+// before they retry.
 func transient(err error) bool {
 	var ce callbackErr
 	if errors.As(err, &ce) {
@@ -153,7 +156,26 @@ func transient(err error) bool {
 	case codes.Unavailable, codes.ResourceExhausted, codes.Aborted, codes.Internal, codes.DeadlineExceeded:
 		return true
 	}
-	return false
+	return errors.Is(err, context.DeadlineExceeded)
+}
+
+// maxRetries bounds the retries of one call (a batch commit, a query that
+// delivers nothing): with backoff, about 16 seconds of an unreachable
+// backend stop a job, which then says how to resume it.
+const maxRetries = 8
+
+// retryCall calls fn until it succeeds, fails for good, or has been
+// retried maxRetries times.
+func retryCall(ctx context.Context, fn func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := fn()
+		if err == nil || ctx.Err() != nil || !transient(err) || attempt >= maxRetries {
+			return err
+		}
+		if err := sleep(ctx, backoff(attempt)); err != nil {
+			return err
+		}
+	}
 }
 
 func backoff(attempt int) time.Duration {
@@ -182,17 +204,23 @@ func (db *DB) collectionIDs(ctx context.Context, parentRel string, readTime time
 	if !readTime.IsZero() {
 		req.ConsistencySelector = &pb.ListCollectionIdsRequest_ReadTime{ReadTime: timestamppb.New(readTime)}
 	}
-	it := db.api.ListCollectionIds(db.ctx(ctx), req)
 	var ids []string
-	for {
-		id, err := it.Next()
-		if err == iterator.Done {
-			break
+	err := retryCall(ctx, func() error {
+		ids = ids[:0]
+		it := db.api.ListCollectionIds(db.ctx(ctx), req)
+		for {
+			id, err := it.Next()
+			if err == iterator.Done {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			ids = append(ids, id)
 		}
-		if err != nil {
-			return nil, errs.Wrap(err, "list collections", orRoot(parentRel))
-		}
-		ids = append(ids, id)
+	})
+	if err != nil {
+		return nil, errs.Wrap(err, "list collections", orRoot(parentRel))
 	}
 	slices.Sort(ids)
 	return ids, nil
@@ -209,25 +237,6 @@ func orRoot(p string) string {
 		return "(root)"
 	}
 	return p
-}
-
-// firstDoc returns the first document name of a collection, counting
-// documents that do not exist themselves but have subcollections.
-func (db *DB) firstDoc(ctx context.Context, collRel string, readTime time.Time) (string, bool, error) {
-	parent, id := splitParent(collRel)
-	req := &pb.ListDocumentsRequest{Parent: db.full(parent), CollectionId: id, PageSize: 1, ShowMissing: true, Mask: &pb.DocumentMask{}}
-	if !readTime.IsZero() {
-		req.ConsistencySelector = &pb.ListDocumentsRequest_ReadTime{ReadTime: timestamppb.New(readTime)}
-	}
-	it := db.api.ListDocuments(db.ctx(ctx), req)
-	d, err := it.Next()
-	if err == iterator.Done {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, errs.Wrap(err, "list documents", collRel)
-	}
-	return d.GetName(), true, nil
 }
 
 // lastDoc returns the last existing document name of a collection (not
@@ -255,39 +264,38 @@ func (db *DB) planTree(ctx context.Context, parentRel string, readTime time.Time
 }
 
 // planCollection splits "the documents of collRel and everything below
-// them" into scans. Under its parent, the collection is the range of names
-// from its first document (counting documents that do not exist but have
-// subcollections) to the first of the next collection; a first or last
-// collection needs no bound on that side.
+// them" into scans of every document below the collection's parent, within
+// the bounds of [collectionBounds]. Bounds that depend on no other
+// collection matter: a job must never reach into a sibling collection,
+// not even one created while it runs.
 func (db *DB) planCollection(ctx context.Context, collRel string, readTime time.Time, parts int) ([]scan, error) {
 	parent, id := splitParent(collRel)
-	siblings, err := db.collectionIDs(ctx, parent, readTime)
+	cuts, err := db.cuts(ctx, parent, []string{id}, readTime, parts)
 	if err != nil {
 		return nil, err
 	}
-	i, found := slices.BinarySearch(siblings, id)
-	if !found {
-		return nil, nil
+	lo, hi := db.collectionBounds(collRel)
+	var scans []scan
+	for _, c := range cuts { // names of the collection's own documents, increasing
+		scans = append(scans, scan{parent: db.full(parent), all: true, lo: lo, hi: c})
+		lo = c
 	}
-	lo, hi := "", ""
-	if i > 0 {
-		first, ok, err := db.firstDoc(ctx, collRel, readTime)
-		if err != nil || !ok {
-			return nil, err
-		}
-		lo = first
-	}
-	for _, next := range siblings[i+1:] {
-		first, ok, err := db.firstDoc(ctx, joinPath(parent, next), readTime)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			hi = first
-			break
-		}
-	}
-	return db.planRange(ctx, parent, []string{id}, lo, hi, readTime, parts)
+	return append(scans, scan{parent: db.full(parent), all: true, lo: lo, hi: hi}), nil
+}
+
+// minID is the smallest document ID in Firestore's order of names:
+// numeric IDs (from Datastore, written __idN__) come before strings.
+const minID = "__id-9223372036854775808__"
+
+// collectionBounds returns the names between which ([lo, hi)) lie exactly
+// the documents of a collection and everything below them: from the
+// collection's smallest possible document name to the smallest possible
+// one of the next possible collection ID (the ID followed by a zero byte).
+// Only Firestore compares these bounds (cmpName orders numeric IDs as
+// strings).
+func (db *DB) collectionBounds(collRel string) (lo, hi string) {
+	c := db.full(collRel)
+	return c + "/" + minID, c + "\x00/" + minID
 }
 
 func joinPath(parent, id string) string {
@@ -424,17 +432,24 @@ func (db *DB) listNames(ctx context.Context, collRel string, readTime time.Time,
 	if !readTime.IsZero() {
 		req.ConsistencySelector = &pb.ListDocumentsRequest_ReadTime{ReadTime: timestamppb.New(readTime)}
 	}
-	it := db.api.ListDocuments(db.ctx(ctx), req)
 	var names []string
-	for len(names) < n {
-		d, err := it.Next()
-		if err == iterator.Done {
-			break
+	err := retryCall(ctx, func() error {
+		names = names[:0]
+		it := db.api.ListDocuments(db.ctx(ctx), req)
+		for len(names) < n {
+			d, err := it.Next()
+			if err == iterator.Done {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			names = append(names, d.GetName())
 		}
-		if err != nil {
-			return nil, errs.Wrap(err, "list documents", collRel)
-		}
-		names = append(names, d.GetName())
+		return nil
+	})
+	if err != nil {
+		return nil, errs.Wrap(err, "list documents", collRel)
 	}
 	return names, nil
 }
@@ -449,21 +464,35 @@ func (db *DB) sampleNames(ctx context.Context, collRel string, readTime time.Tim
 	if !readTime.IsZero() {
 		req.ConsistencySelector = &pb.RunQueryRequest_ReadTime{ReadTime: timestamppb.New(readTime)}
 	}
-	stream, err := db.api.RunQuery(db.ctx(ctx), req)
+	var names []string
+	err := retryCall(ctx, func() error {
+		names = names[:0]
+		return db.query(ctx, req, func(d *pb.Document) { names = append(names, d.GetName()) })
+	})
 	if err != nil {
 		return nil, errs.Wrap(err, "query", collRel)
 	}
-	var names []string
+	return names, nil
+}
+
+// query runs a query to its end, passing each document to fn.
+func (db *DB) query(ctx context.Context, req *pb.RunQueryRequest, fn func(*pb.Document)) error {
+	ctx, cancel := context.WithCancel(db.ctx(ctx))
+	defer cancel()
+	stream, err := db.api.RunQuery(ctx, req)
+	if err != nil {
+		return err
+	}
 	for {
 		resp, err := stream.Recv()
 		if err == io.EOF {
-			return names, nil
+			return nil
 		}
 		if err != nil {
-			return nil, errs.Wrap(err, "query", collRel)
+			return err
 		}
 		if d := resp.GetDocument(); d != nil {
-			names = append(names, d.GetName())
+			fn(d)
 		}
 	}
 }
@@ -473,23 +502,19 @@ func (db *DB) firstName(ctx context.Context, parent string, q *pb.StructuredQuer
 	if !readTime.IsZero() {
 		req.ConsistencySelector = &pb.RunQueryRequest_ReadTime{ReadTime: timestamppb.New(readTime)}
 	}
-	stream, err := db.api.RunQuery(db.ctx(ctx), req)
+	name := ""
+	err := retryCall(ctx, func() error {
+		name = ""
+		return db.query(ctx, req, func(d *pb.Document) {
+			if name == "" {
+				name = d.GetName()
+			}
+		})
+	})
 	if err != nil {
 		return "", errs.Wrap(err, "query", what)
 	}
-	name := ""
-	for {
-		resp, err := stream.Recv()
-		if err == io.EOF {
-			return name, nil
-		}
-		if err != nil {
-			return "", errs.Wrap(err, "query", what)
-		}
-		if d := resp.GetDocument(); d != nil && name == "" {
-			name = d.GetName()
-		}
-	}
+	return name, nil
 }
 
 // splitIDs returns up to parts-1 document IDs strictly between first and
@@ -607,23 +632,31 @@ func (db *DB) count(ctx context.Context, s scan, readTime time.Time) (int64, err
 	if !readTime.IsZero() {
 		req.ConsistencySelector = &pb.RunAggregationQueryRequest_ReadTime{ReadTime: timestamppb.New(readTime)}
 	}
-	stream, err := db.api.RunAggregationQuery(db.ctx(ctx), req)
+	var n int64
+	err := retryCall(ctx, func() error {
+		ctx, cancel := context.WithCancel(db.ctx(ctx))
+		defer cancel()
+		stream, err := db.api.RunAggregationQuery(ctx, req)
+		if err != nil {
+			return err
+		}
+		for {
+			resp, err := stream.Recv()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if r := resp.GetResult(); r != nil {
+				n = r.GetAggregateFields()["n"].GetIntegerValue()
+			}
+		}
+	})
 	if err != nil {
 		return 0, errs.Wrap(err, "count", db.rel(s.parent))
 	}
-	var n int64
-	for {
-		resp, err := stream.Recv()
-		if err == io.EOF {
-			return n, nil
-		}
-		if err != nil {
-			return 0, errs.Wrap(err, "count", db.rel(s.parent))
-		}
-		if r := resp.GetResult(); r != nil {
-			n = r.GetAggregateFields()["n"].GetIntegerValue()
-		}
-	}
+	return n, nil
 }
 
 // countScans sums count over consecutive scans of one plan, merging them

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -414,6 +415,46 @@ func TestDeleteResume(t *testing.T) {
 	}
 	if _, err := Delete(ctx, e.db, DeleteOptions{Paths: []string{"r"}, Recursive: true, Journal: journal, Resume: true}); !errors.Is(err, errs.ErrNotFound) {
 		t.Errorf("resume with nothing to resume: %v", err)
+	}
+}
+
+// TestPlanCollectionStaysInside plans the scans of a collection, creates
+// collections around it, and runs the scans: they must return the
+// collection's tree and nothing else, whatever existed when they were
+// planned (a recursive delete once reached into a collection created while
+// it ran, because its plan bounded the collection by its neighbours).
+func TestPlanCollectionStaysInside(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	inside := []string{"m/!", "m/ x", "m/00", "m/AB", "m/zz", "m/é", "m/00/s/1", "m/ghost/s/2"} // m/ghost does not exist
+	data := map[string]map[string]any{}
+	for _, p := range inside {
+		data[p] = map[string]any{"p": p}
+	}
+	e.set(t, data)
+	for _, parts := range []int{1, 3} {
+		scans, err := e.db.planCollection(ctx, "m", time.Time{}, parts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		around := map[string]map[string]any{}
+		for _, p := range []string{"a/1", "l/9", "m0/1", "m-x/1", "m.x/1", "n/1", "m2/x/m/1"} {
+			around[p] = map[string]any{"p": p}
+		}
+		e.set(t, around)
+		var got []string
+		var mu sync.Mutex
+		err = e.db.runScans(ctx, scans, scanOptions{namesOnly: true}, parts, func(_ int, d *firestorepb.Document) error {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, e.db.rel(d.GetName()))
+			return nil
+		})
+		slices.Sort(got)
+		want := slices.Sorted(slices.Values(inside))
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("parts %d: scans of m returned %q (%v), want %q", parts, got, err, want)
+		}
 	}
 }
 

@@ -120,8 +120,6 @@ const (
 	outFailed
 )
 
-const maxWriteRetries = 8
-
 // errBackend means the backend stayed unreachable through every retry: the
 // job should stop and be resumed later.
 type errBackend struct{ err error }
@@ -142,14 +140,14 @@ func (w *writer) commit(ctx context.Context, items []item) ([]outcome, error) {
 	for i := range items {
 		wr, err := items[i].write(w.mode)
 		if err != nil {
-			return w.commitEach(ctx, items)
+			return w.commitEach(ctx, items, false)
 		}
 		writes[i] = wr
 	}
 	var lastErr error
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
-			if attempt > maxWriteRetries {
+			if attempt > maxRetries {
 				return outs, errBackend{lastErr}
 			}
 			if err := sleep(ctx, backoff(attempt-1)); err != nil {
@@ -172,14 +170,18 @@ func (w *writer) commit(ctx context.Context, items []item) ([]outcome, error) {
 		case status.Code(err) == codes.PermissionDenied, status.Code(err) == codes.Unauthenticated, status.Code(err) == codes.Canceled:
 			return outs, lastErr
 		}
-		return w.commitEach(ctx, items)
+		// After a failed attempt, the batch may have been committed
+		// without the answer reaching us: documents then "already exist".
+		return w.commitEach(ctx, items, attempt > 0)
 	}
 }
 
 // commitEach writes items with BatchWrite, which reports each document's
 // outcome, and returns them. It returns an error only when the job cannot
-// go on (backend unreachable, permission denied).
-func (w *writer) commitEach(ctx context.Context, items []item) ([]outcome, error) {
+// go on (backend unreachable, permission denied). With retried (an earlier
+// attempt may have written the items), or in a resumed job, a create that
+// finds its document already there with the same data counts as done.
+func (w *writer) commitEach(ctx context.Context, items []item, retried bool) ([]outcome, error) {
 	outs := make([]outcome, len(items))
 	pending := make([]int, len(items))
 	for i := range items {
@@ -188,7 +190,7 @@ func (w *writer) commitEach(ctx context.Context, items []item) ([]outcome, error
 	var lastErr error
 	for attempt := 0; len(pending) > 0; attempt++ {
 		if attempt > 0 {
-			if attempt > maxWriteRetries {
+			if attempt > maxRetries {
 				return outs, errBackend{lastErr}
 			}
 			if err := sleep(ctx, backoff(attempt-1)); err != nil {
@@ -220,6 +222,7 @@ func (w *writer) commitEach(ctx context.Context, items []item) ([]outcome, error
 			lastErr = errs.Wrap(err, "batch write", w.db.rel(items[sendable[0]].name))
 			if transient(err) {
 				pending = sendable
+				retried = true
 				continue
 			}
 			switch status.Code(err) {
@@ -230,7 +233,7 @@ func (w *writer) commitEach(ctx context.Context, items []item) ([]outcome, error
 				// A request-level rejection (a too large request, one bad
 				// document): write one by one to isolate the culprit.
 				for _, i := range sendable {
-					o, err := w.commitEach(ctx, items[i:i+1])
+					o, err := w.commitEach(ctx, items[i:i+1], retried)
 					if err != nil {
 						return outs, err
 					}
@@ -252,11 +255,12 @@ func (w *writer) commitEach(ctx context.Context, items []item) ([]outcome, error
 				outs[i] = outWritten
 			case code == codes.AlreadyExists && w.mode == ModeSkipExisting:
 				outs[i] = outSkipped
-			case code == codes.AlreadyExists && w.resume:
+			case code == codes.AlreadyExists && (w.resume || retried):
 				exists = append(exists, i)
 			case code == codes.Unavailable || code == codes.Aborted || code == codes.ResourceExhausted || code == codes.Internal || code == codes.DeadlineExceeded:
 				lastErr = errs.Wrap(status.ErrorProto(st), w.op(&items[i]), w.db.rel(items[i].name))
 				pending = append(pending, i)
+				retried = true
 			default:
 				w.fail(&items[i], errs.Wrap(status.ErrorProto(st), w.op(&items[i]), w.db.rel(items[i].name)))
 				outs[i] = outFailed
@@ -286,7 +290,11 @@ func (w *writer) compareExisting(ctx context.Context, items []item, idx []int, o
 		i := byName[d.GetName()]
 		seen[d.GetName()] = true
 		got, err := fromPBFields(d.GetFields())
-		if err == nil && items[i].data != nil && value.Equal(got, items[i].data) {
+		want := items[i].data
+		if want == nil && err == nil {
+			want, err = fromPBFields(items[i].fields)
+		}
+		if err == nil && value.Equal(got, want) {
 			outs[i] = outSkipped
 			return nil
 		}

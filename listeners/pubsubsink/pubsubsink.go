@@ -1,22 +1,28 @@
 // Package pubsubsink is the [listeners.Sink] that publishes each event as one
-// Google Cloud Pub/Sub message (cloud.google.com/go/pubsub/v2).
+// Google Cloud Pub/Sub message.
 //
 // # Messages
 //
 // The message data is the event's JSON (the format of [listeners.Event]);
 // the attributes repeat its id, type, listener and path so subscribers can
-// filter without parsing. The ordering key is the document path and message
-// ordering is enabled, so a subscription with ordering enabled receives
-// each document's changes in order.
+// filter without parsing. The ordering key is the document path, so a
+// subscription with message ordering enabled receives each document's
+// changes in order.
 //
 // # Delivery
 //
-// Send returns once Pub/Sub has accepted every message of the batch. When a
-// publish fails, the keys that failed are resumed ([pubsub.Publisher.ResumePublish])
-// and Send returns the error; the engine then resends the whole batch, so
-// subscribers may see a message twice, with the same id attribute.
+// Send publishes the batch in as few Publish calls as Pub/Sub's request
+// limits allow, one after the other, and returns once Pub/Sub has accepted
+// every message: the messages of one document keep their order. When a
+// call fails, Send returns the error and the engine resends the whole
+// batch, so subscribers may see a message twice, with the same id
+// attribute.
 //
-// With PUBSUB_EMULATOR_HOST set, the client talks to the emulator.
+// The sink calls the Publish RPC directly (cloud.google.com/go/pubsub/v2/apiv1)
+// rather than through the package's batching Publisher, which the engine's
+// own batches make redundant and which would bring a second telemetry stack
+// into every fbadmin command's start-up. With PUBSUB_EMULATOR_HOST set, the
+// client talks to the emulator.
 package pubsubsink
 
 import (
@@ -24,10 +30,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
+	"strings"
 
-	"cloud.google.com/go/pubsub/v2"
+	vkit "cloud.google.com/go/pubsub/v2/apiv1"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"google.golang.org/api/option"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/fbadmin/fbadmin/listeners"
 )
@@ -38,32 +46,39 @@ type Options struct {
 	Project string
 	// Topic is the topic ID or its full name (projects/P/topics/T).
 	Topic string
-	// ClientOptions are passed to pubsub.NewClient (credentials, endpoint).
+	// ClientOptions are passed to the Pub/Sub client (credentials, endpoint).
 	ClientOptions []option.ClientOption
 }
 
 // Sink publishes events to a topic.
 type Sink struct {
-	client *pubsub.Client
-	pub    *pubsub.Publisher
+	client *vkit.TopicAdminClient
 	topic  string
 }
 
-// New opens a client and a publisher for the topic. It does not check that
-// the topic exists: a missing topic makes Send fail with NotFound, which the
-// engine retries while logging the error.
+// Pub/Sub's limits on one Publish request: 1,000 messages and 10 MB
+// (leaving room for the request's own framing).
+const (
+	maxRequestMessages = 1000
+	maxRequestBytes    = 9 << 20
+)
+
+// New opens a client for the topic. It does not check that the topic
+// exists: a missing topic makes Send fail with NotFound, which the engine
+// retries while logging the error.
 func New(ctx context.Context, opts Options) (*Sink, error) {
 	if opts.Project == "" || opts.Topic == "" {
 		return nil, errors.New("pubsub sink: project and topic are required")
 	}
-	c, err := pubsub.NewClient(ctx, opts.Project, opts.ClientOptions...)
+	c, err := vkit.NewTopicAdminClient(ctx, opts.ClientOptions...)
 	if err != nil {
 		return nil, fmt.Errorf("pubsub sink: client for project %s: %w", opts.Project, err)
 	}
-	p := c.Publisher(opts.Topic)
-	p.EnableMessageOrdering = true
-	p.PublishSettings.DelayThreshold = time.Millisecond
-	return &Sink{client: c, pub: p, topic: p.String()}, nil
+	topic := opts.Topic
+	if len(strings.Split(topic, "/")) != 4 {
+		topic = "projects/" + opts.Project + "/topics/" + topic
+	}
+	return &Sink{client: c, topic: topic}, nil
 }
 
 // Send publishes the batch and waits until every message is accepted.
@@ -71,43 +86,43 @@ func (s *Sink) Send(ctx context.Context, events []listeners.Event) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	results := make([]*pubsub.PublishResult, len(events))
-	for i, ev := range events {
+	var msgs []*pubsubpb.PubsubMessage
+	size := 0
+	flush := func() error {
+		if len(msgs) == 0 {
+			return nil
+		}
+		if _, err := s.client.Publish(ctx, &pubsubpb.PublishRequest{Topic: s.topic, Messages: msgs}); err != nil {
+			return fmt.Errorf("pubsub sink: publish to %s: %d of %d messages failed: %w", s.topic, len(msgs), len(events), err)
+		}
+		msgs, size = nil, 0
+		return nil
+	}
+	for _, ev := range events {
 		data, err := json.Marshal(ev)
 		if err != nil {
 			return fmt.Errorf("pubsub sink: encode event %s: %w", ev.ID, err)
 		}
-		results[i] = s.pub.Publish(ctx, &pubsub.Message{
+		m := &pubsubpb.PubsubMessage{
 			Data:        data,
 			OrderingKey: ev.Path,
 			Attributes: map[string]string{
 				"id": ev.ID, "type": string(ev.Type), "listener": ev.Listener, "path": ev.Path,
 			},
-		})
-	}
-	var first error
-	failed := 0
-	resumed := map[string]bool{}
-	for i, r := range results {
-		if _, err := r.Get(ctx); err != nil {
-			failed++
-			if first == nil {
-				first = err
-			}
-			if k := events[i].Path; !resumed[k] {
-				resumed[k] = true
-				s.pub.ResumePublish(k)
+		}
+		n := proto.Size(m) + 8 // with its field tag and length
+		if len(msgs) == maxRequestMessages || (len(msgs) > 0 && size+n > maxRequestBytes) {
+			if err := flush(); err != nil {
+				return err
 			}
 		}
+		msgs = append(msgs, m)
+		size += n
 	}
-	if first != nil {
-		return fmt.Errorf("pubsub sink: publish to %s: %d of %d messages failed: %w", s.topic, failed, len(events), first)
-	}
-	return nil
+	return flush()
 }
 
-// Close flushes and stops the publisher and closes the client.
+// Close closes the client.
 func (s *Sink) Close() error {
-	s.pub.Stop()
 	return s.client.Close()
 }
