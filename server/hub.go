@@ -150,7 +150,9 @@ func (h *Hub) Subscribe(ctx context.Context, c *Caller, q QuerySpec, resume stri
 	}
 	sub := &Subscription{hub: h, topic: t, caller: c, grant: g, ch: make(chan *StreamMessage, h.cfg.SendQueue), done: make(chan struct{})}
 	if !c.Expires.IsZero() {
+		sub.expiryMu.Lock()
 		sub.expiry = time.AfterFunc(time.Until(c.Expires), func() { sub.end(ErrTokenExpired) })
+		sub.expiryMu.Unlock()
 	}
 	select {
 	case <-t.ready:
@@ -517,11 +519,12 @@ func (t *topic) stop(reason error) {
 // Subscription is one client's change stream. Read it with Next; Close it
 // when done.
 type Subscription struct {
-	hub    *Hub
-	topic  *topic
-	caller *Caller
-	grant  Grant
-	expiry *time.Timer
+	hub      *Hub
+	topic    *topic
+	caller   *Caller
+	grant    Grant
+	expiryMu sync.Mutex
+	expiry   *time.Timer // guarded by expiryMu: it may fire before it is stored
 
 	backlog []*StreamMessage // sent before ch; touched only by Next after join
 	ch      chan *StreamMessage
@@ -601,8 +604,11 @@ func (s *Subscription) end(reason error) {
 		if reason == nil {
 			s.err = errors.New("subscription closed")
 		}
-		if s.expiry != nil {
-			s.expiry.Stop()
+		s.expiryMu.Lock()
+		t := s.expiry
+		s.expiryMu.Unlock()
+		if t != nil {
+			t.Stop()
 		}
 		close(s.done)
 		if errors.Is(reason, ErrSlowClient) && s.hub.metrics != nil {
