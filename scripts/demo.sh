@@ -36,7 +36,7 @@ step() { printf '\n### %s\n' "$*"; }
 
 step "build fbadmin into $bin"
 mkdir -p .run/bin
-go build -o "$bin" ./cmd/fbadmin
+CGO_ENABLED=0 go build -o "$bin" ./cmd/fbadmin
 "$bin" version
 
 step "library: seed and work with typed repositories (project $project)"

@@ -149,7 +149,9 @@ func startServer(project, run string) *server {
 	check(err)
 	bin := filepath.Join(dir, "fbadmin")
 	logf("building fbadmin")
+	// The released binary is static (CGO_ENABLED=0), as the README installs it.
 	build := exec.Command("go", "build", "-o", bin, "./cmd/fbadmin")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Stderr = os.Stderr
 	check(build.Run())
 	cfg := filepath.Join(dir, "serve.yaml")
