@@ -713,6 +713,16 @@ func (l *listener) emitFirst(ctx context.Context, snap *firestore.QuerySnapshot)
 	if m := l.e.opts.Metrics; m != nil {
 		m.eventsIn.WithLabelValues(l.spec.Name).Add(float64(len(docs)))
 	}
+	// A document known before but absent from a reopened stream's first
+	// snapshot is checked before it is reported removed: the emulator can
+	// open a stream on a snapshot that misses documents a concurrent write
+	// was touching. One that still exists, unchanged since it was emitted,
+	// still matches the query (listened queries have no limit), so it was
+	// not removed.
+	unchanged, err := l.stillThere(ctx, present)
+	if err != nil {
+		return err
+	}
 	enc := newEncoder(l, snap.ReadTime)
 	for _, r := range l.routes {
 		if r.fresh && l.spec.Initial == InitialChangesOnly {
@@ -748,8 +758,8 @@ func (l *listener) emitFirst(ctx context.Context, snap *firestore.QuerySnapshot)
 			}
 		}
 		var gone []string
-		for p := range r.known {
-			if _, ok := present[p]; !ok {
+		for p, ut := range r.known {
+			if _, ok := present[p]; !ok && unchanged[p] != ut {
 				gone = append(gone, p)
 			}
 		}
@@ -761,6 +771,37 @@ func (l *listener) emitFirst(ctx context.Context, snap *firestore.QuerySnapshot)
 		}
 	}
 	return nil
+}
+
+// stillThere reads the documents that some route knows but that are not
+// in present, and returns the update times (Unix ns) of those that exist.
+func (l *listener) stillThere(ctx context.Context, present map[string]struct{}) (map[string]int64, error) {
+	seen := map[string]bool{}
+	var refs []*firestore.DocumentRef
+	for _, r := range l.routes {
+		for p := range r.known {
+			if _, ok := present[p]; !ok && !seen[p] {
+				seen[p] = true
+				refs = append(refs, l.client.Doc(p))
+			}
+		}
+	}
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]int64, len(refs))
+	for start := 0; start < len(refs); start += 500 {
+		snaps, err := l.client.GetAll(ctx, refs[start:min(start+500, len(refs))])
+		if err != nil {
+			return nil, errs.Wrap(err, "confirm removals", l.spec.Name)
+		}
+		for _, d := range snaps {
+			if d.Exists() {
+				out[relPath(d.Ref.Path)] = d.UpdateTime.UnixNano()
+			}
+		}
+	}
+	return out, nil
 }
 
 func (l *listener) emitChanges(ctx context.Context, snap *firestore.QuerySnapshot) error {

@@ -303,12 +303,19 @@ func (t *topic) apply(snap *firestore.QuerySnapshot, fresh bool) {
 			}
 		}
 		t.mu.Lock()
+		var missing []*StreamMessage
 		for p, old := range t.state {
 			if !seen[p] {
-				evs = append(evs, t.removed(old, readTime))
+				missing = append(missing, old)
 			}
 		}
 		t.mu.Unlock()
+		// A reopened stream's first snapshot can miss documents that a
+		// concurrent write was touching (seen on the emulator): one that
+		// still exists unchanged was not removed.
+		for _, old := range t.confirmRemoved(missing) {
+			evs = append(evs, t.removed(old, readTime))
+		}
 	} else {
 		for _, ch := range snap.Changes {
 			switch ch.Kind {
@@ -328,6 +335,31 @@ func (t *topic) apply(snap *firestore.QuerySnapshot, fresh bool) {
 		}
 	}
 	t.publish(evs, fresh && !t.isReady())
+}
+
+// confirmRemoved returns the documents of missing that no longer exist
+// as they were; on a read error, all of them.
+func (t *topic) confirmRemoved(missing []*StreamMessage) []*StreamMessage {
+	if len(missing) == 0 {
+		return nil
+	}
+	refs := make([]*firestore.DocumentRef, len(missing))
+	for i, m := range missing {
+		refs[i] = t.hub.client.Doc(m.Event.Path)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	snaps, err := t.hub.client.GetAll(ctx, refs)
+	if err != nil {
+		return missing
+	}
+	var out []*StreamMessage
+	for i, d := range snaps {
+		if !d.Exists() || !d.UpdateTime.Equal(missing[i].Event.UpdateTime) {
+			out = append(out, missing[i])
+		}
+	}
+	return out
 }
 
 func (t *topic) isReady() bool {
