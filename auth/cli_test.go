@@ -52,7 +52,7 @@ func firebaseCLI(tb testing.TB, host string) func(ctx context.Context, args ...s
 // Firebase CLI on the Auth emulator: the CLI's export reads as fbadmin's
 // does, and the CLI imports fbadmin's export into identical users.
 func TestFirebaseCLIInterop(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() && !emutest.InCI() { // under CI=true it always runs
 		t.Skip("starts the Firebase CLI (several seconds); skipped with -short")
 	}
 	t.Parallel()

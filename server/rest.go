@@ -242,23 +242,39 @@ func (s *Server) restCreate(w http.ResponseWriter, r *http.Request) {
 	writeDoc(w, http.StatusCreated, d)
 }
 
-func (s *Server) restSet(w http.ResponseWriter, r *http.Request) {
+// docWrite is what a PUT or PATCH of one document brings: the caller,
+// the If-Match condition and the body.
+type docWrite struct {
+	c    *Caller
+	cond time.Time
+	body []byte
+}
+
+// readDocWrite authenticates a document write and reads its condition and
+// body, answering the error itself when it returns false.
+func (s *Server) readDocWrite(w http.ResponseWriter, r *http.Request) (docWrite, bool) {
 	c, ok := s.caller(w, r)
+	if !ok {
+		return docWrite{}, false
+	}
+	cond, err := ifMatch(r)
+	if err == nil {
+		var body []byte
+		if body, err = s.readBody(w, r); err == nil {
+			return docWrite{c: c, cond: cond, body: body}, true
+		}
+	}
+	writeError(w, r, err)
+	return docWrite{}, false
+}
+
+func (s *Server) restSet(w http.ResponseWriter, r *http.Request) {
+	dw, ok := s.readDocWrite(w, r)
 	if !ok {
 		return
 	}
 	ctx, cancel := s.reqCtx(r)
 	defer cancel()
-	cond, err := ifMatch(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	body, err := s.readBody(w, r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
 	p := docPathOf(r)
 	if strings.TrimSpace(r.Header.Get("If-None-Match")) == "*" {
 		// Create-only: the parent collection and the ID from the path.
@@ -267,7 +283,7 @@ func (s *Server) restSet(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		i := strings.LastIndexByte(p, '/')
-		d, err := s.store.Create(ctx, c, p[:i], p[i+1:], body)
+		d, err := s.store.Create(ctx, dw.c, p[:i], p[i+1:], dw.body)
 		if err != nil {
 			writeError(w, r, err)
 			return
@@ -275,7 +291,7 @@ func (s *Server) restSet(w http.ResponseWriter, r *http.Request) {
 		writeDoc(w, http.StatusCreated, d)
 		return
 	}
-	d, err := s.store.Set(ctx, c, p, body, cond)
+	d, err := s.store.Set(ctx, dw.c, p, dw.body, dw.cond)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -284,23 +300,13 @@ func (s *Server) restSet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) restUpdate(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.caller(w, r)
+	dw, ok := s.readDocWrite(w, r)
 	if !ok {
 		return
 	}
 	ctx, cancel := s.reqCtx(r)
 	defer cancel()
-	cond, err := ifMatch(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	body, err := s.readBody(w, r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	d, err := s.store.Update(ctx, c, docPathOf(r), body, cond)
+	d, err := s.store.Update(ctx, dw.c, docPathOf(r), dw.body, dw.cond)
 	if err != nil {
 		writeError(w, r, err)
 		return
