@@ -186,10 +186,10 @@ func toPB(v any) (*pb.Value, error) {
 // leafPaths returns the field paths of every leaf of a document's fields
 // (values that are not non-empty maps), the mask of a merge that keeps the
 // fields the data does not mention, like the SDK's MergeAll.
-func leafPaths(m map[string]any, prefix string, out []string) []string {
+func leafPaths(m map[string]*pb.Value, prefix string, out []string) []string {
 	for k, v := range m {
 		p := prefix + quoteField(k)
-		if sub, ok := v.(map[string]any); ok && len(sub) > 0 {
+		if sub := v.GetMapValue().GetFields(); len(sub) > 0 && !isVector(v) {
 			out = leafPaths(sub, p+".", out)
 			continue
 		}

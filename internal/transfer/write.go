@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"fmt"
+	"google.golang.org/protobuf/proto"
 	"math"
 	"sync"
 	"time"
@@ -63,11 +64,15 @@ type item struct {
 	seq    int // line number of the input (import), or 0
 	name   string
 	fields map[string]*pb.Value
-	data   map[string]any // kept when a resumed create must compare
+	wire   []byte // the encoded Write, instead of fields (see appendWireWrite)
 	delete bool
 }
 
 func (it *item) write(mode Mode) (*pb.Write, error) {
+	if it.wire != nil {
+		w := new(pb.Write)
+		return w, proto.Unmarshal(it.wire, w)
+	}
 	if it.delete {
 		return &pb.Write{Operation: &pb.Write_Delete{Delete: it.name}}, nil
 	}
@@ -76,14 +81,7 @@ func (it *item) write(mode Mode) (*pb.Write, error) {
 	case ModeCreate, ModeSkipExisting:
 		w.CurrentDocument = &pb.Precondition{ConditionType: &pb.Precondition_Exists{Exists: false}}
 	case ModeMerge:
-		data := it.data
-		if data == nil {
-			var err error
-			if data, err = fromPBFields(it.fields); err != nil {
-				return nil, err
-			}
-		}
-		w.UpdateMask = &pb.DocumentMask{FieldPaths: leafPaths(data, "", nil)}
+		w.UpdateMask = &pb.DocumentMask{FieldPaths: leafPaths(it.fields, "", nil)}
 	}
 	return w, nil
 }
@@ -136,13 +134,9 @@ func (e errBackend) Unwrap() error { return e.err }
 // denied).
 func (w *writer) commit(ctx context.Context, items []item) ([]outcome, error) {
 	outs := make([]outcome, len(items))
-	writes := make([]*pb.Write, len(items))
-	for i := range items {
-		wr, err := items[i].write(w.mode)
-		if err != nil {
-			return w.commitEach(ctx, items, false)
-		}
-		writes[i] = wr
+	writes, raw, err := requestWrites(items, w.mode)
+	if err != nil {
+		return w.commitEach(ctx, items, false)
 	}
 	var lastErr error
 	for attempt := 0; ; attempt++ {
@@ -159,7 +153,7 @@ func (w *writer) commit(ctx context.Context, items []item) ([]outcome, error) {
 				return outs, err
 			}
 		}
-		_, err := w.db.api.Commit(w.db.ctx(ctx), &pb.CommitRequest{Database: w.db.Name(), Writes: writes})
+		_, err := w.db.api.Commit(w.db.ctx(ctx), withRaw(&pb.CommitRequest{Database: w.db.Name(), Writes: writes}, raw))
 		if err == nil {
 			return outs, nil // all outWritten
 		}
@@ -290,9 +284,15 @@ func (w *writer) compareExisting(ctx context.Context, items []item, idx []int, o
 		i := byName[d.GetName()]
 		seen[d.GetName()] = true
 		got, err := fromPBFields(d.GetFields())
-		want := items[i].data
-		if want == nil && err == nil {
-			want, err = fromPBFields(items[i].fields)
+		var want map[string]any
+		if err == nil {
+			fields := items[i].fields
+			if items[i].wire != nil {
+				fields, err = wireFields(items[i].wire)
+			}
+			if err == nil {
+				want, err = fromPBFields(fields)
+			}
 		}
 		if err == nil && value.Equal(got, want) {
 			outs[i] = outSkipped

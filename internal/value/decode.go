@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"cloud.google.com/go/firestore"
+	pb "cloud.google.com/go/firestore/apiv1/firestorepb"
 	"google.golang.org/genproto/googleapis/type/latlng"
 )
 
@@ -26,9 +27,40 @@ import (
 // too) and objects must not repeat a key. Errors are [*PathError] values
 // that name the offending value's JSON path.
 func Decode(data []byte) (any, error) {
+	return decode(data, false, 0)
+}
+
+// DecodeProto parses one JSON value like [Decode] (same format, same
+// errors) but returns it as a Firestore protocol buffer value, the form the
+// Firestore API writes, without building the Go values first. A vector is
+// the map Firestore stores it as ({"__type__": "__vector__", "value":
+// [...]}), a reference its full document name.
+func DecodeProto(data []byte) (*pb.Value, error) {
+	v, err := decode(data, true, 0)
+	if err != nil {
+		return nil, err
+	}
+	return v.(*pb.Value), nil
+}
+
+// DecodeProtoShallow checks data exactly as [DecodeProto] does (it fails
+// on the same input with the same error) but builds only the values nested
+// less than keep levels deep (the top-level value is at depth 0; keep must be
+// at least 1). A map or array whose elements are too deep to be built is
+// returned empty. It is the cheap way to validate a document line: with keep
+// 2, the line's own keys are built and the document's fields only checked.
+func DecodeProtoShallow(data []byte, keep int) (*pb.Value, error) {
+	v, err := decode(data, true, max(keep, 1))
+	if err != nil {
+		return nil, err
+	}
+	return v.(*pb.Value), nil
+}
+
+func decode(data []byte, proto bool, keep int) (any, error) {
 	d := decoderPool.Get().(*decoder)
 	defer d.release()
-	d.data, d.pos = data, 0
+	d.data, d.pos, d.proto, d.keep = data, 0, proto, keep
 	d.ws()
 	v, err := d.value(0)
 	if err == nil {
@@ -103,6 +135,13 @@ const skipMaxDepth = 2*MaxDepth + 8
 type decoder struct {
 	data []byte
 	pos  int
+	// proto makes every value a *pb.Value (see DecodeProto); with keep > 0
+	// only the values nested less than keep deep are built (see
+	// DecodeProtoShallow).
+	proto bool
+	keep  int
+	// out receives the protocol buffer encoding (see AppendFieldsProto).
+	out []byte
 
 	// Scratch stacks for the members of the objects and the elements of
 	// the arrays being parsed. Each container pushes above its parent's
@@ -178,6 +217,37 @@ func (d *decoder) depthErr() error {
 }
 
 func (d *decoder) value(depth int) (any, error) {
+	if !d.proto {
+		return d.goValue(depth)
+	}
+	if !d.builds(depth) { // check only
+		if d.peek() == '"' {
+			_, _, err := d.scanString()
+			return nil, err
+		}
+		_, err := d.goValue(depth)
+		return nil, err
+	}
+	if d.peek() == '"' { // the most common value: no boxing on the way
+		s, err := d.str()
+		if err != nil {
+			return nil, err
+		}
+		return &pb.Value{ValueType: &pb.Value_StringValue{StringValue: s}}, nil
+	}
+	v, err := d.goValue(depth)
+	if err != nil {
+		return nil, err
+	}
+	if p, ok := v.(*pb.Value); ok { // maps and arrays
+		return p, nil
+	}
+	return protoLeaf(v), nil
+}
+
+// goValue parses a value; in proto mode maps and arrays are already
+// *pb.Value, other values are Go values still.
+func (d *decoder) goValue(depth int) (any, error) {
 	switch c := d.peek(); {
 	case c == '{':
 		return d.object(depth)
@@ -218,7 +288,7 @@ func (d *decoder) object(depth int) (any, error) {
 			return nil, d.depthErr()
 		}
 		d.pos++
-		return map[string]any{}, nil
+		return d.emptyMapAt(depth), nil
 	}
 	k, err := d.objectKey()
 	if err != nil {
@@ -251,7 +321,7 @@ func (d *decoder) object(depth int) (any, error) {
 
 // plainObject parses an object whose keys are all field names (the inside
 // of {"$map": ...}).
-func (d *decoder) plainObject(depth int) (map[string]any, error) {
+func (d *decoder) plainObject(depth int) (any, error) {
 	if d.peek() != '{' {
 		return nil, d.syntaxErr("looking for beginning of object")
 	}
@@ -262,7 +332,7 @@ func (d *decoder) plainObject(depth int) (map[string]any, error) {
 	d.ws()
 	if d.peek() == '}' {
 		d.pos++
-		return map[string]any{}, nil
+		return d.emptyMapAt(depth), nil
 	}
 	k, err := d.objectKey()
 	if err != nil {
@@ -309,7 +379,7 @@ func (d *decoder) objectKey() (string, error) {
 
 // objectBody parses the members of an object whose first key k has been
 // read; pos is at k's value.
-func (d *decoder) objectBody(k string, depth int) (map[string]any, error) {
+func (d *decoder) objectBody(k string, depth int) (any, error) {
 	base := len(d.members)
 	defer d.popMembers(base)
 	for {
@@ -327,11 +397,17 @@ func (d *decoder) objectBody(k string, depth int) (map[string]any, error) {
 		case '}':
 			d.pos++
 			members := d.members[base:]
+			if d.proto {
+				if !d.builds(depth + 1) {
+					return d.emptyMapAt(depth), checkKeys(members)
+				}
+				return protoMap(members)
+			}
 			m := make(map[string]any, len(members))
 			for i, mb := range members {
 				m[mb.key] = mb.val
 				if len(m) != i+1 {
-					return nil, atKey(newErr(mb.off, fmt.Sprintf("duplicate key %s in object; each key may appear once", quoteForMsg(mb.key))), mb.key)
+					return nil, dupKey(mb)
 				}
 			}
 			return m, nil
@@ -357,6 +433,9 @@ func (d *decoder) array(depth int) (any, error) {
 	d.ws()
 	if d.peek() == ']' {
 		d.pos++
+		if d.proto {
+			return d.emptyArrayAt(depth), nil
+		}
 		return []any{}, nil
 	}
 	base := len(d.elems)
@@ -377,6 +456,16 @@ func (d *decoder) array(depth int) (any, error) {
 			d.ws()
 		case ']':
 			d.pos++
+			if d.proto && !d.builds(depth+1) {
+				return d.emptyArrayAt(depth), nil
+			}
+			if d.proto {
+				a := make([]*pb.Value, len(d.elems)-base)
+				for i, e := range d.elems[base:] {
+					a[i] = e.(*pb.Value)
+				}
+				return &pb.Value{ValueType: &pb.Value_ArrayValue{ArrayValue: &pb.ArrayValue{Values: a}}}, nil
+			}
 			a := make([]any, len(d.elems)-base)
 			copy(a, d.elems[base:])
 			return a, nil
