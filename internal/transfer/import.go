@@ -240,12 +240,12 @@ func Validate(ctx context.Context, file string) (int64, error) {
 func validate(ctx context.Context, r io.Reader, name string, skip *doneCursor) (int64, error) {
 	// Lines are parsed by several workers, in chunks; the first bad line of
 	// the file (the smallest number) is the one reported.
-	type chunk struct {
-		lines [][]byte
-		nums  []int
-	}
+	// Chunks go back to the reader through free to be refilled, so the
+	// pass runs in a few buffers.
+	type chunk = *importBatch
 	workers := max(runtime.GOMAXPROCS(0), 1)
 	chunks := make(chan chunk, 2*workers)
+	free := make(chan chunk, 3*workers+1)
 	var mu sync.Mutex
 	var firstBad *LineError
 	bad := func(le *LineError) {
@@ -269,13 +269,26 @@ func validate(ctx context.Context, r io.Reader, name string, skip *doneCursor) (
 					}
 					n.Add(1)
 				}
+				c.lines, c.nums, c.buf = c.lines[:0], c.nums[:0], c.buf[:0]
+				select {
+				case free <- c:
+				default:
+				}
 			}
 		}()
 	}
 	readErr := func() error {
 		defer close(chunks)
 		lr := newLineReader(r)
-		var c chunk
+		next := func() chunk {
+			select {
+			case c := <-free:
+				return c
+			default:
+				return new(importBatch)
+			}
+		}
+		c := next()
 		size := 0
 		for {
 			line, no, _, err := lr.next()
@@ -294,12 +307,12 @@ func validate(ctx context.Context, r io.Reader, name string, skip *doneCursor) (
 			if blank(line) || (skip != nil && skip.done(no)) {
 				continue
 			}
-			c.lines = append(c.lines, bytes.Clone(line))
+			c.add(line)
 			c.nums = append(c.nums, no)
 			size += len(line)
 			if len(c.lines) >= 1000 || size >= 1<<20 {
 				chunks <- c
-				c, size = chunk{}, 0
+				c, size = next(), 0
 			}
 		}
 	}()

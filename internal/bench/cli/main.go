@@ -82,7 +82,7 @@ func main() {
 	flag.StringVar(&c.peers, "peers", "", "folder whose node_modules holds firebase-tools and firestore-backfire (default: emulator/ of the module)")
 	flag.BoolVar(&c.skipPeers, "skip-peers", false, "skip the npm peers (quick runs)")
 	flag.BoolVar(&c.keep, "keep", false, "keep the work folder")
-	flag.IntVar(&c.rounds, "rounds", 5, "rounds of the fbadmin and raw measurements (the median is reported)")
+	flag.IntVar(&c.rounds, "rounds", 7, "rounds of the fbadmin and raw measurements (the median is reported)")
 	flag.BoolVar(&c.startupOnly, "startup-only", false, "measure only the start-up times (fbadmin version, firebase --version)")
 	flag.IntVar(&c.startupRuns, "startup-runs", 51, "runs of \"fbadmin version\" for the start-up time (the median is reported)")
 	flag.Parse()
