@@ -3,13 +3,12 @@ package transfer
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"cloud.google.com/go/firestore"
 	pb "cloud.google.com/go/firestore/apiv1/firestorepb"
 	"google.golang.org/genproto/googleapis/type/latlng"
-	"google.golang.org/protobuf/types/known/structpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/fbadmin/fbadmin/internal/value"
 )
 
 // The engine talks to the low-level API, so it converts between protobuf
@@ -119,69 +118,7 @@ func refFromName(name string) *firestore.DocumentRef {
 }
 
 // toPBFields converts decoded document fields.
-func toPBFields(m map[string]any) (map[string]*pb.Value, error) {
-	out := make(map[string]*pb.Value, len(m))
-	for k, v := range m {
-		p, err := toPB(v)
-		if err != nil {
-			return nil, fmt.Errorf("field %s: %w", k, err)
-		}
-		out[k] = p
-	}
-	return out, nil
-}
-
-func toPB(v any) (*pb.Value, error) {
-	switch x := v.(type) {
-	case nil:
-		return &pb.Value{ValueType: &pb.Value_NullValue{NullValue: structpb.NullValue_NULL_VALUE}}, nil
-	case bool:
-		return &pb.Value{ValueType: &pb.Value_BooleanValue{BooleanValue: x}}, nil
-	case int64:
-		return &pb.Value{ValueType: &pb.Value_IntegerValue{IntegerValue: x}}, nil
-	case int:
-		return &pb.Value{ValueType: &pb.Value_IntegerValue{IntegerValue: int64(x)}}, nil
-	case float64:
-		return &pb.Value{ValueType: &pb.Value_DoubleValue{DoubleValue: x}}, nil
-	case string:
-		return &pb.Value{ValueType: &pb.Value_StringValue{StringValue: x}}, nil
-	case []byte:
-		return &pb.Value{ValueType: &pb.Value_BytesValue{BytesValue: x}}, nil
-	case time.Time:
-		return &pb.Value{ValueType: &pb.Value_TimestampValue{TimestampValue: timestamppb.New(x)}}, nil
-	case *latlng.LatLng:
-		return &pb.Value{ValueType: &pb.Value_GeoPointValue{GeoPointValue: x}}, nil
-	case *firestore.DocumentRef:
-		return &pb.Value{ValueType: &pb.Value_ReferenceValue{ReferenceValue: x.Path}}, nil
-	case firestore.Vector64:
-		vals := make([]*pb.Value, len(x))
-		for i, f := range x {
-			vals[i] = &pb.Value{ValueType: &pb.Value_DoubleValue{DoubleValue: f}}
-		}
-		return &pb.Value{ValueType: &pb.Value_MapValue{MapValue: &pb.MapValue{Fields: map[string]*pb.Value{
-			vectorTypeKey: {ValueType: &pb.Value_StringValue{StringValue: vectorType}},
-			vectorValues:  {ValueType: &pb.Value_ArrayValue{ArrayValue: &pb.ArrayValue{Values: vals}}},
-		}}}}, nil
-	case []any:
-		vals := make([]*pb.Value, len(x))
-		for i, e := range x {
-			p, err := toPB(e)
-			if err != nil {
-				return nil, fmt.Errorf("[%d]: %w", i, err)
-			}
-			vals[i] = p
-		}
-		return &pb.Value{ValueType: &pb.Value_ArrayValue{ArrayValue: &pb.ArrayValue{Values: vals}}}, nil
-	case map[string]any:
-		fields, err := toPBFields(x)
-		if err != nil {
-			return nil, err
-		}
-		return &pb.Value{ValueType: &pb.Value_MapValue{MapValue: &pb.MapValue{Fields: fields}}}, nil
-	default:
-		return nil, fmt.Errorf("unsupported Go type %T", v)
-	}
-}
+func toPBFields(m map[string]any) (map[string]*pb.Value, error) { return value.ToProtoFields(m) }
 
 // leafPaths returns the field paths of every leaf of a document's fields
 // (values that are not non-empty maps), the mask of a merge that keeps the

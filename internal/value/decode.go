@@ -294,29 +294,40 @@ func (d *decoder) object(depth int) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(k) > 0 && k[0] == '$' {
-		// A typed form has exactly one key: skip the value to find out.
-		valStart := d.pos
-		if err := d.skip(0); err != nil {
-			return nil, atKey(err, k)
+	end, isTyped, err := d.typedForm(k)
+	if err != nil {
+		return nil, err
+	}
+	if isTyped {
+		v, err := d.typed(k, start, end, depth)
+		if err != nil {
+			return nil, err
 		}
-		d.ws()
-		if d.peek() == '}' {
-			end := d.pos + 1
-			d.pos = valStart
-			v, err := d.typed(k, start, end, depth)
-			if err != nil {
-				return nil, err
-			}
-			d.pos = end
-			return v, nil
-		}
-		d.pos = valStart
+		d.pos = end
+		return v, nil
 	}
 	if depth >= MaxDepth {
 		return nil, d.depthErr()
 	}
 	return d.objectBody(k, depth)
+}
+
+// typedForm reports whether the object whose first key k has just been
+// read is a typed form: k starts with "$" and is the object's only key (the
+// value is skipped to find out). It leaves pos at k's value and returns
+// where the object ends.
+func (d *decoder) typedForm(k string) (end int, ok bool, err error) {
+	if len(k) == 0 || k[0] != '$' {
+		return 0, false, nil
+	}
+	valStart := d.pos
+	if err := d.skip(0); err != nil {
+		return 0, false, atKey(err, k)
+	}
+	d.ws()
+	ok, end = d.peek() == '}', d.pos+1
+	d.pos = valStart
+	return end, ok, nil
 }
 
 // plainObject parses an object whose keys are all field names (the inside

@@ -81,6 +81,48 @@ func protoMap(members []member) (any, error) {
 	return &pb.Value{ValueType: &pb.Value_MapValue{MapValue: &pb.MapValue{Fields: m}}}, nil
 }
 
+// ToProto converts a value of the Go types [Decode] returns (and int) to
+// a Firestore protocol buffer value; other types are an error.
+func ToProto(v any) (*pb.Value, error) {
+	switch x := v.(type) {
+	case []any:
+		vals := make([]*pb.Value, len(x))
+		for i, e := range x {
+			p, err := ToProto(e)
+			if err != nil {
+				return nil, fmt.Errorf("[%d]: %w", i, err)
+			}
+			vals[i] = p
+		}
+		return &pb.Value{ValueType: &pb.Value_ArrayValue{ArrayValue: &pb.ArrayValue{Values: vals}}}, nil
+	case map[string]any:
+		fields, err := ToProtoFields(x)
+		if err != nil {
+			return nil, err
+		}
+		return &pb.Value{ValueType: &pb.Value_MapValue{MapValue: &pb.MapValue{Fields: fields}}}, nil
+	case int:
+		return protoLeaf(int64(x)), nil
+	case nil, bool, int64, float64, string, []byte, time.Time, *latlng.LatLng, *firestore.DocumentRef, firestore.Vector64:
+		return protoLeaf(v), nil
+	default:
+		return nil, fmt.Errorf("unsupported Go type %T", v)
+	}
+}
+
+// ToProtoFields converts a document's fields with [ToProto].
+func ToProtoFields(m map[string]any) (map[string]*pb.Value, error) {
+	out := make(map[string]*pb.Value, len(m))
+	for k, v := range m {
+		p, err := ToProto(v)
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", k, err)
+		}
+		out[k] = p
+	}
+	return out, nil
+}
+
 // protoLeaf converts a decoded value that is neither a map nor an array.
 func protoLeaf(v any) *pb.Value {
 	switch x := v.(type) {

@@ -12,21 +12,11 @@ import (
 // toProtoSlow converts a value from Decode the long way round, as a
 // reference for DecodeProto.
 func toProtoSlow(v any) *pb.Value {
-	switch x := v.(type) {
-	case []any:
-		vals := make([]*pb.Value, len(x))
-		for i, e := range x {
-			vals[i] = toProtoSlow(e)
-		}
-		return &pb.Value{ValueType: &pb.Value_ArrayValue{ArrayValue: &pb.ArrayValue{Values: vals}}}
-	case map[string]any:
-		fields := make(map[string]*pb.Value, len(x))
-		for k, e := range x {
-			fields[k] = toProtoSlow(e)
-		}
-		return &pb.Value{ValueType: &pb.Value_MapValue{MapValue: &pb.MapValue{Fields: fields}}}
+	p, err := ToProto(v)
+	if err != nil {
+		panic(err)
 	}
-	return protoLeaf(v)
+	return p
 }
 
 func marshalValue(t *testing.T, v *pb.Value) []byte {

@@ -76,25 +76,19 @@ func (d *decoder) wFields(num protowire.Number) error {
 	if err != nil {
 		return err
 	}
-	if len(k) > 0 && k[0] == '$' {
-		valStart := d.pos
-		if err := d.skip(0); err != nil {
-			return atKey(err, k)
+	end, isTyped, err := d.typedForm(k)
+	if err != nil {
+		return err
+	}
+	if isTyped { // only {"$map": {...}} is fields
+		if k != tagMap {
+			return newErr(0, "want a JSON object of document fields")
 		}
-		d.ws()
-		if d.peek() == '}' { // a typed form: only {"$map": {...}} is fields
-			if k != tagMap {
-				return newErr(0, "want a JSON object of document fields")
-			}
-			d.pos = valStart
-			if err := d.wPlainObject(0, num); err != nil {
-				return atKey(err, tagMap)
-			}
-			d.ws()
-			d.pos++ // the closing brace seen above
-			return nil
+		if err := d.wPlainObject(0, num); err != nil {
+			return atKey(err, tagMap)
 		}
-		d.pos = valStart
+		d.pos = end
+		return nil
 	}
 	return d.wEntries(k, 0, num)
 }
@@ -173,32 +167,26 @@ func (d *decoder) wObject(depth int) error {
 	if err != nil {
 		return err
 	}
-	if len(k) > 0 && k[0] == '$' {
-		valStart := d.pos
-		if err := d.skip(0); err != nil {
-			return atKey(err, k)
-		}
-		d.ws()
-		if d.peek() == '}' {
-			end := d.pos + 1
-			d.pos = valStart
-			if k == tagMap && d.peek() == '{' {
-				m := d.openLen(wireMap)
-				if err := d.wPlainObject(depth, wireMapFields); err != nil {
-					return atKey(err, tagMap)
-				}
-				d.closeLen(m)
-			} else {
-				v, err := d.typed(k, start, end, depth)
-				if err != nil {
-					return err
-				}
-				d.appendLeaf(v)
+	end, isTyped, err := d.typedForm(k)
+	if err != nil {
+		return err
+	}
+	if isTyped {
+		if k == tagMap && d.peek() == '{' {
+			m := d.openLen(wireMap)
+			if err := d.wPlainObject(depth, wireMapFields); err != nil {
+				return atKey(err, tagMap)
 			}
-			d.pos = end
-			return nil
+			d.closeLen(m)
+		} else {
+			v, err := d.typed(k, start, end, depth)
+			if err != nil {
+				return err
+			}
+			d.appendLeaf(v)
 		}
-		d.pos = valStart
+		d.pos = end
+		return nil
 	}
 	if depth >= MaxDepth {
 		return d.depthErr()
