@@ -84,6 +84,15 @@
 // rebuild a ref from the client, for example client.Doc with the part of
 // Path after "/documents/".
 //
+// # Protocol buffers
+//
+// [DecodeProto] reads the same format straight into Firestore's protocol
+// buffer values, and [AppendFieldsProto] straight into their encoded bytes,
+// with the same checks and errors as [Decode] and [DecodeMap];
+// [DecodeProtoShallow] checks a value as fully but builds only its top
+// levels (the cheap way to validate a file before importing it). The bulk
+// import uses them so that no Go value or message is built per field.
+//
 // # Limits
 //
 // The format can express what Firestore refuses to store (an array directly
