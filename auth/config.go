@@ -132,3 +132,40 @@ func (c Config) String() string {
 	}
 	return s
 }
+
+// FirestoreEmulatorHostEnv is the environment variable that the Firestore
+// SDKs use to name the Firestore emulator.
+const FirestoreEmulatorHostEnv = "FIRESTORE_EMULATOR_HOST"
+
+// CheckEmulatorChoice guards commands that verify ID tokens (a server
+// above all) against an emulator that only the environment names: with
+// FIREBASE_AUTH_EMULATOR_HOST or FIRESTORE_EMULATOR_HOST set but emulator
+// mode not chosen explicitly (explicit false: no --emulator flag), it
+// returns an error that names the variable and what to do, because such a
+// process would accept the Auth emulator's unsigned tokens (anyone could
+// forge any UID and claim) or serve emulator data as production. With
+// explicit true, or neither variable set, it returns nil.
+func CheckEmulatorChoice(explicit bool) error {
+	if explicit {
+		return nil
+	}
+	for _, v := range []string{EmulatorHostEnv, FirestoreEmulatorHostEnv} {
+		if os.Getenv(v) == "" {
+			continue
+		}
+		return errs.New(errs.ErrInvalid, "token verification mode", v,
+			"%s is set in the environment but emulator mode was not chosen: refusing to start, because the Auth emulator's "+
+				"unsigned tokens (any UID, any claim) would be accepted. On the emulators pass --emulator; in production unset %s", v, v)
+	}
+	return nil
+}
+
+// VerificationMode describes how c verifies ID tokens, for a start-up log
+// line: "emulator" (unsigned tokens of the Auth emulator accepted) or
+// "production" (RS256 signatures checked against Google's public keys).
+func (c Config) VerificationMode() string {
+	if c.Emulator() {
+		return "emulator"
+	}
+	return "production"
+}

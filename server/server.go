@@ -28,9 +28,10 @@ type Options struct {
 	// Verifier verifies Firebase ID tokens (an *auth.Client). Required.
 	Verifier auth.Verifier
 	// Emulator is true when the server runs against the emulators; it turns
-	// GraphQL introspection on by default. (Whether unsigned emulator
-	// tokens are accepted is the Verifier's business: an auth.Client does
-	// only in emulator mode.)
+	// GraphQL introspection on by default. Whether unsigned emulator tokens
+	// are accepted is the Verifier's business (an auth.Client accepts them
+	// only in emulator mode), but New refuses a Verifier that reports
+	// emulator mode (an Emulator() bool method) when Emulator is false.
 	Emulator bool
 	// Logger receives the request log and the server's logs.
 	Logger *slog.Logger
@@ -48,6 +49,8 @@ type Server struct {
 	limiters *limiters
 	handler  http.Handler
 
+	verifyMode string // "emulator" (unsigned tokens accepted) or "production"
+
 	conns     sync.WaitGroup // open WebSockets
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -62,11 +65,19 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	mode := "production"
+	if em, ok := opts.Verifier.(interface{ Emulator() bool }); ok && em.Emulator() {
+		if !opts.Emulator {
+			return nil, errs.New(errs.ErrInvalid, "serve", "token verifier",
+				"the token verifier is in emulator mode (it accepts unsigned tokens) but the server is not: refusing to serve (run with --emulator on the emulators; in production unset FIREBASE_AUTH_EMULATOR_HOST)")
+		}
+		mode = "emulator"
+	}
 	if cfg.Auth.CacheTTL > 0 {
 		opts.Verifier = auth.NewCachedVerifier(opts.Verifier, auth.CacheOptions{TTL: cfg.Auth.CacheTTL})
 	}
 	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, rules: NewRules(cfg.Rules), metrics: newMetrics(),
-		closing: make(chan struct{})}
+		closing: make(chan struct{}), verifyMode: mode}
 	s.store = NewStore(opts.Client, s.rules, cfg.Limits.MaxPageSize)
 	s.hub = NewHub(opts.Client, s.rules, cfg.Watch, s.log, s.metrics)
 	s.limiters = newLimiters(rate.Limit(cfg.Limits.Rate), cfg.Limits.Burst)
@@ -96,6 +107,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	s.logVerifyMode()
 	s.log.Info("serving", "addr", ln.Addr().String(), "project", s.cfg.Project, "database", s.cfg.Database, "rules", len(s.cfg.Rules))
 	select {
 	case err := <-errc:
@@ -119,6 +131,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.log.Info("stopped")
 	return nil
+}
+
+// logVerifyMode states at start-up how ID tokens are verified.
+func (s *Server) logVerifyMode() {
+	if s.verifyMode == "emulator" {
+		s.log.Warn("token verification", "mode", "emulator", "unsigned_tokens", "accepted",
+			"note", "the Auth emulator's unsigned tokens are accepted: never expose this server", "check_revoked", s.cfg.Auth.CheckRevoked)
+		return
+	}
+	s.log.Info("token verification", "mode", "production", "unsigned_tokens", "refused",
+		"note", "signatures checked against Google's public keys", "check_revoked", s.cfg.Auth.CheckRevoked)
 }
 
 // Close ends the change streams (clients get "going away"). Serve calls it.

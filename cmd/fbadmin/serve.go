@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/fbadmin/fbadmin/auth"
 	"github.com/fbadmin/fbadmin/internal/errs"
 	"github.com/fbadmin/fbadmin/internal/logconf"
 	"github.com/fbadmin/fbadmin/server"
@@ -54,6 +55,12 @@ Examples:
 			if c.Bool("check") {
 				_, err := fmt.Fprint(stdout(c), cfg.Describe())
 				return err
+			}
+			// Unsigned emulator tokens only by explicit choice: an emulator
+			// variable left in a production environment must not turn
+			// token verification off.
+			if err := auth.CheckEmulatorChoice(readGlobals(c).Emulator); err != nil {
+				return usageError{err}
 			}
 			return withDeps(c, func(ctx context.Context, d *deps) error {
 				return runServe(ctx, d, cfg)

@@ -1,0 +1,147 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/api/option"
+
+	"github.com/fbadmin/fbadmin/auth"
+	"github.com/fbadmin/fbadmin/internal/emutest"
+)
+
+// Tests of issue 12: each reproduces an attack on a running server and
+// asserts the refusal or the bound.
+
+// unsignedToken forges an alg-none ID token for project, as the Auth
+// emulator issues them, with the given custom claims.
+func unsignedToken(project, uid string, claims map[string]any) string {
+	enc := func(v any) string {
+		b, _ := json.Marshal(v)
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	now := time.Now().Unix()
+	p := map[string]any{"aud": project, "iss": "https://securetoken.google.com/" + project, "sub": uid, "user_id": uid,
+		"iat": now, "exp": now + 3600, "auth_time": now, "firebase": map[string]any{"sign_in_provider": "custom"}}
+	for k, v := range claims {
+		p[k] = v
+	}
+	return enc(map[string]any{"alg": "none", "typ": "JWT"}) + "." + enc(p) + "."
+}
+
+// productionVerifier is an auth.Client in production mode (a made-up
+// service account, no network unless a signature must be checked).
+func productionVerifier(t *testing.T, project string) *auth.Client {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	sa, _ := json.Marshal(map[string]string{
+		"type": "service_account", "project_id": project, "private_key_id": "dummykeyid", "private_key": string(pemKey),
+		"client_email": "fbadmin-test@" + project + ".iam.gserviceaccount.com", "client_id": "1", "token_uri": "https://oauth2.googleapis.com/token",
+	})
+	c, err := auth.New(context.Background(), auth.Config{ProjectID: project,
+		Options: []option.ClientOption{option.WithAuthCredentialsJSON(option.ServiceAccount, sa)}})
+	if err != nil {
+		t.Fatalf("auth.New (production): %v", err)
+	}
+	return c
+}
+
+// Finding 2: an unsigned token with a forged admin claim must never pass
+// outside emulator mode, and a server cannot be built with an
+// emulator-mode verifier unless it runs in emulator mode.
+func TestAbuseUnsignedTokenOutsideEmulatorMode(t *testing.T) {
+	t.Parallel()
+	fs := emutest.NewFirestore(t)
+	a := emutest.NewAuth(t)
+	cfg, err := ParseConfig("test.yaml", []byte("rules:\n  - match: posts\n    allow: [write]\n    claims: {admin: true}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu, err := auth.New(context.Background(), auth.Config{ProjectID: a.ProjectID, EmulatorHost: a.Host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An emulator-mode verifier in a server that is not in emulator mode:
+	// refused at construction, naming what to do.
+	if _, err := New(cfg, Options{Client: fs.Client, Verifier: emu}); err == nil ||
+		!strings.Contains(err.Error(), "emulator mode") || !strings.Contains(err.Error(), "--emulator") {
+		t.Fatalf("New with an emulator verifier outside emulator mode: %v, want a refusal", err)
+	}
+
+	// A production server: the forged token is 401 and nothing is written.
+	logs := &lockedWriter{w: &bytes.Buffer{}}
+	s, err := New(cfg, Options{Client: fs.Client, Verifier: productionVerifier(t, a.ProjectID),
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s.Handler())
+	t.Cleanup(func() { s.Close(); hs.Close() })
+	e := &srvEnv{t: t, fs: fs, srv: s, http: hs, URL: hs.URL, logs: logs}
+	forged := unsignedToken(a.ProjectID, "mallory", map[string]any{"admin": true})
+	r := e.do("POST", "/v1/docs/posts?id=p1", forged, `{"pwned":true}`).want(t, 401)
+	if strings.Contains(string(r.body), forged) {
+		t.Fatalf("the 401 body echoes the token: %s", r.body)
+	}
+	if snap, err := fs.Client.Doc("posts/p1").Get(t.Context()); err == nil && snap.Exists() {
+		t.Fatal("the forged admin token wrote posts/p1")
+	}
+
+	// The start-up log states the verification mode.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "msg=serving") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if !strings.Contains(logs.String(), `msg="token verification" mode=production unsigned_tokens=refused`) {
+		t.Fatalf("no start-up line stating the production verification mode in:\n%s", logs)
+	}
+}
+
+// Finding 2, the variables: an emulator named only by the environment is
+// refused, naming the variable and --emulator.
+func TestAbuseEmulatorEnvWithoutFlag(t *testing.T) {
+	for _, v := range []string{auth.EmulatorHostEnv, auth.FirestoreEmulatorHostEnv} {
+		t.Run(v, func(t *testing.T) {
+			t.Setenv(auth.EmulatorHostEnv, "")
+			t.Setenv(auth.FirestoreEmulatorHostEnv, "")
+			t.Setenv(v, "127.0.0.1:9")
+			err := auth.CheckEmulatorChoice(false)
+			if err == nil || !strings.Contains(err.Error(), v) || !strings.Contains(err.Error(), "--emulator") || !strings.Contains(err.Error(), "unset "+v) {
+				t.Fatalf("CheckEmulatorChoice(false) with %s set: %v", v, err)
+			}
+			if err := auth.CheckEmulatorChoice(true); err != nil {
+				t.Fatalf("CheckEmulatorChoice(true): %v", err)
+			}
+		})
+	}
+	t.Setenv(auth.EmulatorHostEnv, "")
+	t.Setenv(auth.FirestoreEmulatorHostEnv, "")
+	if err := auth.CheckEmulatorChoice(false); err != nil {
+		t.Fatalf("CheckEmulatorChoice(false) without the variables: %v", err)
+	}
+}
