@@ -9,9 +9,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -143,5 +146,54 @@ func TestAbuseEmulatorEnvWithoutFlag(t *testing.T) {
 	t.Setenv(auth.FirestoreEmulatorHostEnv, "")
 	if err := auth.CheckEmulatorChoice(false); err != nil {
 		t.Fatalf("CheckEmulatorChoice(false) without the variables: %v", err)
+	}
+}
+
+// Finding 5: methods, paths and statuses that clients choose must not
+// become metric labels: 2,000 requests with odd methods on odd paths leave
+// /metrics the size it was and add no label value.
+func TestAbuseMetricLabelsBounded(t *testing.T) {
+	t.Parallel()
+	e := newSrvEnv(t, openRules)
+	send := func(i int) {
+		method := fmt.Sprintf("X%05dQ", i)
+		req, err := http.NewRequest(method, fmt.Sprintf("%s/v1/docs/odd%d/x?q=%d", e.URL, i, i), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	for i := range 10 {
+		send(i)
+	}
+	series := func(m string) int { return strings.Count(m, "\nfbadmin_serve_") }
+	e.do("GET", "/metrics", "", nil).want(t, 200) // its own series
+	first := string(e.do("GET", "/metrics", "", nil).want(t, 200).body)
+	for i := 10; i < 2000; i++ {
+		send(i)
+	}
+	m := string(e.do("GET", "/metrics", "", nil).want(t, 200).body)
+	if strings.Contains(m, "X00") || strings.Contains(m, "odd") {
+		t.Fatalf("a client-chosen method or path became a label:\n%s", m)
+	}
+	if !strings.Contains(m, `fbadmin_serve_requests_total{method="other",route="/v1/docs",status="4xx"} 2000`) {
+		t.Fatalf("the odd requests are not counted under method=\"other\", status=\"4xx\":\n%s", m)
+	}
+	// The counters grew by digits, not by series (the Go and process
+	// collectors' values change size too: allow a few KiB).
+	if series(m) != series(first) {
+		t.Fatalf("/metrics has %d fbadmin_serve_ series after 1,990 odd requests, %d before", series(m), series(first))
+	}
+	if grow := len(m) - len(first); grow > 4096 {
+		t.Fatalf("/metrics grew by %d bytes after 1,990 odd requests", grow)
+	}
+	for _, line := range strings.Split(m, "\n") {
+		if strings.HasPrefix(line, "fbadmin_serve_requests_total{") && !regexp.MustCompile(`status="[1-5]xx"`).MatchString(line) {
+			t.Fatalf("status label is not a class: %s", line)
+		}
 	}
 }

@@ -20,7 +20,7 @@ func newMetrics() *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "fbadmin_serve_requests_total", Help: "HTTP requests by route, method and status.",
+			Name: "fbadmin_serve_requests_total", Help: "HTTP requests by route (a template), method (known methods, else other) and status class (2xx, 4xx, ...).",
 		}, []string{"route", "method", "status"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "fbadmin_serve_request_duration_seconds", Help: "HTTP request latency by route (WebSocket routes: the connection's lifetime).",

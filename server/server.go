@@ -446,15 +446,15 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if sw.status == 0 {
 			sw.status = http.StatusOK
 		}
-		route := routeOf(r)
+		route, method := routeOf(r), methodLabel(r.Method)
 		d := time.Since(start)
-		s.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Inc()
+		s.metrics.requests.WithLabelValues(route, method, statusClass(sw.status)).Inc()
 		s.metrics.latency.WithLabelValues(route).Observe(d.Seconds())
 		level := slog.LevelInfo
 		if sw.status >= 500 {
 			level = slog.LevelWarn
 		}
-		attrs := []any{"method", r.Method, "route", route, "status", sw.status,
+		attrs := []any{"method", method, "route", route, "status", sw.status,
 			"latency_ms", float64(d.Microseconds()) / 1000, "uid", ri.uid}
 		if ri.err != nil {
 			level = slog.LevelError
@@ -462,6 +462,26 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		}
 		s.log.Log(r.Context(), level, "request", attrs...)
 	})
+}
+
+// methodLabel is the method as a metric label: one of the methods the
+// server knows, else "other" (a client chooses the method: raw values
+// would let anyone grow /metrics without bound).
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "other"
+}
+
+// statusClass is a status as a metric label: 1xx to 5xx.
+func statusClass(code int) string {
+	if code < 100 || code > 599 {
+		return "other"
+	}
+	return strconv.Itoa(code/100) + "xx"
 }
 
 // routeOf names the route of a request for logs and metrics, never its
