@@ -197,3 +197,46 @@ func TestAbuseMetricLabelsBounded(t *testing.T) {
 		}
 	}
 }
+
+// Finding 8: an owner check fails closed on any shape. With a nested
+// owner field, no update may remove it, move it under a non-map parent
+// or change it, and the document stays its owner's.
+func TestAbuseOwnerFieldErased(t *testing.T) {
+	t.Parallel()
+	e := newSrvEnv(t, "rules:\n  - match: notes\n    allow: [all]\n    owner: meta.owner\n")
+	alice, aliceTok := e.user(nil)
+	bob, _ := e.user(nil)
+	e.do("POST", "/v1/docs/notes?id=n1", aliceTok, `{"meta":{"owner":"`+alice+`","tag":"x"},"t":1}`).want(t, 201)
+	for _, body := range []string{
+		`{"meta":"flat"}`, `{"meta":{}}`, `{"meta":null}`, `{"meta":[1]}`, `{"meta":{"owner":null}}`,
+		`{"meta":{"owner":"` + bob + `"}}`, `{"meta":{"owner":{"x":"` + alice + `"}}}`, `{"meta":{"$int":"1"}}`,
+	} {
+		r := e.do("PATCH", "/v1/docs/notes/n1", aliceTok, body)
+		if r.StatusCode != 403 && r.StatusCode != 400 {
+			t.Fatalf("PATCH %s: %d %s, want a refusal", body, r.StatusCode, r.body)
+		}
+		r = e.do("PUT", "/v1/docs/notes/n1", aliceTok, body)
+		if r.StatusCode != 403 && r.StatusCode != 400 {
+			t.Fatalf("PUT %s: %d %s, want a refusal", body, r.StatusCode, r.body)
+		}
+	}
+	e.do("POST", "/v1/docs/notes?id=n2", aliceTok, `{"meta":"`+alice+`"}`).want(t, 403)
+	// Merges that keep the owner pass.
+	e.do("PATCH", "/v1/docs/notes/n1", aliceTok, `{"meta":{"tag":"y"},"t":2}`).want(t, 200)
+	e.do("PATCH", "/v1/docs/notes/n1", aliceTok, `{"meta":{"owner":"`+alice+`"}}`).want(t, 200)
+	var d Document
+	e.do("GET", "/v1/docs/notes/n1", aliceTok, nil).want(t, 200).json(t, &d)
+	var data map[string]any
+	if err := json.Unmarshal(d.Data, &data); err != nil {
+		t.Fatal(err)
+	}
+	meta, _ := data["meta"].(map[string]any)
+	if meta["owner"] != alice || meta["tag"] != "y" {
+		t.Fatalf("after the refused updates the document is %s", d.Data)
+	}
+	// GraphQL goes through the same check.
+	res := e.gql(aliceTok, `mutation($d: JSON!) { updateDocument(path: "notes/n1", data: $d) { id } }`, map[string]any{"d": map[string]any{"meta": "flat"}})
+	if len(res.Errors) != 1 || res.Errors[0].Extensions["code"] != "PERMISSION_DENIED" {
+		t.Fatalf("GraphQL updateDocument erasing the owner: %+v", res)
+	}
+}

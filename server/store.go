@@ -333,11 +333,19 @@ func (s *Store) Update(ctx context.Context, c *Caller, path string, data json.Ra
 		if err != nil {
 			return err
 		}
-		if !g.ownerOK(c, snap.Data()) {
+		data := snap.Data()
+		if !g.ownerOK(c, data) {
 			return ownerErr("update", path, g.Owner)
 		}
 		if !ifUpdateTime.IsZero() && !snap.UpdateTime.Equal(ifUpdateTime) {
 			return staleErr("update", path, snap.UpdateTime)
+		}
+		// Fail closed on any shape: whatever the body does to the owner
+		// field or a map above it (replace it by a scalar, an empty map,
+		// another UID), the document as it would be after the merge must
+		// still be the caller's.
+		if !g.ownerOK(c, mergeInto(data, m)) {
+			return errs.New(errs.ErrPermission, "update", path, "the update would remove or change the %q field, which must stay the caller's UID", g.Owner)
 		}
 		return tx.Update(ref, updates)
 	}, firestore.MaxAttempts(5))
@@ -345,6 +353,25 @@ func (s *Store) Update(ctx context.Context, c *Caller, path string, data json.Ra
 		return nil, classify(err, "update", path)
 	}
 	return s.readBack(ctx, coll, &repository.WriteResult{ID: id})
+}
+
+// mergeInto applies an update body to a document's data as Update does
+// (see flatten): non-empty maps merge field by field, creating or
+// replacing non-map values on the way; anything else replaces. It
+// modifies and returns data.
+func mergeInto(data, m anyMap) anyMap {
+	if data == nil {
+		data = anyMap{}
+	}
+	for k, v := range m {
+		if sub, ok := v.(anyMap); ok && len(sub) > 0 {
+			cur, _ := data[k].(anyMap)
+			data[k] = mergeInto(cur, sub)
+			continue
+		}
+		data[k] = v
+	}
+	return data
 }
 
 // flatten turns nested maps into field-path updates, so that an update
