@@ -240,3 +240,51 @@ func TestAbuseOwnerFieldErased(t *testing.T) {
 		t.Fatalf("GraphQL updateDocument erasing the owner: %+v", res)
 	}
 }
+
+// Finding 9: under an owner rule, another user's document is answered
+// exactly as a missing one (status, code and message), for reads, updates,
+// deletes and conditional writes, over REST and GraphQL.
+func TestAbuseNoExistenceOracle(t *testing.T) {
+	t.Parallel()
+	e := newSrvEnv(t, "rules:\n  - match: notes\n    allow: [all]\n    owner: owner\n")
+	_, aliceTok := e.user(nil)
+	bob, bobTok := e.user(nil)
+	var d Document
+	e.do("POST", "/v1/docs/notes?id=b1", bobTok, `{"owner":"`+bob+`","secret":"s"}`).want(t, 201).json(t, &d)
+	etagB1 := etag(d.UpdateTime)
+	// The same requests on bob's b1 and on the missing zz must look alike.
+	type req struct {
+		method, body string
+		headers      []string
+	}
+	for _, r := range []req{
+		{"GET", "", nil},
+		{"PATCH", `{"t":"x"}`, nil},
+		{"PATCH", `{"t":"x"}`, []string{"If-Match", etagB1}},
+		{"DELETE", "", nil},
+		{"DELETE", "", []string{"If-Match", etagB1}},
+		{"PUT", `{"owner":"x"}`, []string{"If-Match", etagB1}},
+	} {
+		var body any
+		if r.body != "" {
+			body = r.body
+		}
+		a := e.do(r.method, "/v1/docs/notes/b1", aliceTok, body, r.headers...)
+		b := e.do(r.method, "/v1/docs/notes/zz", aliceTok, body, r.headers...)
+		if a.StatusCode != 404 || b.StatusCode != 404 ||
+			strings.ReplaceAll(string(a.body), "b1", "ID") != strings.ReplaceAll(string(b.body), "zz", "ID") {
+			t.Fatalf("%s %v: another user's document answers %d %s; a missing one %d %s", r.method, r.headers, a.StatusCode, a.body, b.StatusCode, b.body)
+		}
+	}
+	for _, p := range []string{"notes/b1", "notes/zz"} {
+		var got struct{ Document *gqlDoc }
+		if e.gql(aliceTok, `query($p: String!) { document(path: $p) { id } }`, map[string]any{"p": p}).ok(t, &got); got.Document != nil {
+			t.Fatalf("GraphQL document(%s) for alice: %+v, want null", p, got.Document)
+		}
+		e.gql(aliceTok, `mutation($p: String!) { deleteDocument(path: $p) }`, map[string]any{"p": p}).wantCode(t, 200, "NOT_FOUND")
+	}
+	// And bob's document is untouched.
+	if snap, err := e.fs.Client.Doc("notes/b1").Get(t.Context()); err != nil || snap.Data()["secret"] != "s" {
+		t.Fatalf("notes/b1 after alice's attempts: %v, %v", snap.Data(), err)
+	}
+}

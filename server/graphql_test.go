@@ -449,10 +449,15 @@ func TestGraphQLOwnerRule(t *testing.T) {
 	e.gql(bobTok, mk, map[string]any{"id": "b1", "o": bob}).ok(t, nil)
 	e.gql(aliceTok, mk, map[string]any{"id": "x1", "o": bob}).wantCode(t, 200, "PERMISSION_DENIED")
 
-	e.gql(bobTok, `{ document(path: "mine/a1") { id } }`, nil).wantCode(t, 200, "PERMISSION_DENIED")
-	e.gql(bobTok, `mutation { updateDocument(path: "mine/a1", data: {v: 2}) { id } }`, nil).wantCode(t, 200, "PERMISSION_DENIED")
-	e.gql(bobTok, `mutation { deleteDocument(path: "mine/a1") }`, nil).wantCode(t, 200, "PERMISSION_DENIED")
-	e.gql(bobTok, `mutation($o: String!) { setDocument(path: "mine/a1", data: {owner: $o}) { id } }`, map[string]any{"o": bob}).wantCode(t, 200, "PERMISSION_DENIED")
+	// Another user's document is answered as a missing one (no existence
+	// oracle); a set over it is refused as a create at a taken ID.
+	var hidden struct{ Document *gqlDoc }
+	if e.gql(bobTok, `{ document(path: "mine/a1") { id } }`, nil).ok(t, &hidden); hidden.Document != nil {
+		t.Fatalf("bob reads alice's document: %+v", hidden.Document)
+	}
+	e.gql(bobTok, `mutation { updateDocument(path: "mine/a1", data: {v: 2}) { id } }`, nil).wantCode(t, 200, "NOT_FOUND")
+	e.gql(bobTok, `mutation { deleteDocument(path: "mine/a1") }`, nil).wantCode(t, 200, "NOT_FOUND")
+	e.gql(bobTok, `mutation($o: String!) { setDocument(path: "mine/a1", data: {owner: $o}) { id } }`, map[string]any{"o": bob}).wantCode(t, 200, "ALREADY_EXISTS")
 	e.gql(aliceTok, `mutation { updateDocument(path: "mine/a1", data: {v: 2}) { id } }`, nil).ok(t, nil)
 
 	// Queries are narrowed to the caller's documents.

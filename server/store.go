@@ -168,11 +168,11 @@ func (s *Store) Get(ctx context.Context, c *Caller, path string) (*Document, err
 		return nil, errs.Wrap(err, "get", p)
 	}
 	if !snap.Exists() {
-		return nil, errs.New(errs.ErrNotFound, "get", p, "no such document")
+		return nil, notFound("get", p)
 	}
 	data := snap.Data()
 	if !g.ownerOK(c, data) {
-		return nil, ownerErr("get", p, g.Owner)
+		return nil, notFound("get", p) // another user's: as if missing
 	}
 	enc, err := value.EncodeMap(data)
 	if err != nil {
@@ -181,8 +181,27 @@ func (s *Store) Get(ctx context.Context, c *Caller, path string) (*Document, err
 	return &Document{ID: id, Path: p, Data: enc, CreateTime: snap.CreateTime, UpdateTime: snap.UpdateTime}, nil
 }
 
-func ownerErr(op, path, field string) error {
-	return errs.New(errs.ErrPermission, op, path, "the document's %q field is not the caller's UID (the rule lets users reach only their own documents)", field)
+// notFound is the answer for a document that does not exist, and, under
+// an owner rule, for one that is not the caller's: both give the same
+// error, so that answers say nothing of other users' documents.
+func notFound(op, path string) error {
+	return errs.New(errs.ErrNotFound, op, path, "no such document")
+}
+
+// txGetOwned reads a document in a transaction under an owner rule: a
+// missing document and another user's are the same not-found error.
+func txGetOwned(tx *firestore.Transaction, ref *firestore.DocumentRef, g Grant, c *Caller, op, path string) (*firestore.DocumentSnapshot, error) {
+	snap, err := tx.Get(ref)
+	if status.Code(err) == codes.NotFound {
+		return nil, notFound(op, path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !g.ownerOK(c, snap.Data()) {
+		return nil, notFound(op, path)
+	}
+	return snap, nil
 }
 
 // Create creates a document in the collection at collection, with the given
@@ -251,26 +270,26 @@ func (s *Store) Set(ctx context.Context, c *Caller, path string, data json.RawMe
 			return err
 		}
 		op := OpCreate
-		if exists {
+		if exists || !ifUpdateTime.IsZero() { // a conditional write is an update
 			op = OpUpdate
 		}
 		g, err := s.rules.Decide(c, op, coll)
 		if err != nil {
 			return err
 		}
+		if !ifUpdateTime.IsZero() && (!exists || !g.ownerOK(c, snap.Data())) {
+			return notFound("set", coll+"/"+id) // another user's: as if missing
+		}
 		if exists && !g.ownerOK(c, snap.Data()) {
-			return ownerErr("set", coll+"/"+id, g.Owner)
+			// A create at an ID in use: the same answer as POST with that ID,
+			// whoever owns the document.
+			return errs.New(errs.ErrAlreadyExists, "set", coll+"/"+id, "the document ID is taken: choose another (or let the server choose one with POST)")
 		}
 		if !g.ownerOK(c, m) {
 			return errs.New(errs.ErrPermission, "set", coll+"/"+id, "the document must set its %q field to the caller's UID", g.Owner)
 		}
-		if !ifUpdateTime.IsZero() {
-			if !exists {
-				return errs.New(errs.ErrNotFound, "set", coll+"/"+id, "the document does not exist (a conditional write needs the version it names)")
-			}
-			if !snap.UpdateTime.Equal(ifUpdateTime) {
-				return staleErr("set", coll+"/"+id, snap.UpdateTime)
-			}
+		if !ifUpdateTime.IsZero() && !snap.UpdateTime.Equal(ifUpdateTime) {
+			return staleErr("set", coll+"/"+id, snap.UpdateTime)
 		}
 		return tx.Set(ref, m)
 	}, firestore.MaxAttempts(5))
@@ -329,14 +348,11 @@ func (s *Store) Update(ctx context.Context, c *Caller, path string, data json.Ra
 	}
 	ref := r.Ref(id)
 	err = s.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		snap, err := tx.Get(ref)
+		snap, err := txGetOwned(tx, ref, g, c, "update", path)
 		if err != nil {
 			return err
 		}
 		data := snap.Data()
-		if !g.ownerOK(c, data) {
-			return ownerErr("update", path, g.Owner)
-		}
 		if !ifUpdateTime.IsZero() && !snap.UpdateTime.Equal(ifUpdateTime) {
 			return staleErr("update", path, snap.UpdateTime)
 		}
@@ -410,12 +426,9 @@ func (s *Store) Delete(ctx context.Context, c *Caller, path string, ifUpdateTime
 	}
 	ref := r.Ref(id)
 	err = s.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		snap, err := tx.Get(ref)
+		snap, err := txGetOwned(tx, ref, g, c, "delete", path)
 		if err != nil {
 			return err
-		}
-		if !g.ownerOK(c, snap.Data()) {
-			return ownerErr("delete", path, g.Owner)
 		}
 		if !ifUpdateTime.IsZero() && !snap.UpdateTime.Equal(ifUpdateTime) {
 			return staleErr("delete", path, snap.UpdateTime)
