@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"google.golang.org/api/option"
 
 	"github.com/fbadmin/fbadmin/auth"
@@ -286,5 +288,58 @@ func TestAbuseNoExistenceOracle(t *testing.T) {
 	// And bob's document is untouched.
 	if snap, err := e.fs.Client.Doc("notes/b1").Get(t.Context()); err != nil || snap.Data()["secret"] != "s" {
 		t.Fatalf("notes/b1 after alice's attempts: %v, %v", snap.Data(), err)
+	}
+}
+
+// wsClose reads until the connection ends and returns its close error.
+func wsClose(t *testing.T, c *websocket.Conn, within time.Duration) (error, []*wsMsg) {
+	t.Helper()
+	var msgs []*wsMsg
+	for {
+		m, err := wsRead(t, c, within)
+		if err != nil {
+			return err, msgs
+		}
+		msgs = append(msgs, m)
+	}
+}
+
+// Finding 10: a /v1/watch client that is late or malformed gets a close
+// frame with the documented code and a reason that says what was wrong
+// (not 1006, not "timeout" for a malformed message).
+func TestAbuseWatchCloseFrames(t *testing.T) {
+	t.Parallel()
+	e := newSrvEnv(t, openRules, func(c *Config) { c.Watch.AuthTimeout = 500 * time.Millisecond })
+	_, tok := e.user(nil)
+	cases := []struct {
+		name   string
+		send   []string // after the upgrade (no Authorization header)
+		code   websocket.StatusCode
+		reason string
+	}{
+		{"no auth in time", nil, 4401, "no auth message within 500ms"},
+		{"no subscribe in time", []string{`{"type":"auth","token":"` + tok + `"}`}, 4400, "no subscribe message within 500ms"},
+		{"malformed auth", []string{`{"type":"auth","token":`}, 4400, "malformed message: not JSON"},
+		{"unknown field", []string{`{"type":"auth","tokn":"x"}`}, 4400, `unknown field "tokn"`},
+		{"subscribe first", []string{`{"type":"subscribe","query":{"collection":"items"}}`}, 4401, "the first message must be"},
+		{"bad token", []string{`{"type":"auth","token":"not.a.token"}`}, 4401, "the token was refused"},
+		{"malformed subscribe", []string{`{"type":"auth","token":"` + tok + `"}`, `{"type":"subscribe","query":[`}, 4400, "malformed message"},
+	}
+	for _, c := range cases {
+		conn := e.wsDial("", false)
+		for _, m := range c.send {
+			if err := conn.Write(t.Context(), websocket.MessageText, []byte(m)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		start := time.Now()
+		err, msgs := wsClose(t, conn, 10*time.Second)
+		var ce websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != c.code || !strings.Contains(ce.Reason, c.reason) {
+			t.Fatalf("%s: closed with %v after %s, want code %d and a reason with %q", c.name, err, time.Since(start), c.code, c.reason)
+		}
+		if len(msgs) != 1 || msgs[0].Type != "error" || msgs[0].Error == nil || !strings.Contains(msgs[0].Error.Message, c.reason) {
+			t.Fatalf("%s: messages before the close: %+v, want one error saying %q", c.name, msgs, c.reason)
+		}
 	}
 }

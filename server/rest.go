@@ -291,9 +291,14 @@ func (s *Server) restSet(w http.ResponseWriter, r *http.Request) {
 		writeDoc(w, http.StatusCreated, d)
 		return
 	}
-	d, err := s.store.Set(ctx, dw.c, p, dw.body, dw.cond)
+	d, created, err := s.store.SetCreated(ctx, dw.c, p, dw.body, dw.cond)
 	if err != nil {
 		writeError(w, r, err)
+		return
+	}
+	if created { // RFC 9110: 201 when a PUT creates the resource
+		w.Header().Set("Location", "/v1/docs/"+d.Path)
+		writeDoc(w, http.StatusCreated, d)
 		return
 	}
 	writeDoc(w, http.StatusOK, d)

@@ -105,7 +105,11 @@ func TestRESTDocumentLifecycle(t *testing.T) {
 	r = e.do("PUT", "/v1/docs/items/a", tok, `{"only":"this"}`, "If-Match", r.Header.Get("ETag")).want(t, http.StatusOK)
 	r.json(t, &got)
 	sameValue(t, got.Data, json.RawMessage(`{"only":"this"}`))
-	e.do("PUT", "/v1/docs/items/new", tok, `{"k":1}`).want(t, http.StatusOK)
+	// A PUT that creates is 201 with Location (RFC 9110), one that replaces 200.
+	if r := e.do("PUT", "/v1/docs/items/new", tok, `{"k":1}`).want(t, http.StatusCreated); r.Header.Get("Location") != "/v1/docs/items/new" {
+		t.Fatalf("PUT that creates: Location %q", r.Header.Get("Location"))
+	}
+	e.do("PUT", "/v1/docs/items/new", tok, `{"k":2}`).want(t, http.StatusOK)
 
 	// Delete: conditional, then 404.
 	e.do("DELETE", "/v1/docs/items/a", tok, nil, "If-Match", r.Header.Get("ETag")).want(t, http.StatusNoContent)
@@ -117,7 +121,7 @@ func TestRESTBadInput(t *testing.T) {
 	t.Parallel()
 	e := newSrvEnv(t, openRules, func(c *Config) { c.Limits.MaxBody = 1024 })
 	_, tok := e.user(nil)
-	e.do("PUT", "/v1/docs/items/x", tok, `{"a":1}`).want(t, http.StatusOK)
+	e.do("PUT", "/v1/docs/items/x", tok, `{"a":1}`).want(t, http.StatusCreated)
 	cases := []struct {
 		name, method, path, body string
 		headers                  []string

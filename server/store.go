@@ -253,19 +253,28 @@ func (s *Store) readBack(ctx context.Context, coll string, wr *repository.WriteR
 // document must exist with that update time (ErrConflict otherwise).
 // Replacing needs the update operation, creating the create operation.
 func (s *Store) Set(ctx context.Context, c *Caller, path string, data json.RawMessage, ifUpdateTime time.Time) (*Document, error) {
+	d, _, err := s.SetCreated(ctx, c, path, data, ifUpdateTime)
+	return d, err
+}
+
+// SetCreated is Set, also reporting whether the document was created
+// (rather than replaced).
+func (s *Store) SetCreated(ctx context.Context, c *Caller, path string, data json.RawMessage, ifUpdateTime time.Time) (*Document, bool, error) {
 	coll, id, err := docPath("set", path)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	m, err := decodeData("set", path, data)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	r := s.repo(coll)
 	ref := r.Ref(id)
+	created := false
 	err = s.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
 		snap, err := tx.Get(ref)
 		exists := err == nil
+		created = !exists
 		if err != nil && status.Code(err) != codes.NotFound {
 			return err
 		}
@@ -294,9 +303,10 @@ func (s *Store) Set(ctx context.Context, c *Caller, path string, data json.RawMe
 		return tx.Set(ref, m)
 	}, firestore.MaxAttempts(5))
 	if err != nil {
-		return nil, classify(err, "set", coll+"/"+id)
+		return nil, false, classify(err, "set", coll+"/"+id)
 	}
-	return s.readBack(ctx, coll, &repository.WriteResult{ID: id})
+	d, err := s.readBack(ctx, coll, &repository.WriteResult{ID: id})
+	return d, created, err
 }
 
 func staleErr(op, path string, current time.Time) error {

@@ -33,7 +33,7 @@ func TestWatchStreamsChangesInOrder(t *testing.T) {
 	t.Parallel()
 	e := newSrvEnv(t, openRules)
 	_, tok := e.user(nil)
-	e.do("PUT", "/v1/docs/w/existing", tok, `{"n":0}`).want(t, 200)
+	e.do("PUT", "/v1/docs/w/existing", tok, `{"n":0}`).want(t, 201)
 
 	c := e.wsDial(tok, true)
 	subscribe(t, c, QuerySpec{Collection: "w"}, "")
@@ -46,7 +46,7 @@ func TestWatchStreamsChangesInOrder(t *testing.T) {
 	c2 := e.wsDial(tok, false)
 	subscribe(t, c2, QuerySpec{Collection: "w", Where: []Filter{{Field: "n", Op: ">=", Value: []byte("1")}}}, "")
 
-	e.do("PUT", "/v1/docs/w/a", tok, `{"n":1}`).want(t, 200)
+	e.do("PUT", "/v1/docs/w/a", tok, `{"n":1}`).want(t, 201)
 	e.do("PATCH", "/v1/docs/w/a", tok, `{"n":2}`).want(t, 200)
 	e.do("DELETE", "/v1/docs/w/a", tok, nil).want(t, 204)
 
@@ -80,13 +80,13 @@ func TestWatchResume(t *testing.T) {
 	_, tok := e.user(nil)
 	c := e.wsDial(tok, true)
 	subscribe(t, c, QuerySpec{Collection: "r"}, "")
-	e.do("PUT", "/v1/docs/r/1", tok, `{"n":1}`).want(t, 200)
+	e.do("PUT", "/v1/docs/r/1", tok, `{"n":1}`).want(t, 201)
 	m := nextEvent(t, c)
 	pos := m.Position
 	c.Close(websocket.StatusNormalClosure, "")
 
 	// Missed while away: delivered after a reconnect with the position.
-	e.do("PUT", "/v1/docs/r/2", tok, `{"n":2}`).want(t, 200)
+	e.do("PUT", "/v1/docs/r/2", tok, `{"n":2}`).want(t, 201)
 	e.do("DELETE", "/v1/docs/r/1", tok, nil).want(t, 204)
 	time.Sleep(300 * time.Millisecond) // let the shared stream see them
 	c = e.wsDial(tok, true)
@@ -330,7 +330,7 @@ func TestWatchPing(t *testing.T) {
 		t.Fatalf("the deaf client was not closed: %v", err)
 	}
 	// The reading client is still there and gets events.
-	e.do("PUT", "/v1/docs/ping/x", tok, `{"n":1}`).want(t, 200)
+	e.do("PUT", "/v1/docs/ping/x", tok, `{"n":1}`).want(t, 201)
 	select {
 	case m, ok := <-msgs:
 		if !ok || m.Event == nil || m.Event.Path != "ping/x" {
@@ -349,7 +349,7 @@ func TestWatchBurstPosition(t *testing.T) {
 	e := newSrvEnv(t, openRules)
 	_, tok := e.user(nil)
 	for i := range 3 {
-		e.do("PUT", fmt.Sprintf("/v1/docs/burst/%d", i), tok, `{"n":1}`).want(t, 200)
+		e.do("PUT", fmt.Sprintf("/v1/docs/burst/%d", i), tok, `{"n":1}`).want(t, 201)
 	}
 	c := e.wsDial(tok, true)
 	subscribe(t, c, QuerySpec{Collection: "burst"}, "")
@@ -359,7 +359,7 @@ func TestWatchBurstPosition(t *testing.T) {
 			t.Fatalf("burst event %d has position %q", i, m.Position)
 		}
 	}
-	e.do("PUT", "/v1/docs/burst/x", tok, `{"n":2}`).want(t, 200)
+	e.do("PUT", "/v1/docs/burst/x", tok, `{"n":2}`).want(t, 201)
 	if m := nextEvent(t, c); m.Position == "" {
 		t.Fatal("a live event without position")
 	}

@@ -122,6 +122,9 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 
 // closeWS sends the error (if any) and the close frame.
 func (s *Server) closeWS(conn *websocket.Conn, err error) {
+	if errors.Is(err, errWSClosed) {
+		return
+	}
 	if err == nil {
 		conn.Close(websocket.StatusNormalClosure, "")
 		return
@@ -157,6 +160,9 @@ func (s *Server) readClient(ctx context.Context, conn *websocket.Conn) (*clientM
 	if typ != websocket.MessageText {
 		return nil, badField("message", "binary message: send JSON text messages")
 	}
+	if !json.Valid(b) {
+		return nil, badField("message", "malformed message: not JSON%s", jsonErrorAt(b))
+	}
 	var m clientMessage
 	if err := decodeStrict(b, &m); err != nil {
 		return nil, err
@@ -164,16 +170,33 @@ func (s *Server) readClient(ctx context.Context, conn *websocket.Conn) (*clientM
 	return &m, nil
 }
 
+// errWSClosed: the connection was already closed, with its close frame.
+var errWSClosed = errors.New("websocket already closed")
+
+// readWithin reads the message a client owes within d. When none came in
+// time, it sends late as the error message and close frame (a canceled
+// read would close the connection without one, and the client would see
+// 1006 and no reason) and returns errWSClosed.
+func (s *Server) readWithin(rctx context.Context, conn *websocket.Conn, d time.Duration, late error) (*clientMessage, error) {
+	closed := make(chan struct{})
+	t := time.AfterFunc(d, func() {
+		defer close(closed)
+		s.closeWS(conn, late)
+	})
+	m, err := s.readClient(rctx, conn)
+	if !t.Stop() {
+		<-closed
+		return nil, errWSClosed
+	}
+	return m, err
+}
+
 func (s *Server) serveWatch(ctx, rctx context.Context, r *http.Request, conn *websocket.Conn) error {
 	c, authed := CallerFrom(r.Context())
 	if !authed {
-		actx, cancel := context.WithTimeout(rctx, s.cfg.Watch.AuthTimeout)
-		m, err := s.readClient(actx, conn)
-		cancel()
+		m, err := s.readWithin(rctx, conn, s.cfg.Watch.AuthTimeout, errs.New(errs.ErrUnauthenticated, "watch", "",
+			"no auth message within %s: send {\"type\":\"auth\",\"token\":\"<ID token>\"} first", s.cfg.Watch.AuthTimeout))
 		if err != nil {
-			if actx.Err() != nil && ctx.Err() == nil {
-				return errs.New(errs.ErrUnauthenticated, "watch", "", "no auth message within %s (send {\"type\":\"auth\",\"token\":\"<ID token>\"} first, or an Authorization header)", s.cfg.Watch.AuthTimeout)
-			}
 			return err
 		}
 		if m.Type != "auth" || m.Token == "" {
@@ -182,6 +205,9 @@ func (s *Server) serveWatch(ctx, rctx context.Context, r *http.Request, conn *we
 		tok := strings.TrimPrefix(m.Token, "Bearer ")
 		c, err = s.VerifyToken(ctx, tok)
 		if err != nil {
+			if errs.KindOf(err) == errs.ErrUnavailable {
+				return errs.New(errs.ErrUnavailable, "watch", "", "the token could not be verified now; retry later")
+			}
 			return errs.New(errs.ErrUnauthenticated, "watch", "", "the token was refused: %s", errs.KindOf(err))
 		}
 		setUID(r, c.UID)
@@ -190,13 +216,9 @@ func (s *Server) serveWatch(ctx, rctx context.Context, r *http.Request, conn *we
 			return errs.New(errs.ErrResourceLimit, "watch", c.UID, "too many requests: at most %g per second per user", s.cfg.Limits.Rate)
 		}
 	}
-	sctx, scancel := context.WithTimeout(rctx, s.cfg.Watch.AuthTimeout)
-	m, err := s.readClient(sctx, conn)
-	scancel()
+	m, err := s.readWithin(rctx, conn, s.cfg.Watch.AuthTimeout,
+		badField("type", "no subscribe message within %s: send {\"type\":\"subscribe\",\"query\":{...}}", s.cfg.Watch.AuthTimeout))
 	if err != nil {
-		if sctx.Err() != nil && rctx.Err() == nil {
-			return badField("type", "no subscribe message within %s", s.cfg.Watch.AuthTimeout)
-		}
 		return err
 	}
 	if m.Type != "subscribe" || m.Query == nil {
