@@ -343,3 +343,80 @@ func TestAbuseWatchCloseFrames(t *testing.T) {
 		}
 	}
 }
+
+// Finding 11, CORS: "*" answers "*" (never an echo of the caller's
+// origin, never "null"), and /metrics gets no CORS header at all.
+func TestAbuseCORS(t *testing.T) {
+	t.Parallel()
+	e := newSrvEnv(t, openRules, func(c *Config) { c.HTTP.CORS.AllowedOrigins = []string{"*"} })
+	_, tok := e.user(nil)
+	r := e.do("GET", "/v1/docs/x/1", tok, nil, "Origin", "https://evil.example.com")
+	if got := r.Header.Get("Access-Control-Allow-Origin"); got != "*" {
+		t.Fatalf(`"*" config, Origin https://evil.example.com: Access-Control-Allow-Origin %q, want "*"`, got)
+	}
+	for _, path := range []string{"/v1/docs/x/1", "/graphql"} {
+		r = e.do("OPTIONS", path, "", nil, "Origin", "null", "Access-Control-Request-Method", "POST")
+		if got := r.Header.Get("Access-Control-Allow-Origin"); got != "" {
+			t.Fatalf("Origin null on %s: Access-Control-Allow-Origin %q, want none", path, got)
+		}
+	}
+	for _, origin := range []string{"https://evil.example.com", "null"} {
+		r = e.do("GET", "/metrics", "", nil, "Origin", origin)
+		if got := r.Header.Get("Access-Control-Allow-Origin"); got != "" || r.StatusCode != 200 {
+			t.Fatalf("/metrics from %s: %d, Access-Control-Allow-Origin %q, want none", origin, r.StatusCode, got)
+		}
+	}
+	// A WebSocket upgrade from the opaque origin is refused.
+	_, resp, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(e.URL, "http")+"/v1/watch",
+		&websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"null"}}})
+	if err == nil || resp == nil || resp.StatusCode != 403 {
+		t.Fatalf("WebSocket upgrade from Origin null: %v %v, want 403", resp, err)
+	}
+	// A listed origin is echoed (with Vary) when the list names origins.
+	e2 := newSrvEnv(t, openRules, func(c *Config) { c.HTTP.CORS.AllowedOrigins = []string{"https://app.example.com"} })
+	r = e2.do("GET", "/v1/docs/x/1", tok, nil, "Origin", "https://app.example.com")
+	if r.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" || r.Header.Get("Vary") != "Origin" {
+		t.Fatalf("listed origin: %v", r.Header)
+	}
+}
+
+// Finding 11: a select on an owner-rule collection answers the caller's
+// documents (with the owner field), not 500.
+func TestAbuseSelectUnderOwnerRule(t *testing.T) {
+	t.Parallel()
+	e := newSrvEnv(t, "rules:\n  - match: notes\n    allow: [all]\n    owner: meta.owner\n")
+	alice, aliceTok := e.user(nil)
+	bob, bobTok := e.user(nil)
+	e.do("POST", "/v1/docs/notes?id=a", aliceTok, `{"meta":{"owner":"`+alice+`"},"t":"A","x":1}`).want(t, 201)
+	e.do("POST", "/v1/docs/notes?id=b", bobTok, `{"meta":{"owner":"`+bob+`"},"t":"B","x":2}`).want(t, 201)
+	var p Page
+	e.do("POST", "/v1/query", aliceTok, `{"collection":"notes","select":["t"]}`).want(t, 200).json(t, &p)
+	if len(p.Documents) != 1 || p.Documents[0].ID != "a" {
+		t.Fatalf("select under an owner rule: %+v", p.Documents)
+	}
+	var data map[string]any
+	if err := json.Unmarshal(p.Documents[0].Data, &data); err != nil || data["t"] != "A" || data["x"] != nil {
+		t.Fatalf("selected data %s", p.Documents[0].Data)
+	}
+}
+
+// Finding 11: a refused GraphQL batch (or any undecodable body) is 400
+// without the request echoed back.
+func TestAbuseGraphQLBatchNotEchoed(t *testing.T) {
+	t.Parallel()
+	e := newSrvEnv(t, openRules)
+	_, tok := e.user(nil)
+	const secret = "s3cr3t-payload-0123456789"
+	for _, body := range []string{
+		`[{"query":"{ document(path: \"x/1\") { id } }","variables":{"v":"` + secret + `"}},{"query":"{ __typename }"}]`,
+		`{"query": 12, "variables": {"v": "` + secret + `"}}`,
+	} {
+		r := e.do("POST", "/graphql", tok, body)
+		if r.StatusCode != 400 || strings.Contains(string(r.body), secret) {
+			t.Fatalf("body %s: %d %s, want 400 without the body echoed", body, r.StatusCode, r.body)
+		}
+		if body[0] == '[' && !strings.Contains(string(r.body), "batched operations") {
+			t.Fatalf("a batch is refused without saying so: %s", r.body)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,9 @@ type getBatcher struct {
 
 	calls atomic.Int64 // BatchGetDocuments calls made
 
+	// getAll reads documents: client.GetAll (replaced in tests).
+	getAll func(ctx context.Context, refs []*firestore.DocumentRef) ([]*firestore.DocumentSnapshot, error)
+
 	mu     sync.Mutex
 	queue  []*getReq
 	active int
@@ -39,7 +43,11 @@ type getRes struct {
 }
 
 func newGetBatcher(client *firestore.Client, timeout time.Duration) *getBatcher {
-	return &getBatcher{client: client, max: 100, workers: 4, timeout: timeout}
+	b := &getBatcher{client: client, max: 100, workers: 4, timeout: timeout}
+	b.getAll = func(ctx context.Context, refs []*firestore.DocumentRef) ([]*firestore.DocumentSnapshot, error) {
+		return b.client.GetAll(ctx, refs)
+	}
+	return b
 }
 
 // get reads one document; a missing one is a snapshot that does not exist.
@@ -91,8 +99,17 @@ func (b *getBatcher) read(batch []*getReq) {
 	}
 	b.calls.Add(1)
 	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
-	snaps, err := b.client.GetAll(ctx, refs)
+	snaps, err := b.getAll(ctx, refs)
 	cancel()
+	if err != nil && len(refs) > 1 {
+		// One document's failure must not become every request's: read
+		// each alone, so that each request gets its own answer.
+		res := b.readEach(refs)
+		for _, r := range batch {
+			r.done <- res[index[r.ref.Path]]
+		}
+		return
+	}
 	for _, r := range batch {
 		if err != nil {
 			r.done <- getRes{err: err}
@@ -100,4 +117,31 @@ func (b *getBatcher) read(batch []*getReq) {
 		}
 		r.done <- getRes{snap: snaps[index[r.ref.Path]]}
 	}
+}
+
+// readEach reads the documents one per call, a few at a time.
+func (b *getBatcher) readEach(refs []*firestore.DocumentRef) []getRes {
+	out := make([]getRes, len(refs))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, ref := range refs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			b.calls.Add(1)
+			ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+			defer cancel()
+			snaps, err := b.getAll(ctx, []*firestore.DocumentRef{ref})
+			if err == nil && len(snaps) != 1 {
+				err = errors.New("batch get: no snapshot returned")
+			}
+			if err != nil {
+				out[i] = getRes{err: err}
+				return
+			}
+			out[i] = getRes{snap: snaps[0]}
+		})
+	}
+	wg.Wait()
+	return out
 }

@@ -399,6 +399,17 @@ func gqlCode(kind error) string {
 // shown without detail.
 func (s *Server) gqlPresent(ctx context.Context, err error) *gqlerror.Error {
 	ge := graphql.DefaultErrorPresenter(ctx, err)
+	if strings.HasPrefix(ge.Message, "json request body could not be decoded") {
+		// gqlgen quotes the whole body (variables, data) in this message:
+		// never echo a request back.
+		orig := ge.Message
+		ge.Message = "the body is not one GraphQL request: send a JSON object {\"query\", \"variables\", \"operationName\"}"
+		if strings.Contains(orig, "cannot unmarshal array") {
+			ge.Message = "batched operations (a JSON array of requests) are not supported: send one operation per request"
+		}
+		ge.Extensions = map[string]any{"code": "GRAPHQL_PARSE_FAILED"}
+		return ge
+	}
 	var ee *errs.Error
 	var code string
 	switch {

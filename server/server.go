@@ -373,13 +373,28 @@ func (s *Server) cors(next http.Handler) http.Handler {
 	maxAge := strconv.Itoa(int(s.cfg.HTTP.CORS.MaxAge / time.Second))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
-		if origin == "" || (!any && !allowed[origin]) {
+		// Only the API is for browsers: /metrics, /healthz and /readyz
+		// never get CORS headers. The opaque origin "null" (sandboxed
+		// frames, file: pages, some redirects) is never allowed, not even
+		// by "*".
+		api := strings.HasPrefix(r.URL.Path, "/v1/") || r.URL.Path == "/graphql"
+		if origin == "null" && isWebSocket(r) {
+			writeError(w, r, errs.New(errs.ErrPermission, "cors", "", `WebSocket upgrades from the origin "null" are refused`))
+			return
+		}
+		if origin == "" || !api || origin == "null" || (!any && !allowed[origin]) {
 			next.ServeHTTP(w, r)
 			return
 		}
 		h := w.Header()
-		h.Set("Access-Control-Allow-Origin", origin)
-		h.Add("Vary", "Origin")
+		if any {
+			// Bearer tokens are not CORS credentials: "*" need not (and so
+			// does not) echo the caller's origin.
+			h.Set("Access-Control-Allow-Origin", "*")
+		} else {
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Add("Vary", "Origin")
+		}
 		h.Set("Access-Control-Expose-Headers", "ETag, Retry-After")
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")

@@ -527,6 +527,11 @@ func (s *Store) query(c *Caller, q QuerySpec) (repository.Query[anyMap], Grant, 
 			}
 			fps = append(fps, fieldPath(f))
 		}
+		if g.Owner != "" && !slices.Contains(q.Select, g.Owner) {
+			// Under an owner rule every document is checked: the owner
+			// field comes along (it is the caller's own UID).
+			fps = append(fps, fieldPath(g.Owner))
+		}
 		rq = rq.SelectPaths(fps...)
 	}
 	return rq, g, nil
