@@ -420,3 +420,73 @@ func TestAbuseGraphQLBatchNotEchoed(t *testing.T) {
 		}
 	}
 }
+
+// aliases repeats a root field n times under aliases a0, a1, ...
+func aliases(n int, field string) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "a%d: %s\n", i, strings.ReplaceAll(field, "$i", fmt.Sprint(i)))
+	}
+	return b.String()
+}
+
+// Finding 4: the complexity of a page counts its size and each mutation
+// is a write; a request spends rate-limit tokens per root field; and a
+// request reads and writes at most limits.max_documents documents.
+func TestAbuseGraphQLCost(t *testing.T) {
+	t.Parallel()
+	e := newSrvEnv(t, openRules)
+	_, tok := e.user(nil)
+	// 80 aliases of a 500-document page: over the limit, nothing read.
+	r := e.gql(tok, "{"+aliases(80, `documents(collection: "big", first: 500) { nodes { id data } }`)+"}", nil)
+	if r.status != 400 || r.code() != "COMPLEXITY_LIMIT_EXCEEDED" {
+		t.Fatalf("80 pages of 500: %d %s", r.status, r.body)
+	}
+	// One such page is fine.
+	e.gql(tok, `{ documents(collection: "big", first: 500) { nodes { id } } }`, nil).ok(t, nil)
+	// 450 aliased creates: refused before any write.
+	r = e.gql(tok, "mutation {"+aliases(450, `createDocument(collection: "w", data: {n: $i}) { id }`)+"}", nil)
+	if r.status != 400 || r.code() != "COMPLEXITY_LIMIT_EXCEEDED" {
+		t.Fatalf("450 creates: %d %.300s", r.status, r.body)
+	}
+	if n := countDocs(t, e, "w"); n != 0 {
+		t.Fatalf("the refused mutation wrote %d documents", n)
+	}
+
+	// The per-request document cap, with a complexity limit out of the way.
+	c := newSrvEnv(t, openRules, func(c *Config) { c.GraphQL.ComplexityLimit = 1 << 30; c.Limits.MaxDocuments = 20 })
+	_, ctok := c.user(nil)
+	r = c.gql(ctok, "mutation {"+aliases(25, `createDocument(collection: "w", data: {n: $i}) { id }`)+"}", nil)
+	limited := 0
+	for _, e := range r.Errors {
+		if e.Extensions["code"] == "LIMIT_EXCEEDED" {
+			limited++
+		}
+	}
+	if limited != 5 || countDocs(t, c, "w") != 20 {
+		t.Fatalf("25 creates under a cap of 20: %d refused, %d written; %.400s", limited, countDocs(t, c, "w"), r.body)
+	}
+	r = c.gql(ctok, "{"+aliases(3, `documents(collection: "w", first: 10) { nodes { id } }`)+"}", nil)
+	if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "LIMIT_EXCEEDED" || !strings.Contains(r.Errors[0].Message, "20 documents") {
+		t.Fatalf("3 pages of 10 under a cap of 20: %.400s", r.body)
+	}
+
+	// Rate-limit tokens per root field: a bucket of 10 (refilled at one
+	// per thousand seconds) pays for 6 writes, then not for 5 more.
+	l := newSrvEnv(t, openRules, func(c *Config) { c.Limits.Rate = 0.001; c.Limits.Burst = 10 })
+	_, ltok := l.user(nil)
+	l.gql(ltok, "mutation {"+aliases(6, `createDocument(collection: "w", data: {n: $i}) { id }`)+"}", nil).ok(t, nil)
+	r = l.gql(ltok, "mutation {"+aliases(5, `createDocument(collection: "v", data: {n: $i}) { id }`)+"}", nil)
+	if r.code() != "RATE_LIMITED" || countDocs(t, l, "v") != 0 {
+		t.Fatalf("5 more writes on 4 tokens: %d %.300s; %d written", r.status, r.body, countDocs(t, l, "v"))
+	}
+}
+
+func countDocs(t *testing.T, e *srvEnv, coll string) int {
+	t.Helper()
+	docs, err := e.fs.Client.Collection(coll).Documents(t.Context()).GetAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(docs)
+}

@@ -70,6 +70,9 @@ type LimitsConfig struct {
 	MaxPageSize int `yaml:"max_page_size"`
 	// RequestTimeout bounds one REST or GraphQL request; default 30s.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxDocuments caps the documents one GraphQL operation may read and
+	// write (each page counts its size, each mutation one); default 1000.
+	MaxDocuments int `yaml:"max_documents"`
 }
 
 // WatchConfig tunes change streams (/v1/watch and GraphQL subscriptions).
@@ -164,6 +167,9 @@ func (c *Config) setDefaults() {
 	if c.Limits.MaxPageSize == 0 {
 		c.Limits.MaxPageSize = 500
 	}
+	if c.Limits.MaxDocuments == 0 {
+		c.Limits.MaxDocuments = 1000
+	}
 	if c.Limits.RequestTimeout == 0 {
 		c.Limits.RequestTimeout = 30 * time.Second
 	}
@@ -210,6 +216,9 @@ func (c *Config) validate(bad func(path, format string, args ...any)) {
 	}
 	if c.Limits.MaxPageSize < 1 {
 		bad("$.limits.max_page_size", "must be at least 1")
+	}
+	if c.Limits.MaxDocuments < 0 {
+		bad("$.limits.max_documents", "must not be negative")
 	}
 	if c.Watch.SendQueue < 1 || c.Watch.ResumeBuffer < 0 {
 		bad("$.watch.send_queue", "send_queue must be at least 1 and resume_buffer not negative")

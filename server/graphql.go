@@ -5,12 +5,15 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -77,14 +80,30 @@ func init() {
 func (s *Server) graphqlHandler() http.Handler {
 	cfg := gql.Config{Resolvers: &gqlResolver{s: s}}
 	// Each root field is a Firestore call (or a listener), which the
-	// complexity limit should weigh more than a field of a result.
+	// complexity limit weighs more than a field of a result; a page weighs
+	// as many documents as it may read (first, default 50, capped at
+	// limits.max_page_size), and each mutation is a write.
+	page := func(first *int) int {
+		switch {
+		case first == nil:
+			return 50
+		case *first < 1:
+			return 0 // refused by the resolver
+		}
+		return min(*first, s.cfg.Limits.MaxPageSize)
+	}
 	cfg.Complexity.Query.Document = func(child int, _ string) int { return 10 + child }
-	cfg.Complexity.Query.Documents = func(child int, _ string, _ *bool, _, _ []gql.FilterInput, _ []gql.OrderInput, _ *int, _ *string) int {
-		return 10 + child
+	cfg.Complexity.Query.Documents = func(child int, _ string, _ *bool, _, _ []gql.FilterInput, _ []gql.OrderInput, first *int, _ *string) int {
+		return 10 + page(first) + child
 	}
 	cfg.Complexity.Query.Aggregate = func(child int, _ string, _ *bool, _, _ []gql.FilterInput, _ []gql.OrderInput, _ *int, _ *bool, _, _ []string) int {
 		return 10 + child
 	}
+	write := func(child int) int { return 10 + child }
+	cfg.Complexity.Mutation.CreateDocument = func(child int, _ string, _ *string, _ json.RawMessage) int { return write(child) }
+	cfg.Complexity.Mutation.SetDocument = func(child int, _ string, _ json.RawMessage, _ *time.Time) int { return write(child) }
+	cfg.Complexity.Mutation.UpdateDocument = func(child int, _ string, _ json.RawMessage, _ *time.Time) int { return write(child) }
+	cfg.Complexity.Mutation.DeleteDocument = func(child int, _ string, _ *time.Time) int { return write(child) }
 	cfg.Complexity.Subscription.Changes = func(child int, _ string, _ *bool, _, _ []gql.FilterInput, _ []gql.OrderInput, _ *string) int {
 		return 50 + child
 	}
@@ -355,16 +374,89 @@ func (s *Server) gqlAroundOperation(ctx context.Context, next graphql.OperationH
 		return fail(errs.New(errs.ErrUnauthenticated, "graphql", c.UID, "the ID token expired; reconnect with a fresh token"))
 	}
 	ws := gqlWSFrom(ctx) != nil
-	if op := graphql.GetOperationContext(ctx).Operation; op != nil && op.Operation == ast.Subscription && !ws {
+	oc := graphql.GetOperationContext(ctx)
+	if op := oc.Operation; op != nil && op.Operation == ast.Subscription && !ws {
 		return fail(errs.New(errs.ErrInvalid, "graphql", "", "subscriptions need a WebSocket (graphql-transport-ws or graphql-ws subprotocol)"))
 	}
-	if ws {
-		if ok, wait := s.limiters.allow(c.UID); !ok {
+	// The rate limit is spent in proportion to the cost: one token per
+	// root field (each a Firestore call, a write or a listener), as many
+	// as the same work would cost over REST. An HTTP request already
+	// spent one in the middleware.
+	cost := gqlCost(oc)
+	if !ws {
+		cost--
+	}
+	if cost > 0 {
+		if cost > s.cfg.Limits.Burst {
 			s.metrics.rateLimited.Inc()
-			return fail(errs.New(errs.ErrResourceLimit, "rate limit", c.UID, "too many requests: at most %g per second per user (retry after %s)", s.cfg.Limits.Rate, wait.Round(time.Millisecond)))
+			return fail(errs.New(errs.ErrResourceLimit, "rate limit", c.UID, "this operation has %d root fields, more than limits.burst (%d) allows at once: split it", cost, s.cfg.Limits.Burst))
+		}
+		if ok, wait := s.limiters.allowN(c.UID, cost); !ok {
+			s.metrics.rateLimited.Inc()
+			return fail(errs.New(errs.ErrResourceLimit, "rate limit", c.UID, "too many requests: at most %g per second per user, one per root field (retry after %s)", s.cfg.Limits.Rate, wait.Round(time.Millisecond)))
 		}
 	}
-	return next(ctx)
+	return next(withBudget(ctx, s.cfg.Limits.MaxDocuments))
+}
+
+// gqlCost is an operation's cost in rate-limit tokens: its root fields
+// (aliases count each), at least 1.
+func gqlCost(oc *graphql.OperationContext) int {
+	if oc == nil || oc.Operation == nil {
+		return 1
+	}
+	typ := "Query"
+	switch oc.Operation.Operation {
+	case ast.Mutation:
+		typ = "Mutation"
+	case ast.Subscription:
+		typ = "Subscription"
+	}
+	n := 0
+	for _, f := range graphql.CollectFields(oc, oc.Operation.SelectionSet, []string{typ}) {
+		if !strings.HasPrefix(f.Name, "__") {
+			n++
+		}
+	}
+	return max(n, 1)
+}
+
+// budget counts the documents one GraphQL operation reads and writes,
+// against limits.max_documents.
+type budget struct {
+	max  int64
+	used atomic.Int64
+}
+
+type budgetKey struct{}
+
+func withBudget(ctx context.Context, max int) context.Context {
+	return context.WithValue(ctx, budgetKey{}, &budget{max: int64(max)})
+}
+
+// errBudget is the error of a field over the per-request document cap.
+type errBudget struct{ max, used int64 }
+
+func (e *errBudget) Error() string {
+	return fmt.Sprintf("this request would read or write more than %d documents (limits.max_documents; %d already): split it", e.max, e.used)
+}
+
+// spend takes n documents from the operation's budget, or fails without
+// taking any.
+func spend(ctx context.Context, n int) error {
+	b, ok := ctx.Value(budgetKey{}).(*budget)
+	if !ok || b.max <= 0 {
+		return nil
+	}
+	for {
+		used := b.used.Load()
+		if used+int64(n) > b.max {
+			return &errs.Error{Kind: errs.ErrResourceLimit, Op: "graphql", Cause: &errBudget{max: b.max, used: used}}
+		}
+		if b.used.CompareAndSwap(used, used+int64(n)) {
+			return nil
+		}
+	}
 }
 
 // gqlCode is the extensions.code of an error kind.
@@ -423,6 +515,10 @@ func (s *Server) gqlPresent(ctx context.Context, err error) *gqlerror.Error {
 	if code == "INTERNAL" {
 		s.log.Error("graphql request failed", "error", err.Error(), "path", ge.Path.String())
 		ge.Message = "internal error (logged by the server)"
+	}
+	var be *errBudget
+	if errors.As(err, &be) {
+		code = "LIMIT_EXCEEDED"
 	}
 	var fe *fieldError
 	ext := map[string]any{}

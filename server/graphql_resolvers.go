@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -86,6 +87,9 @@ func (q gqlQuery) Document(ctx context.Context, path string) (*gql.Document, err
 	if err != nil {
 		return nil, err
 	}
+	if err := spend(ctx, 1); err != nil {
+		return nil, err
+	}
 	d, err := q.s.store.Get(ctx, c, path)
 	if errs.KindOf(err) == errs.ErrNotFound {
 		return nil, nil
@@ -107,6 +111,9 @@ func (q gqlQuery) Documents(ctx context.Context, collection string, group *bool,
 			return nil, badField("first", "first is %d: ask for at least 1 document", *first)
 		}
 		size = *first
+	}
+	if err := spend(ctx, min(cmp.Or(size, 50), q.s.cfg.Limits.MaxPageSize)); err != nil {
+		return nil, err
 	}
 	page, err := q.s.store.Query(ctx, c, gqlSpec(collection, group, where, or, orderBy), size, deref(after))
 	if err != nil {
@@ -136,6 +143,9 @@ func (q gqlQuery) Documents(ctx context.Context, collection string, group *bool,
 func (q gqlQuery) Aggregate(ctx context.Context, collection string, group *bool, where, or []gql.FilterInput, orderBy []gql.OrderInput, limit *int, count *bool, sum, avg []string) (*gql.AggregateResult, error) {
 	c, err := gqlCaller(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := spend(ctx, 1); err != nil {
 		return nil, err
 	}
 	spec := gqlSpec(collection, group, where, or, orderBy)
@@ -191,6 +201,9 @@ func (m gqlMutation) CreateDocument(ctx context.Context, collection string, id *
 	if err != nil {
 		return nil, err
 	}
+	if err := spend(ctx, 1); err != nil {
+		return nil, err
+	}
 	d, err := m.s.store.Create(ctx, c, collection, deref(id), data)
 	if err != nil {
 		return nil, gqlFail(err, "create", collection)
@@ -201,6 +214,9 @@ func (m gqlMutation) CreateDocument(ctx context.Context, collection string, id *
 func (m gqlMutation) SetDocument(ctx context.Context, path string, data json.RawMessage, ifUpdateTime *time.Time) (*gql.Document, error) {
 	c, err := gqlCaller(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := spend(ctx, 1); err != nil {
 		return nil, err
 	}
 	d, err := m.s.store.Set(ctx, c, path, data, deref(ifUpdateTime))
@@ -215,6 +231,9 @@ func (m gqlMutation) UpdateDocument(ctx context.Context, path string, data json.
 	if err != nil {
 		return nil, err
 	}
+	if err := spend(ctx, 1); err != nil {
+		return nil, err
+	}
 	d, err := m.s.store.Update(ctx, c, path, data, deref(ifUpdateTime))
 	if err != nil {
 		return nil, gqlFail(err, "update", path)
@@ -225,6 +244,9 @@ func (m gqlMutation) UpdateDocument(ctx context.Context, path string, data json.
 func (m gqlMutation) DeleteDocument(ctx context.Context, path string, ifUpdateTime *time.Time) (bool, error) {
 	c, err := gqlCaller(ctx)
 	if err != nil {
+		return false, err
+	}
+	if err := spend(ctx, 1); err != nil {
 		return false, err
 	}
 	if err := m.s.store.Delete(ctx, c, path, deref(ifUpdateTime)); err != nil {

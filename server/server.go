@@ -298,8 +298,11 @@ func newLimiters(l rate.Limit, burst int) *limiters {
 	return &limiters{limit: l, burst: burst, m: map[string]*limiterEntry{}, swept: time.Now()}
 }
 
-// reserve takes one token of uid's bucket, or says how long to wait.
-func (ls *limiters) allow(uid string) (bool, time.Duration) {
+// allow takes one token of uid's bucket, or says how long to wait.
+func (ls *limiters) allow(uid string) (bool, time.Duration) { return ls.allowN(uid, 1) }
+
+// allowN takes n tokens of uid's bucket, or none and says how long to wait.
+func (ls *limiters) allowN(uid string, n int) (bool, time.Duration) {
 	now := time.Now()
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
@@ -317,7 +320,7 @@ func (ls *limiters) allow(uid string) (bool, time.Duration) {
 		ls.m[uid] = e
 	}
 	e.seen = now
-	r := e.l.ReserveN(now, 1)
+	r := e.l.ReserveN(now, n)
 	if !r.OK() {
 		return false, time.Second
 	}
