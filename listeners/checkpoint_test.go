@@ -110,7 +110,7 @@ func TestQueueCoalescesAndBounds(t *testing.T) {
 	if err := q.push(short, r, ev("c", Added, 5)); err == nil {
 		t.Fatal("push into a full queue returned nil before a take")
 	}
-	got := q.take(ctx, 10)
+	got := takeAll(ctx, q, 10)
 	if len(got) != 2 {
 		t.Fatalf("took %d, want 2", len(got))
 	}
@@ -123,10 +123,10 @@ func TestQueueCoalescesAndBounds(t *testing.T) {
 	// Taken events are in flight: a new change to "a" queues behind them.
 	must(q.push(ctx, r, ev("a", Modified, 6)))
 	q.close()
-	if got := q.take(ctx, 10); len(got) != 1 || got[0].ev.ID != "6" {
+	if got := takeAll(ctx, q, 10); len(got) != 1 || got[0].ev.ID != "6" {
 		t.Fatalf("after close took %+v, want the pending a", got)
 	}
-	if got := q.take(ctx, 10); got != nil {
+	if got := takeAll(ctx, q, 10); got != nil {
 		t.Fatalf("closed empty queue gave %+v", got)
 	}
 }
@@ -145,4 +145,9 @@ func TestEventIDs(t *testing.T) {
 	if len(a) != 32 {
 		t.Errorf("id %q: want 32 hex digits", a)
 	}
+}
+
+func takeAll(ctx context.Context, q *queue, max int) []*queued {
+	got, _ := q.take(ctx, max, 0)
+	return got
 }

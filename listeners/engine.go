@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -86,6 +87,11 @@ type Options struct {
 	// DrainTimeout bounds how long Run waits, once its context is done, for
 	// the sinks to take the queued events. Default 30s.
 	DrainTimeout time.Duration
+	// Verify chooses how snapshots are checked against the query at their
+	// read time ([VerifyAuto] by default): a stream found inconsistent is
+	// reopened and diffed, so no document is missed or reported removed
+	// while it exists.
+	Verify Verify
 	// Logger receives the engine's logs; default slog.Default().
 	Logger *slog.Logger
 	// Metrics, when not nil, records the engine's metrics.
@@ -131,6 +137,9 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Verify == "" {
+		o.Verify = VerifyAuto
+	}
 }
 
 // ValidName reports whether s can name a listener or a sink: 1 to 128
@@ -172,6 +181,11 @@ func New(opts Options) (*Engine, error) {
 		return nil, errs.New(errs.ErrInvalid, "listeners", "", "no state directory: set Options.StateDir (state_dir in the config) to where checkpoints are kept")
 	}
 	opts.setDefaults()
+	switch opts.Verify {
+	case VerifyAuto, VerifyAlways, VerifyFirst, VerifyNever:
+	default:
+		return nil, errs.New(errs.ErrInvalid, "listeners", "", "verify %q: use auto, always, first or never", opts.Verify)
+	}
 	return &Engine{
 		opts:  opts,
 		log:   opts.Logger,
@@ -242,8 +256,10 @@ func (e *Engine) AddListener(spec Spec) error {
 		if slices.ContainsFunc(l.routes, func(r *route) bool { return r.sink == s }) {
 			return errs.New(errs.ErrInvalid, "add listener", spec.Name, "sink %q listed twice", name)
 		}
-		l.routes = append(l.routes, &route{l: l, sink: s,
-			ckptPath: filepath.Join(e.opts.StateDir, spec.Name, name+".ckpt")})
+		r := &route{l: l, sink: s,
+			ckptPath: filepath.Join(e.opts.StateDir, spec.Name, name+".ckpt")}
+		l.routes = append(l.routes, r)
+		s.routes = append(s.routes, r)
 		e.opts.Metrics.addRoute(spec.Name, name)
 	}
 	e.listeners = append(e.listeners, l)
@@ -319,6 +335,12 @@ func (e *Engine) Run(ctx context.Context) error {
 		l.client = c
 	}
 
+	for _, s := range e.sinks {
+		if err := s.openJournal(); err != nil {
+			return err
+		}
+	}
+
 	workCtx, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
 	var sinkWG sync.WaitGroup
@@ -326,9 +348,6 @@ func (e *Engine) Run(ctx context.Context) error {
 		sinkWG.Add(1)
 		go func() { defer sinkWG.Done(); s.run(workCtx) }()
 	}
-	ckptCtx, stopCkpt := context.WithCancel(context.Background())
-	ckptDone := make(chan struct{})
-	go func() { defer close(ckptDone); e.checkpointLoop(ckptCtx) }()
 
 	var listenWG sync.WaitGroup
 	for _, l := range e.listeners {
@@ -377,8 +396,6 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 	}
 	fcancel()
-	stopCkpt()
-	<-ckptDone
 	if err := e.saveCheckpoints(); err != nil {
 		return err
 	}
@@ -391,31 +408,19 @@ func (e *Engine) closeSinks() {
 		if err := s.sink.Close(); err != nil {
 			e.log.Error("close sink", "sink", s.name, "err", err)
 		}
-	}
-}
-
-func (e *Engine) checkpointLoop(ctx context.Context) {
-	t := time.NewTicker(e.opts.CheckpointInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := e.saveCheckpoints(); err != nil {
-				e.log.Error("write checkpoints", "err", err)
-			}
+		if err := s.journal.close(); err != nil {
+			e.log.Error("close journal", "sink", s.name, "err", err)
 		}
 	}
 }
 
+// saveCheckpoints writes every sink's checkpoints and compacts its journal.
+// It runs once the sinks have stopped.
 func (e *Engine) saveCheckpoints() error {
 	var first error
-	for _, l := range e.listeners {
-		for _, r := range l.routes {
-			if err := r.save(); err != nil && first == nil {
-				first = err
-			}
+	for _, s := range e.sinks {
+		if err := s.checkpoint(); err != nil && first == nil {
+			first = err
 		}
 	}
 	return first
@@ -432,10 +437,20 @@ type route struct {
 	// known is the state emitted so far: path -> update time. Only the
 	// listener's goroutine touches it.
 	known map[string]int64
+	// unsure holds, per path, the last event of a previous run that the
+	// sink's journal shows was passed to the sink without an
+	// acknowledgement being checkpointed: the sink may or may not hold it.
+	// The first snapshot sends each one again (with its ID and type) or
+	// the change that supersedes it. Only the listener's goroutine touches
+	// it.
+	unsure map[string]journalEntry
 
 	mu    sync.Mutex
 	acked Checkpoint
 	dirty bool
+	// carry is unsure as the journal must keep it until each path's next
+	// acknowledgement: compacting the journal carries these entries over.
+	carry map[string]journalEntry
 
 	saveMu sync.Mutex // one save at a time, so an older state never replaces a newer one
 }
@@ -447,6 +462,7 @@ func (r *route) ack(ev Event) {
 	} else {
 		r.acked[ev.Path] = ev.UpdateTime.UnixNano()
 	}
+	delete(r.carry, ev.Path)
 	r.dirty = true
 	r.mu.Unlock()
 }
@@ -471,29 +487,120 @@ func (r *route) save() error {
 	return nil
 }
 
-// sinkRunner owns one sink, its queue and the goroutine that feeds it.
+// sinkRunner owns one sink, its queue, its journal and the goroutine that
+// feeds it.
 type sinkRunner struct {
-	name string
-	sink Sink
-	q    *queue
-	e    *Engine
-	log  *slog.Logger
+	name   string
+	sink   Sink
+	q      *queue
+	e      *Engine
+	log    *slog.Logger
+	routes []*route
+
+	// The fields below belong to the goroutine that runs the sink (and,
+	// once it has stopped, to the drain).
+	journal *journal
+	// inflight is the batch journaled but not yet acknowledged.
+	inflight []journalEntry
+	lastSave time.Time
+}
+
+// openJournal opens the sink's journal and hands each route the entries of
+// the previous run that no checkpoint covers.
+func (s *sinkRunner) openJournal() error {
+	j, entries, err := openJournal(journalFile(s.e.opts.StateDir, s.name))
+	if err != nil {
+		return errs.Wrap(err, "open journal", s.name)
+	}
+	s.journal = j
+	s.lastSave = time.Now()
+	byListener := make(map[string]*route, len(s.routes))
+	for _, r := range s.routes {
+		byListener[r.l.spec.Name] = r
+	}
+	for _, e := range entries {
+		r := byListener[e.listener]
+		if r == nil {
+			continue // a listener no longer configured
+		}
+		if r.unsure == nil {
+			r.unsure = map[string]journalEntry{}
+		}
+		r.unsure[e.path] = e
+	}
+	n := 0
+	for _, r := range s.routes {
+		n += len(r.unsure)
+		r.carry = maps.Clone(r.unsure)
+		for p, e := range r.unsure {
+			if e.typ == Removed {
+				delete(r.known, p)
+			} else {
+				r.known[p] = e.ut
+			}
+		}
+	}
+	if n > 0 {
+		s.log.Info("journal: events of the previous run whose delivery is unconfirmed are checked against the first snapshot", "documents", n)
+	}
+	return nil
+}
+
+// checkpoint saves the checkpoints of the sink's routes and then compacts
+// its journal down to what they do not cover.
+func (s *sinkRunner) checkpoint() error {
+	var keep []journalEntry
+	for _, r := range s.routes {
+		if err := r.save(); err != nil {
+			return err // the journal stays whole
+		}
+		r.mu.Lock()
+		for _, e := range r.carry {
+			keep = append(keep, e)
+		}
+		r.mu.Unlock()
+	}
+	keep = append(keep, s.inflight...)
+	if err := s.journal.reset(keep); err != nil {
+		return err
+	}
+	s.lastSave = time.Now()
+	return nil
 }
 
 func (s *sinkRunner) run(ctx context.Context) {
 	m := s.e.opts.Metrics
+	interval := s.e.opts.CheckpointInterval
 	events := make([]Event, 0, s.e.opts.BatchSize)
+	var entries []journalEntry
 	for {
-		batch := s.q.take(ctx, s.e.opts.BatchSize)
+		batch, idle := s.q.take(ctx, s.e.opts.BatchSize, max(interval-time.Since(s.lastSave), time.Millisecond))
+		if idle {
+			if err := s.checkpoint(); err != nil {
+				s.log.Error("write checkpoints", "err", err)
+			}
+			continue
+		}
 		if batch == nil {
 			return
 		}
-		events = events[:0]
+		events, entries = events[:0], entries[:0]
 		for _, b := range batch {
 			events = append(events, b.ev)
+			entries = append(entries, journalEntry{listener: b.ev.Listener, path: b.ev.Path, ut: b.ev.UpdateTime.UnixNano(), typ: b.ev.Type})
 		}
+		// The journal learns of the batch, durably, before the sink does.
+		s.inflight = entries
+		journaled := false
 		for attempt := 0; ; attempt++ {
-			err := s.sink.Send(ctx, events)
+			var err error
+			if !journaled {
+				err = s.journal.append(entries)
+				journaled = err == nil
+			}
+			if err == nil {
+				err = s.sink.Send(ctx, events)
+			}
 			if err == nil {
 				if attempt > 0 {
 					s.log.Info("sink recovered", "attempts", attempt+1)
@@ -515,6 +622,12 @@ func (s *sinkRunner) run(ctx context.Context) {
 		now := time.Now()
 		for _, b := range batch {
 			b.route.ack(b.ev)
+		}
+		s.inflight = nil
+		if now.Sub(s.lastSave) >= interval {
+			if err := s.checkpoint(); err != nil {
+				s.log.Error("write checkpoints", "err", err)
+			}
 		}
 		if m != nil {
 			counts := map[string]int{}
@@ -570,16 +683,20 @@ type listener struct {
 	routes []*route
 	client *firestore.Client
 	live   atomic.Bool
+	// stale counts the stale versions a snapshot reported (see emit).
+	// Only the listener's goroutine touches it.
+	stale int
 	// waitingSince is when the current Next call began (Unix ns), 0 when
 	// the listener is not waiting on Firestore.
 	waitingSince atomic.Int64
 }
 
 // supervise runs the stream until ctx is done, restarting it after errors
-// with backoff and after a watchdog recycle at once.
+// with backoff, after a watchdog recycle at once, and after an inconsistent
+// snapshot at once the first times, then with a short backoff.
 func (l *listener) supervise(ctx context.Context) {
 	m := l.e.opts.Metrics
-	attempt := 0
+	attempt, inconsistent := 0, 0
 	for {
 		gotSnapshot, err := l.runStream(ctx)
 		l.setLive(false)
@@ -589,13 +706,27 @@ func (l *listener) supervise(ctx context.Context) {
 		if gotSnapshot {
 			attempt = 0
 		}
-		if errors.Is(err, errRecycled) {
+		switch {
+		case errors.Is(err, errRecycled):
 			l.log.Warn("listener silent past the watchdog interval; reopening its stream", "watchdog", l.e.opts.Watchdog)
 			if m != nil {
 				m.restarts.WithLabelValues(l.spec.Name, "watchdog").Inc()
 			}
 			continue
+		case errors.Is(err, errInconsistent):
+			if m != nil {
+				m.restarts.WithLabelValues(l.spec.Name, "inconsistent").Inc()
+			}
+			if gotSnapshot {
+				inconsistent = 0
+			}
+			inconsistent++
+			if inconsistent > 2 && !SleepContext(ctx, Backoff(50*time.Millisecond, 2*time.Second, inconsistent-3)) {
+				return
+			}
+			continue
 		}
+		inconsistent = 0
 		if m != nil {
 			m.restarts.WithLabelValues(l.spec.Name, "error").Inc()
 		}
@@ -620,11 +751,12 @@ func (l *listener) setLive(v bool) {
 }
 
 // runStream opens one Snapshots stream and emits its events until it fails
-// or ctx is done. It reports whether a snapshot was received.
+// or ctx is done. It reports whether a consistent first snapshot was
+// received.
 func (l *listener) runStream(ctx context.Context) (bool, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var recycled atomic.Bool
+	var recycled, inconsistent atomic.Bool
 	if wd := l.e.opts.Watchdog; wd > 0 {
 		done := make(chan struct{})
 		defer close(done)
@@ -646,6 +778,11 @@ func (l *listener) runStream(ctx context.Context) (bool, error) {
 			}
 		}()
 	}
+	var checks chan sizeCheck
+	if l.e.opts.Verify.live() {
+		checks = make(chan sizeCheck, 1)
+		go l.verifyLive(sctx, checks, func() { inconsistent.Store(true); cancel() })
+	}
 	it := l.spec.Query(l.client).Snapshots(sctx)
 	defer it.Stop()
 	first := true
@@ -659,6 +796,8 @@ func (l *listener) runStream(ctx context.Context) (bool, error) {
 				return !first, nil
 			case recycled.Load():
 				return !first, errRecycled
+			case inconsistent.Load():
+				return !first, errInconsistent
 			case errors.Is(err, iterator.Done):
 				return !first, errors.New("stream ended")
 			}
@@ -666,18 +805,37 @@ func (l *listener) runStream(ctx context.Context) (bool, error) {
 		}
 		if first {
 			err = l.emitFirst(sctx, snap)
-			first = false
 			if err == nil {
+				first = false
 				l.setLive(true)
 			}
 		} else {
 			err = l.emitChanges(sctx, snap)
 		}
 		if err != nil {
-			if ctx.Err() != nil {
-				return true, nil
+			switch {
+			case ctx.Err() != nil:
+				return !first, nil
+			case inconsistent.Load():
+				return !first, errInconsistent
 			}
-			return true, err
+			return !first, err
+		}
+		if l.stale > 0 {
+			l.log.Warn("stream reported versions older than those already emitted; ignored them", "documents", l.stale)
+			l.stale = 0
+		}
+		if checks != nil && len(snap.Changes) > 0 {
+			c := sizeCheck{readTime: snap.ReadTime, size: snap.Size}
+			select {
+			case checks <- c:
+			default:
+				select { // replace the older check still waiting
+				case <-checks:
+				default:
+				}
+				checks <- c
+			}
 		}
 	}
 }
@@ -703,6 +861,21 @@ func (l *listener) emitFirst(ctx context.Context, snap *firestore.QuerySnapshot)
 	if err != nil {
 		return errs.Wrap(err, "read snapshot", l.spec.Name)
 	}
+	if l.e.opts.Verify.first() {
+		// A first snapshot that lacks a document would report it removed
+		// (or never report it), and its stream would never report that
+		// document's later changes: check it against a count at its
+		// read time, and reopen the stream when they differ.
+		n, err := l.countAt(ctx, snap.ReadTime)
+		if err != nil {
+			return err
+		}
+		if n != int64(len(docs)) {
+			l.log.Warn("first snapshot differs from the query at its read time; reopening the stream",
+				"snapshot_documents", len(docs), "query_documents", n)
+			return errInconsistent
+		}
+	}
 	changes := make([]change, 0, len(docs))
 	present := make(map[string]struct{}, len(docs))
 	for _, d := range docs {
@@ -712,16 +885,6 @@ func (l *listener) emitFirst(ctx context.Context, snap *firestore.QuerySnapshot)
 	}
 	if m := l.e.opts.Metrics; m != nil {
 		m.eventsIn.WithLabelValues(l.spec.Name).Add(float64(len(docs)))
-	}
-	// A document known before but absent from a reopened stream's first
-	// snapshot is checked before it is reported removed: the emulator can
-	// open a stream on a snapshot that misses documents a concurrent write
-	// was touching. One that still exists, unchanged since it was emitted,
-	// still matches the query (listened queries have no limit), so it was
-	// not removed.
-	unchanged, err := l.stillThere(ctx, present)
-	if err != nil {
-		return err
 	}
 	enc := newEncoder(l, snap.ReadTime)
 	for _, r := range l.routes {
@@ -753,13 +916,27 @@ func (l *listener) emitFirst(ctx context.Context, snap *firestore.QuerySnapshot)
 			r.fresh = false
 		}
 		for _, c := range changes {
+			if u, ok := r.unsure[c.path]; ok && u.typ != Removed && u.ut == c.ut {
+				// The sink may not have received this version: send it
+				// again, as the same event (same ID, same type).
+				data, err := enc.data(c)
+				if err != nil {
+					return err
+				}
+				ev := Event{ID: EventID(c.path, c.doc.UpdateTime, false), Type: u.typ, Listener: l.spec.Name, Path: c.path,
+					Data: data, UpdateTime: c.doc.UpdateTime.UTC(), ReadTime: enc.readTime}
+				if err := l.queue(ctx, r, ev); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := l.emit(ctx, r, enc, c); err != nil {
 				return err
 			}
 		}
 		var gone []string
-		for p, ut := range r.known {
-			if _, ok := present[p]; !ok && unchanged[p] != ut {
+		for p := range r.known {
+			if _, ok := present[p]; !ok {
 				gone = append(gone, p)
 			}
 		}
@@ -769,39 +946,23 @@ func (l *listener) emitFirst(ctx context.Context, snap *firestore.QuerySnapshot)
 				return err
 			}
 		}
+		// A removal the sink may not have received, of a document still
+		// gone: send it again.
+		var unsent []journalEntry
+		for p, u := range r.unsure {
+			if _, ok := present[p]; !ok && u.typ == Removed {
+				unsent = append(unsent, u)
+			}
+		}
+		slices.SortFunc(unsent, func(a, b journalEntry) int { return strings.Compare(a.path, b.path) })
+		for _, u := range unsent {
+			if err := l.queue(ctx, r, removal(l.spec.Name, u.path, u.ut, enc.readTime)); err != nil {
+				return err
+			}
+		}
+		r.unsure = nil
 	}
 	return nil
-}
-
-// stillThere reads the documents that some route knows but that are not
-// in present, and returns the update times (Unix ns) of those that exist.
-func (l *listener) stillThere(ctx context.Context, present map[string]struct{}) (map[string]int64, error) {
-	seen := map[string]bool{}
-	var refs []*firestore.DocumentRef
-	for _, r := range l.routes {
-		for p := range r.known {
-			if _, ok := present[p]; !ok && !seen[p] {
-				seen[p] = true
-				refs = append(refs, l.client.Doc(p))
-			}
-		}
-	}
-	if len(refs) == 0 {
-		return nil, nil
-	}
-	out := make(map[string]int64, len(refs))
-	for start := 0; start < len(refs); start += 500 {
-		snaps, err := l.client.GetAll(ctx, refs[start:min(start+500, len(refs))])
-		if err != nil {
-			return nil, errs.Wrap(err, "confirm removals", l.spec.Name)
-		}
-		for _, d := range snaps {
-			if d.Exists() {
-				out[relPath(d.Ref.Path)] = d.UpdateTime.UnixNano()
-			}
-		}
-	}
-	return out, nil
 }
 
 func (l *listener) emitChanges(ctx context.Context, snap *firestore.QuerySnapshot) error {
@@ -809,12 +970,26 @@ func (l *listener) emitChanges(ctx context.Context, snap *firestore.QuerySnapsho
 		return nil
 	}
 	changes := make([]change, 0, len(snap.Changes))
+	var removed []string
 	for _, dc := range snap.Changes {
 		c := change{path: relPath(dc.Doc.Ref.Path)}
 		if dc.Kind != firestore.DocumentRemoved {
 			c.doc, c.ut = dc.Doc, dc.Doc.UpdateTime.UnixNano()
+		} else {
+			removed = append(removed, c.path)
 		}
 		changes = append(changes, c)
+	}
+	if len(removed) > 0 && l.e.opts.Verify.live() {
+		still, err := l.matchingAt(ctx, snap.ReadTime, removed)
+		if err != nil {
+			return err
+		}
+		if len(still) > 0 {
+			l.log.Warn("snapshot reports documents removed that the query still returns at its read time; reopening the stream",
+				"documents", len(still))
+			return errInconsistent
+		}
 	}
 	if m := l.e.opts.Metrics; m != nil {
 		m.eventsIn.WithLabelValues(l.spec.Name).Add(float64(len(changes)))
@@ -830,8 +1005,15 @@ func (l *listener) emitChanges(ctx context.Context, snap *firestore.QuerySnapsho
 	return nil
 }
 
+// removal is the event of the removal of the document at path whose last
+// version had update time ut (Unix ns).
+func removal(listener, path string, ut int64, readTime time.Time) Event {
+	t := time.Unix(0, ut).UTC()
+	return Event{ID: EventID(path, t, true), Type: Removed, Listener: listener, Path: path, UpdateTime: t, ReadTime: readTime}
+}
+
 // emit queues the event that brings route r from its known state to c, if
-// any, and records c as known.
+// any.
 func (l *listener) emit(ctx context.Context, r *route, enc *encoder, c change) error {
 	old, had := r.known[c.path]
 	var ev Event
@@ -839,9 +1021,17 @@ func (l *listener) emit(ctx context.Context, r *route, enc *encoder, c change) e
 	case c.doc == nil && !had:
 		return nil
 	case c.doc == nil:
-		ev = Event{Type: Removed, Listener: l.spec.Name, Path: c.path, UpdateTime: time.Unix(0, old).UTC(), ReadTime: enc.readTime}
-		ev.ID = EventID(c.path, ev.UpdateTime, true)
-	case had && old == c.ut:
+		ev = removal(l.spec.Name, c.path, old, enc.readTime)
+	case had && c.ut == old:
+		return nil
+	case had && c.ut < old:
+		// An older version than the one emitted: a stream can report a
+		// version older than one another stream already reported (seen on
+		// the emulator, just after a stream was reopened). Update times of
+		// a path only grow, so it is stale; emitting it would take the
+		// sink back in time and deliver the newer version's ID a second
+		// time, as "modified".
+		l.stale++
 		return nil
 	default:
 		data, err := enc.data(c)
@@ -854,13 +1044,21 @@ func (l *listener) emit(ctx context.Context, r *route, enc *encoder, c change) e
 		}
 		ev.ID = EventID(c.path, ev.UpdateTime, false)
 	}
+	return l.queue(ctx, r, ev)
+}
+
+// queue pushes ev to r's sink and records it as known.
+func (l *listener) queue(ctx context.Context, r *route, ev Event) error {
 	if err := r.sink.q.push(ctx, r, ev); err != nil {
 		return err
 	}
-	if c.doc == nil {
-		delete(r.known, c.path)
+	if l.log.Enabled(ctx, slog.LevelDebug) {
+		l.log.Debug("queued", "sink", r.sink.name, "type", ev.Type, "path", ev.Path, "update_time", ev.UpdateTime, "id", ev.ID)
+	}
+	if ev.Type == Removed {
+		delete(r.known, ev.Path)
 	} else {
-		r.known[c.path] = c.ut
+		r.known[ev.Path] = ev.UpdateTime.UnixNano()
 	}
 	if m := l.e.opts.Metrics; m != nil {
 		m.queued.WithLabelValues(l.spec.Name, r.sink.name).Inc()

@@ -2,6 +2,7 @@ package listeners_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -311,9 +312,11 @@ func TestSinkFailureNeverStopsTheEngine(t *testing.T) {
 	if n := len(sink.all()); n != 0 {
 		t.Fatalf("failing sink recorded %d events", n)
 	}
+	// Nothing acknowledged, nothing checkpointed (the file may not exist
+	// yet: checkpoints are written by the sink's goroutine between sends).
 	cp, err := listeners.LoadCheckpoint(dir + "/l/mem.ckpt")
-	if err != nil || len(cp) != 0 {
-		t.Fatalf("checkpoint while the sink fails = %v, %v; want empty", cp, err)
+	if (err != nil && !errors.Is(err, listeners.ErrNoCheckpoint)) || len(cp) != 0 {
+		t.Fatalf("checkpoint while the sink fails = %v, %v; want none or empty", cp, err)
 	}
 	failing.Store(false)
 	want := dbState(t, col.Query)

@@ -18,7 +18,7 @@ import (
 //	fbadmin_listen_sink_retries_total{sink}             failed Send calls retried
 //	fbadmin_listen_queue_depth{sink}                    events waiting for the sink
 //	fbadmin_listen_spool_bytes{sink}                    size of a sink's on-disk spool
-//	fbadmin_listen_restarts_total{listener,reason}      listener restarts (error, watchdog)
+//	fbadmin_listen_restarts_total{listener,reason}      listener restarts (error, watchdog, inconsistent)
 //	fbadmin_listen_listener_live{listener}              1 once the listener has its first snapshot
 type Metrics struct {
 	eventsIn  *prometheus.CounterVec
@@ -56,7 +56,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fbadmin_listen_sink_retries_total",
 			Help: "Failed sink sends that were retried."}, []string{"sink"}),
 		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fbadmin_listen_restarts_total",
-			Help: "Listener restarts, by reason (error, watchdog)."}, []string{"listener", "reason"}),
+			Help: "Listener restarts, by reason (error, watchdog, inconsistent)."}, []string{"listener", "reason"}),
 		live: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "fbadmin_listen_listener_live",
 			Help: "1 when the listener's stream has delivered its first snapshot."}, []string{"listener"}),
 		depthDesc: prometheus.NewDesc("fbadmin_listen_queue_depth", "Events waiting in a sink's queue.", []string{"sink"}, nil),
@@ -117,5 +117,6 @@ func (m *Metrics) addRoute(listener, sink string) {
 	m.eventsIn.WithLabelValues(listener)
 	m.restarts.WithLabelValues(listener, "error")
 	m.restarts.WithLabelValues(listener, "watchdog")
+	m.restarts.WithLabelValues(listener, "inconsistent")
 	m.live.WithLabelValues(listener).Set(0)
 }

@@ -3,6 +3,7 @@ package listeners
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // queueKey identifies a document within the queue of one sink.
@@ -90,21 +91,31 @@ func (q *queue) push(ctx context.Context, r *route, ev Event) error {
 	return nil
 }
 
-// take removes up to max events from the front, waiting for at least one.
-// It returns nil when the queue is closed and empty, or when ctx is done.
-func (q *queue) take(ctx context.Context, max int) []*queued {
+// take removes up to max events from the front, waiting for at least one
+// for up to wait (forever when wait is 0). It returns nil when the queue is
+// closed and empty or when ctx is done, and idle true when wait passed with
+// nothing to take.
+func (q *queue) take(ctx context.Context, max int, wait time.Duration) (_ []*queued, idle bool) {
+	var timeout <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		timeout = t.C
+	}
 	q.mu.Lock()
 	for len(q.items)-q.head == 0 {
 		if q.closed {
 			q.mu.Unlock()
-			return nil
+			return nil, false
 		}
 		wake := q.wake
 		q.mu.Unlock()
 		select {
 		case <-wake:
 		case <-ctx.Done():
-			return nil
+			return nil, false
+		case <-timeout:
+			return nil, true
 		}
 		q.mu.Lock()
 	}
@@ -126,7 +137,7 @@ func (q *queue) take(ctx context.Context, max int) []*queued {
 	}
 	q.signal()
 	q.mu.Unlock()
-	return out
+	return out, false
 }
 
 // len returns the number of pending events.

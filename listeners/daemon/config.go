@@ -62,6 +62,8 @@ type EngineConfig struct {
 	BatchSize          int           `yaml:"batch_size"`
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
 	DrainTimeout       time.Duration `yaml:"drain_timeout"`
+	// Verify is auto, always, first or never (see [listeners.Verify]).
+	Verify string `yaml:"verify"`
 }
 
 // SinkConfig is one sink: a name and exactly one of the kind blocks.
@@ -257,6 +259,11 @@ func (c *Config) validate(bad func(path, format string, args ...any)) {
 		if f.v < 0 {
 			bad("$.engine."+f.name, "must not be negative")
 		}
+	}
+	switch listeners.Verify(e.Verify) {
+	case "", listeners.VerifyAuto, listeners.VerifyAlways, listeners.VerifyFirst, listeners.VerifyNever:
+	default:
+		bad("$.engine.verify", "%q: use auto, always, first or never", e.Verify)
 	}
 	if e.StreamsPerClient > 100 {
 		bad("$.engine.streams_per_client", "%d: one connection carries at most 100 streams", e.StreamsPerClient)

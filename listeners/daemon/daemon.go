@@ -102,7 +102,7 @@ func RunWith(ctx context.Context, cfg *Config, logger *slog.Logger, opts Options
 		StateDir: filepath.Join(cfg.StateDir, "checkpoints"), Project: cfg.Project, Database: cfg.Database,
 		StreamsPerClient: e.StreamsPerClient, Watchdog: e.Watchdog, BackoffInitial: e.BackoffInitial,
 		BackoffMax: e.BackoffMax, QueueSize: e.QueueSize, BatchSize: e.BatchSize,
-		CheckpointInterval: e.CheckpointInterval, DrainTimeout: e.DrainTimeout,
+		CheckpointInterval: e.CheckpointInterval, DrainTimeout: e.DrainTimeout, Verify: listeners.Verify(e.Verify),
 		Logger: logger, Metrics: metrics,
 	})
 	if err != nil {
