@@ -490,3 +490,108 @@ func countDocs(t *testing.T, e *srvEnv, coll string) int {
 	}
 	return len(docs)
 }
+
+// Finding 6: before authentication a WebSocket client may send only a
+// few KiB (an unfinished big message is cut at once, with 1009), and one
+// client address or user holds a bounded number of sockets, authenticated
+// or not.
+func TestAbusePreAuthWebSockets(t *testing.T) {
+	t.Parallel()
+	e := newSrvEnv(t, openRules, func(c *Config) {
+		c.Watch.MaxSocketsPerAddress = 4
+		c.Watch.MaxSocketsPerUser = 2
+	})
+	_, tok := e.user(nil)
+	// An unfinished 1 MiB message before auth, on both WebSocket routes.
+	unfinished := func(name string, c *websocket.Conn) {
+		t.Helper()
+		w, err := c.Writer(t.Context(), websocket.MessageText)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chunk := []byte(`{"type":"auth","token":"` + strings.Repeat("x", 4096))
+		start := time.Now()
+		for range 4 { // 16 KiB of a message that never ends
+			if _, err := w.Write(chunk); err != nil {
+				break
+			}
+		}
+		_, _, err = c.Read(t.Context())
+		if websocket.CloseStatus(err) != websocket.StatusMessageTooBig || time.Since(start) > 3*time.Second {
+			t.Fatalf("%s: an unfinished 16 KiB message before auth: %v after %s, want close 1009 at once", name, err, time.Since(start))
+		}
+	}
+	unfinished("/v1/watch", e.wsDial("", false))
+	g, _, err := e.gqlDial("graphql-transport-ws", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unfinished("/graphql", g.c)
+	// A real token (well under the limit) still gets through, and once
+	// authenticated a client may send bigger messages (limits.max_body).
+	c := e.wsDial(tok, false)
+	big := QuerySpec{Collection: "items", Where: []Filter{{Field: "s", Op: "==", Value: json.RawMessage(`"` + strings.Repeat("y", 20000) + `"`)}}}
+	subscribe(t, c, big, "")
+	c.Close(websocket.StatusNormalClosure, "")
+	g, _, err = e.gqlDial("graphql-transport-ws", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.init(map[string]any{"Authorization": "Bearer " + tok}); err != nil {
+		t.Fatalf("connection_init with a real token: %v", err)
+	}
+	g.c.Close(websocket.StatusNormalClosure, "")
+
+	// Sockets per address: the unauthenticated ones count.
+	deadline := time.Now().Add(5 * time.Second)
+	var open []*websocket.Conn
+	for len(open) < 4 && time.Now().Before(deadline) { // the closed ones are released asynchronously
+		c, resp, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(e.URL, "http")+"/v1/watch", nil)
+		if err != nil {
+			if resp != nil && resp.StatusCode == 429 {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			t.Fatal(err)
+		}
+		open = append(open, c)
+	}
+	_, resp, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(e.URL, "http")+"/v1/watch", nil)
+	if err == nil || resp == nil || resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("a 5th socket from one address: %v %v, want 429 with Retry-After", resp, err)
+	}
+	if _, resp, err = e.gqlDial("graphql-transport-ws", "", ""); err == nil || resp.StatusCode != 429 {
+		t.Fatalf("a 5th socket from one address on /graphql: %v %v, want 429", resp, err)
+	}
+	for _, c := range open {
+		c.CloseNow()
+	}
+
+	// Sockets per user: a third is refused, with 4429 after the auth
+	// message, 429 with the token on the upgrade.
+	f := newSrvEnv(t, openRules, func(c *Config) { c.Watch.MaxSocketsPerUser = 2 })
+	_, ftok := f.user(nil)
+	for range 2 {
+		subscribe(t, f.wsDial(ftok, false), QuerySpec{Collection: "items"}, "")
+	}
+	err, _ = wsClose(t, f.wsDial(ftok, false), 10*time.Second)
+	if websocket.CloseStatus(err) != 4429 {
+		t.Fatalf("a 3rd socket of one user: %v, want 4429", err)
+	}
+	_, resp, err = websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(f.URL, "http")+"/v1/watch",
+		&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + ftok}}})
+	if err == nil || resp == nil || resp.StatusCode != 429 {
+		t.Fatalf("a 3rd socket of one user, token in the upgrade: %v %v, want 429", resp, err)
+	}
+	g, _, err = f.gqlDial("graphql-transport-ws", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.init(map[string]any{"Authorization": "Bearer " + ftok}); websocket.CloseStatus(err) != 4429 {
+		t.Fatalf("a 3rd socket of one user on /graphql: %v, want 4429", err)
+	}
+	m := string(f.do("GET", "/metrics", "", nil).body)
+	if !strings.Contains(m, `fbadmin_serve_limit_refusals_total{limit="sockets_per_user"} 3`) {
+		t.Fatalf("refusals not counted:\n%s", m)
+	}
+}

@@ -92,6 +92,18 @@ type WatchConfig struct {
 	// AuthTimeout is how long a WebSocket client may take to send its token
 	// when the upgrade request had none; default 10s.
 	AuthTimeout time.Duration `yaml:"auth_timeout"`
+	// PreAuthMaxMessage is the largest message a WebSocket client may send
+	// before it is authenticated (a bigger one closes it with 1009);
+	// default 8KiB. After authentication, limits.max_body applies.
+	PreAuthMaxMessage yamlconf.ByteSize `yaml:"preauth_max_message"`
+	// MaxSocketsPerAddress caps the open WebSockets of one client IP
+	// address, authenticated or not (429 on the upgrade); default 64, 0
+	// means the default, a negative value no cap. Behind a proxy every
+	// client has the proxy's address: raise it or turn it off there.
+	MaxSocketsPerAddress int `yaml:"max_sockets_per_address"`
+	// MaxSocketsPerUser caps the open WebSockets of one user (429 on the
+	// upgrade, or close 4429 after the auth message); default 16.
+	MaxSocketsPerUser int `yaml:"max_sockets_per_user"`
 }
 
 // GraphQLConfig configures /graphql.
@@ -187,6 +199,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.Watch.AuthTimeout == 0 {
 		c.Watch.AuthTimeout = 10 * time.Second
+	}
+	if c.Watch.PreAuthMaxMessage == 0 {
+		c.Watch.PreAuthMaxMessage = 8 << 10
+	}
+	if c.Watch.MaxSocketsPerAddress == 0 {
+		c.Watch.MaxSocketsPerAddress = 64
+	}
+	if c.Watch.MaxSocketsPerUser == 0 {
+		c.Watch.MaxSocketsPerUser = 16
 	}
 	if c.Auth.CacheTTL == 0 {
 		c.Auth.CacheTTL = time.Minute

@@ -191,9 +191,16 @@ func (s *Server) serveGraphQLWebSocket(srv http.Handler, w http.ResponseWriter, 
 		return
 	default:
 	}
+	release, ok := s.acquireSocket(w, r)
+	if !ok {
+		return
+	}
+	defer release()
 	s.conns.Add(1)
 	defer s.conns.Done()
-	wc := &gqlWSConn{}
+	_, authed := CallerFrom(r.Context())
+	wc := &gqlWSConn{preAuthLimit: int64(s.cfg.Watch.PreAuthMaxMessage), authed: authed}
+	defer wc.releaseUser()
 	done := make(chan struct{})
 	var watcher sync.WaitGroup
 	watcher.Go(func() {
@@ -228,12 +235,75 @@ type gqlWSConn struct {
 	conn   transport.WebsocketConn
 	active int
 	closed bool
+
+	// Before authentication the read limit is preAuthLimit; readLimit is
+	// what gqlgen asked for (limits.max_body), applied once authed.
+	preAuthLimit, readLimit int64
+	authed                  bool
+	relUser                 func() // the user's socket slot, after connection_init
 }
 
 func (c *gqlWSConn) setConn(conn transport.WebsocketConn) {
 	c.mu.Lock()
 	c.conn = conn
 	c.mu.Unlock()
+}
+
+// setReadLimit is gqlgen's SetReadLimit on the connection: held at the
+// pre-authentication limit until authenticated.
+func (c *gqlWSConn) setReadLimit(inner transport.WebsocketReadLimiter, limit int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.readLimit = limit
+	if !c.authed && c.preAuthLimit > 0 && (limit <= 0 || c.preAuthLimit < limit) {
+		limit = c.preAuthLimit
+	}
+	inner.SetReadLimit(limit)
+}
+
+// authenticated lifts the pre-authentication read limit and keeps the
+// user's socket slot until the connection ends.
+func (c *gqlWSConn) authenticated(relUser func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.authed, c.relUser = true, relUser
+	if l, ok := c.conn.(*gqlLimitedConn); ok && c.readLimit > 0 {
+		l.inner().SetReadLimit(c.readLimit)
+	}
+}
+
+func (c *gqlWSConn) releaseUser() {
+	c.mu.Lock()
+	rel := c.relUser
+	c.relUser = nil
+	c.mu.Unlock()
+	if rel != nil {
+		rel()
+	}
+}
+
+// gqlLimitedConn is a connection whose read limit its gqlWSConn decides.
+type gqlLimitedConn struct {
+	transport.WebsocketConn
+	wc *gqlWSConn
+}
+
+func (l *gqlLimitedConn) inner() transport.WebsocketReadLimiter {
+	rl, _ := l.WebsocketConn.(transport.WebsocketReadLimiter)
+	return rl
+}
+
+func (l *gqlLimitedConn) SetReadLimit(limit int64) {
+	if rl := l.inner(); rl != nil {
+		l.wc.setReadLimit(rl, limit)
+	}
+}
+
+func (l *gqlLimitedConn) SetReadDeadline(t time.Time) error {
+	if d, ok := l.WebsocketConn.(transport.WebsocketReadDeadliner); ok {
+		return d.SetReadDeadline(t)
+	}
+	return nil
 }
 
 func (c *gqlWSConn) subStarted() {
@@ -291,16 +361,25 @@ func (i gqlWSImplementation) Accept(w http.ResponseWriter, r *http.Request, opts
 	if err != nil {
 		return nil, err
 	}
-	if wc := gqlWSFrom(r.Context()); wc != nil {
-		wc.setConn(conn)
+	wc := gqlWSFrom(r.Context())
+	if wc == nil {
+		return conn, nil
 	}
-	return conn, nil
+	lc := &gqlLimitedConn{WebsocketConn: conn, wc: wc}
+	if rl := lc.inner(); rl != nil && !wc.authed {
+		rl.SetReadLimit(wc.preAuthLimit) // until gqlgen sets its own
+	}
+	wc.setConn(lc)
+	return lc, nil
 }
 
 // gqlInit authenticates a WebSocket's connection_init: the caller of the
 // upgrade request's Authorization header, or the token of the payload.
 func (s *Server) gqlInit(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 	if _, ok := CallerFrom(ctx); ok {
+		if wc := gqlWSFrom(ctx); wc != nil {
+			wc.authenticated(nil) // the upgrade's slot covers the user
+		}
 		return ctx, nil, nil
 	}
 	reject := func(code int, err error) (context.Context, *transport.InitPayload, error) {
@@ -331,6 +410,15 @@ func (s *Server) gqlInit(ctx context.Context, p transport.InitPayload) (context.
 	if ok, _ := s.limiters.allow(c.UID); !ok {
 		s.metrics.rateLimited.Inc()
 		return reject(gqlCloseRateLimited, errors.New("rate limited: too many requests; retry later"))
+	}
+	rel, err := s.acquireUserSocket(c)
+	if err != nil {
+		return reject(gqlCloseRateLimited, fmt.Errorf("too many open WebSockets for this user (at most %d)", s.cfg.Watch.MaxSocketsPerUser))
+	}
+	if wc := gqlWSFrom(ctx); wc != nil {
+		wc.authenticated(rel)
+	} else {
+		rel()
 	}
 	return WithCaller(ctx, c), nil, nil
 }
@@ -388,7 +476,7 @@ func (s *Server) gqlAroundOperation(ctx context.Context, next graphql.OperationH
 	}
 	if cost > 0 {
 		if cost > s.cfg.Limits.Burst {
-			s.metrics.rateLimited.Inc()
+			s.refused(limitCost)
 			return fail(errs.New(errs.ErrResourceLimit, "rate limit", c.UID, "this operation has %d root fields, more than limits.burst (%d) allows at once: split it", cost, s.cfg.Limits.Burst))
 		}
 		if ok, wait := s.limiters.allowN(c.UID, cost); !ok {
@@ -396,7 +484,7 @@ func (s *Server) gqlAroundOperation(ctx context.Context, next graphql.OperationH
 			return fail(errs.New(errs.ErrResourceLimit, "rate limit", c.UID, "too many requests: at most %g per second per user, one per root field (retry after %s)", s.cfg.Limits.Rate, wait.Round(time.Millisecond)))
 		}
 	}
-	return next(withBudget(ctx, s.cfg.Limits.MaxDocuments))
+	return next(s.withBudget(ctx, s.cfg.Limits.MaxDocuments))
 }
 
 // gqlCost is an operation's cost in rate-limit tokens: its root fields
@@ -424,14 +512,15 @@ func gqlCost(oc *graphql.OperationContext) int {
 // budget counts the documents one GraphQL operation reads and writes,
 // against limits.max_documents.
 type budget struct {
-	max  int64
-	used atomic.Int64
+	max     int64
+	used    atomic.Int64
+	refused func()
 }
 
 type budgetKey struct{}
 
-func withBudget(ctx context.Context, max int) context.Context {
-	return context.WithValue(ctx, budgetKey{}, &budget{max: int64(max)})
+func (s *Server) withBudget(ctx context.Context, max int) context.Context {
+	return context.WithValue(ctx, budgetKey{}, &budget{max: int64(max), refused: func() { s.refused(limitDocumentsPerRequest) }})
 }
 
 // errBudget is the error of a field over the per-request document cap.
@@ -451,6 +540,9 @@ func spend(ctx context.Context, n int) error {
 	for {
 		used := b.used.Load()
 		if used+int64(n) > b.max {
+			if b.refused != nil {
+				b.refused()
+			}
 			return &errs.Error{Kind: errs.ErrResourceLimit, Op: "graphql", Cause: &errBudget{max: b.max, used: used}}
 		}
 		if b.used.CompareAndSwap(used, used+int64(n)) {

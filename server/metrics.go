@@ -14,6 +14,7 @@ type metrics struct {
 	events        *prometheus.CounterVec
 	dropped       prometheus.Counter
 	rateLimited   prometheus.Counter
+	refused       *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -38,8 +39,11 @@ func newMetrics() *metrics {
 		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "fbadmin_serve_rate_limited_total", Help: "Requests refused with 429 by the per-user rate limit.",
 		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fbadmin_serve_limit_refusals_total", Help: "Requests, sockets and subscriptions refused by a budget of docs/serve.md#limits-and-abuse, by limit.",
+		}, []string{"limit"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.subscriptions, m.events, m.dropped, m.rateLimited,
+	m.reg.MustRegister(m.requests, m.latency, m.subscriptions, m.events, m.dropped, m.rateLimited, m.refused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

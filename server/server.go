@@ -49,7 +49,9 @@ type Server struct {
 	limiters *limiters
 	handler  http.Handler
 
-	verifyMode string // "emulator" (unsigned tokens accepted) or "production"
+	verifyMode string  // "emulator" (unsigned tokens accepted) or "production"
+	sockAddr   *counts // open WebSockets per client address
+	sockUser   *counts // open WebSockets per user
 
 	conns     sync.WaitGroup // open WebSockets
 	closing   chan struct{}
@@ -81,6 +83,8 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	s.store = NewStore(opts.Client, s.rules, cfg.Limits.MaxPageSize)
 	s.hub = NewHub(opts.Client, s.rules, cfg.Watch, s.log, s.metrics)
 	s.limiters = newLimiters(rate.Limit(cfg.Limits.Rate), cfg.Limits.Burst)
+	s.sockAddr = newCounts(cfg.Watch.MaxSocketsPerAddress)
+	s.sockUser = newCounts(cfg.Watch.MaxSocketsPerUser)
 	s.handler = s.routes()
 	return s, nil
 }
@@ -356,6 +360,44 @@ func (s *Server) checkRate(w http.ResponseWriter, r *http.Request, c *Caller) bo
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	writeError(w, r, errs.New(errs.ErrResourceLimit, "rate limit", c.UID, "too many requests: at most %g per second per user (retry after %d s)", s.cfg.Limits.Rate, secs))
 	return false
+}
+
+// refused counts a refusal by one of the budgets (limits.go).
+func (s *Server) refused(limit string) { s.metrics.refused.WithLabelValues(limit).Inc() }
+
+// acquireSocket takes a WebSocket slot of the request's client address
+// and, when the upgrade request was authenticated, of its user; it
+// answers 429 itself and returns false when either is full.
+func (s *Server) acquireSocket(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
+	relAddr, ok := s.sockAddr.acquire(clientAddr(r))
+	if !ok {
+		s.refused(limitSocketsPerAddress)
+		w.Header().Set("Retry-After", "10")
+		writeError(w, r, errs.New(errs.ErrResourceLimit, "websocket", "", "too many open WebSockets from this address (at most %d: watch.max_sockets_per_address)", s.cfg.Watch.MaxSocketsPerAddress))
+		return nil, false
+	}
+	c, authed := CallerFrom(r.Context())
+	if !authed {
+		return relAddr, true
+	}
+	relUser, err := s.acquireUserSocket(c)
+	if err != nil {
+		relAddr()
+		w.Header().Set("Retry-After", "10")
+		writeError(w, r, err)
+		return nil, false
+	}
+	return func() { relUser(); relAddr() }, true
+}
+
+// acquireUserSocket takes one of the caller's WebSocket slots.
+func (s *Server) acquireUserSocket(c *Caller) (func(), error) {
+	rel, ok := s.sockUser.acquire(c.UID)
+	if !ok {
+		s.refused(limitSocketsPerUser)
+		return nil, errs.New(errs.ErrResourceLimit, "websocket", c.UID, "too many open WebSockets for this user (at most %d: watch.max_sockets_per_user)", s.cfg.Watch.MaxSocketsPerUser)
+	}
+	return rel, nil
 }
 
 // --- CORS ---

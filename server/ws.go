@@ -96,13 +96,24 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 	}
+	release, ok := s.acquireSocket(w, r)
+	if !ok {
+		return
+	}
+	defer release()
 	conn, err := websocket.Accept(w, r, s.acceptOptions())
 	if err != nil {
 		return // Accept answered the client
 	}
 	s.conns.Add(1)
 	defer s.conns.Done()
-	conn.SetReadLimit(int64(s.cfg.Limits.MaxBody))
+	if _, authed := CallerFrom(r.Context()); authed {
+		conn.SetReadLimit(int64(s.cfg.Limits.MaxBody))
+	} else {
+		// Before authentication a client may send only a little: a bigger
+		// message closes the socket with 1009 (message too big).
+		conn.SetReadLimit(int64(s.cfg.Watch.PreAuthMaxMessage))
+	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
 	go func() {
@@ -215,6 +226,12 @@ func (s *Server) serveWatch(ctx, rctx context.Context, r *http.Request, conn *we
 			s.metrics.rateLimited.Inc()
 			return errs.New(errs.ErrResourceLimit, "watch", c.UID, "too many requests: at most %g per second per user", s.cfg.Limits.Rate)
 		}
+		release, err := s.acquireUserSocket(c)
+		if err != nil {
+			return err
+		}
+		defer release()
+		conn.SetReadLimit(int64(s.cfg.Limits.MaxBody))
 	}
 	m, err := s.readWithin(rctx, conn, s.cfg.Watch.AuthTimeout,
 		badField("type", "no subscribe message within %s: send {\"type\":\"subscribe\",\"query\":{...}}", s.cfg.Watch.AuthTimeout))

@@ -1,0 +1,60 @@
+package server
+
+import (
+	"net"
+	"net/http"
+	"sync"
+)
+
+// Names of the budgets, as the limit label of
+// fbadmin_serve_limit_refusals_total.
+const (
+	limitSocketsPerAddress      = "sockets_per_address"
+	limitSocketsPerUser         = "sockets_per_user"
+	limitSubscriptionsPerSocket = "subscriptions_per_socket"
+	limitSubscriptionsPerUser   = "subscriptions_per_user"
+	limitLiveQueries            = "live_queries"
+	limitQueryDocuments         = "live_query_documents"
+	limitDocumentsPerRequest    = "documents_per_request"
+	limitCost                   = "graphql_cost"
+)
+
+// counts caps how many of something each key holds at once (sockets per
+// client address, sockets per user, ...). A negative max means no cap.
+type counts struct {
+	mu  sync.Mutex
+	max int
+	m   map[string]int
+}
+
+func newCounts(max int) *counts { return &counts{max: max, m: map[string]int{}} }
+
+// acquire takes one for key, or returns false when key holds max already.
+// Call the release function once when done.
+func (c *counts) acquire(key string) (release func(), ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.max >= 0 && c.m[key] >= c.max {
+		return nil, false
+	}
+	c.m[key]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.mu.Lock()
+			if c.m[key]--; c.m[key] <= 0 {
+				delete(c.m, key)
+			}
+			c.mu.Unlock()
+		})
+	}, true
+}
+
+// clientAddr is the IP address of a request's client (without the port).
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
