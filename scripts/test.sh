@@ -9,7 +9,9 @@
 # 2. Starts the emulators that are not running yet (scripts/emulators.sh
 #    start) and exports their hosts.
 # 3. Checks: gofmt -l, go vet, staticcheck (go tool staticcheck; set
-#    FBADMIN_SKIP_STATICCHECK=1 to skip it).
+#    FBADMIN_SKIP_STATICCHECK=1 to skip it) and, when the whole tree is
+#    tested, go build of cmd/fbadmin for linux, darwin and windows on amd64
+#    and arm64 with CGO_ENABLED=0 (FBADMIN_SKIP_CROSSBUILD=1 skips them).
 # 4. go test -race -count=1 -timeout $FBADMIN_TEST_TIMEOUT [args] ./...
 # 5. Stops the emulators this run started, also when something failed or the
 #    run was interrupted; emulators that were already running stay up.
@@ -117,10 +119,26 @@ staticcheck_check() {
 	go tool staticcheck "${pkgs[@]}"
 }
 
+# cross_build builds the binary for every released platform, without cgo:
+# a platform-specific call (a Unix-only syscall, say) breaks one of them.
+cross_build() {
+	local target rc=0
+	for target in linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64; do
+		GOOS=${target%/*} GOARCH=${target#*/} CGO_ENABLED=0 go build -o /dev/null ./cmd/fbadmin ||
+			{ fb_log "the build for $target failed"; rc=1; }
+	done
+	return $rc
+}
+
 checks_failed=0
 timed "gofmt" gofmt_check || checks_failed=1
 timed "go vet" go vet "${pkgs[@]}" || checks_failed=1
 timed "staticcheck" staticcheck_check || checks_failed=1
+if [ "${FBADMIN_SKIP_CROSSBUILD:-}" = 1 ]; then
+	fb_log "cross-build skipped (FBADMIN_SKIP_CROSSBUILD=1)"
+elif [ ${#default_pkgs[@]} -gt 0 ]; then # the whole tree: not for a run of named packages
+	timed "cross-build (6 platforms)" cross_build || checks_failed=1
+fi
 
 race=(-race)
 if [ "$(go env CGO_ENABLED)" != 1 ]; then

@@ -11,11 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
 
 	"cloud.google.com/go/firestore"
@@ -196,45 +192,17 @@ type jobProgress interface {
 // progress starts a progress display on stderr for a long job.
 func (d *deps) progress(label string) jobProgress {
 	p := cliout.NewProgress(d.stderr, cliout.ProgressOptions{Label: label, Terminal: d.stderrTTY, Quiet: d.g.Quiet})
-	if spec := os.Getenv("FBADMIN_TEST_SIGNAL_AFTER"); spec != "" {
-		return newFaultProgress(p, spec)
+	if progressHook != nil {
+		return progressHook(p)
 	}
 	return p
 }
 
-// faultProgress is a testing hook: FBADMIN_TEST_SIGNAL_AFTER="N:SIG" makes
-// the process send itself SIG (INT, TERM, KILL or STOP) once N documents of
-// a job are done, so that the end-to-end tests interrupt or kill a job at a
-// known point, or freeze it there while they take its backend away.
-type faultProgress struct {
-	*cliout.Progress
-	after int64
-	sig   syscall.Signal
-	done  atomic.Int64
-	once  sync.Once
-}
-
-func newFaultProgress(p *cliout.Progress, spec string) jobProgress {
-	n, sig, _ := strings.Cut(spec, ":")
-	f := &faultProgress{Progress: p, sig: syscall.SIGINT}
-	f.after, _ = strconv.ParseInt(n, 10, 64)
-	switch sig {
-	case "KILL":
-		f.sig = syscall.SIGKILL
-	case "TERM":
-		f.sig = syscall.SIGTERM
-	case "STOP":
-		f.sig = syscall.SIGSTOP
-	}
-	return f
-}
-
-func (f *faultProgress) Add(docs, bytes int64) {
-	f.Progress.Add(docs, bytes)
-	if f.done.Add(docs) >= f.after {
-		f.once.Do(func() { syscall.Kill(os.Getpid(), f.sig) })
-	}
-}
+// progressHook, when set, wraps the progress display of every job. Only the
+// end-to-end tests set it (faultProgress in fault_test.go, installed by
+// TestMain), so that they can interrupt a job at a known point: the released
+// binary carries no test hook.
+var progressHook func(jobProgress) jobProgress
 
 // project resolves the project ID: the flag or its environment variables,
 // else the project of the credentials file.

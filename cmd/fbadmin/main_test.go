@@ -22,9 +22,14 @@ import (
 
 // The end-to-end tests run the real fbadmin binary (this test binary,
 // re-executed under the name fbadmin) on the txtar scripts of testdata/,
-// against the Firestore emulator. Each script gets its own project.
+// against the Firestore emulator. Each script gets its own project. That
+// fbadmin has the tests' fault hook (installFaultHook), which the released
+// binary lacks.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){"fbadmin": main})
+	testscript.Main(m, map[string]func(){"fbadmin": func() {
+		installFaultHook()
+		main()
+	}})
 }
 
 func TestScripts(t *testing.T) {
