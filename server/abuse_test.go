@@ -595,3 +595,284 @@ func TestAbusePreAuthWebSockets(t *testing.T) {
 		t.Fatalf("refusals not counted:\n%s", m)
 	}
 }
+
+// Finding 3: with auth.check_revoked, a revoked session reaches REST
+// within auth.recheck_interval (the token cache is bounded by it), and
+// open sockets (/v1/watch, GraphQL subscriptions, a GraphQL socket with no
+// subscription) close with 4401.
+func TestAbuseRevocationReachesOpenSockets(t *testing.T) {
+	t.Parallel()
+	const every = time.Second
+	e := newSrvEnv(t, openRules, func(c *Config) {
+		c.Auth.CheckRevoked = true
+		c.Auth.CacheTTL = time.Hour // bounded by the re-check interval
+		c.Auth.RecheckInterval = every
+	})
+	uid, tok := e.user(nil)
+	e.do("GET", "/v1/docs/items/x", tok, nil).want(t, 404) // verified and cached
+	watch := e.wsDial(tok, false)
+	subscribe(t, watch, QuerySpec{Collection: "items"}, "")
+	g, _, err := e.gqlDial("graphql-transport-ws", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.init(map[string]any{"Authorization": "Bearer " + tok}); err != nil {
+		t.Fatal(err)
+	}
+	g.subscribe("1", `subscription { changes(collection: "items") { type path } }`, nil)
+	idle, _, err := e.gqlDial("graphql-transport-ws", "Bearer "+tok, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := idle.init(nil); err != nil {
+		t.Fatal(err)
+	}
+	// Revocation counts whole seconds: revoke strictly after the token's
+	// issue time.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(1100 * time.Millisecond)))
+	revoked := time.Now()
+	if err := e.auth.RevokeRefreshTokens(t.Context(), uid); err != nil {
+		t.Fatal(err)
+	}
+	bound := every + 5*time.Second // the interval, plus a verification and the close
+	type closed struct {
+		name string
+		err  error
+		at   time.Duration
+	}
+	results := make(chan closed, 3)
+	go func() {
+		err, _ := wsClose(t, watch, 30*time.Second)
+		results <- closed{"/v1/watch", err, time.Since(revoked)}
+	}()
+	for _, c := range []struct {
+		name string
+		w    *gqlWS
+	}{{"graphql subscription", g}, {"graphql idle socket", idle}} {
+		go func() {
+			for {
+				if _, err := c.w.read(30 * time.Second); err != nil {
+					results <- closed{c.name, err, time.Since(revoked)}
+					return
+				}
+			}
+		}()
+	}
+	for range 3 {
+		r := <-results
+		if websocket.CloseStatus(r.err) != 4401 || r.at > bound {
+			t.Errorf("%s after the revocation: %v after %s, want close 4401 within %s", r.name, r.err, r.at.Round(time.Millisecond), bound)
+		} else {
+			t.Logf("%s closed with 4401 %s after the revocation", r.name, r.at.Round(time.Millisecond))
+		}
+	}
+	// REST: the cached verification lasts at most the interval.
+	deadline := revoked.Add(bound)
+	for e.do("GET", "/v1/docs/items/x", tok, nil).StatusCode != 401 {
+		if time.Now().After(deadline) {
+			t.Fatalf("REST still accepts the revoked token %s after the revocation", time.Since(revoked))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Finding 1: change streams have budgets. Subscriptions per socket and
+// per user, distinct live queries (lingering ones are dropped first to
+// make room), documents a live query may hold (refused before listening,
+// and dropped when it grows past the cap); equivalent queries, however
+// spelled, share one listener.
+func TestAbuseSubscriptionBudgets(t *testing.T) {
+	t.Parallel()
+	e := newSrvEnv(t, openRules, func(c *Config) {
+		c.Watch.MaxSubscriptionsPerSocket = 2
+		c.Watch.MaxSubscriptionsPerUser = 3
+		c.Watch.MaxLiveQueries = 4
+		c.Watch.MaxQueryDocuments = 20
+	})
+	seed := func(coll string, n int) {
+		t.Helper()
+		bw := e.fs.Client.BulkWriter(t.Context())
+		for i := range n {
+			if _, err := bw.Set(e.fs.Client.Doc(fmt.Sprintf("%s/%03d", coll, i)), map[string]any{"n": i}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		bw.End()
+	}
+	seed("big", 25)
+	seed("small", 5)
+	seed("grow", 18)
+	_, tok := e.user(nil)
+
+	// A query over more documents than the cap: refused before listening,
+	// 4400 on /v1/watch (retrying will not help).
+	c := e.wsDial(tok, false)
+	wsSend(t, c, map[string]any{"type": "subscribe", "query": QuerySpec{Collection: "big"}})
+	err, msgs := wsClose(t, c, 15*time.Second)
+	if websocket.CloseStatus(err) != 4400 || len(msgs) != 1 || !strings.Contains(msgs[0].Error.Message, "more than 20 documents") {
+		t.Fatalf("a live query over 25 documents: %v %+v, want 4400 naming the cap", err, msgs)
+	}
+	if n := len(e.srv.hub.topics); n != 0 {
+		t.Fatalf("the refused query left %d listeners", n)
+	}
+
+	// Per socket (GraphQL) and per user.
+	g, _, err := e.gqlDial("graphql-transport-ws", "Bearer "+tok, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.init(nil); err != nil {
+		t.Fatal(err)
+	}
+	sub := func(w *gqlWS, id string, lt int) {
+		w.subscribe(id, `subscription($w: [FilterInput!]) { changes(collection: "small", where: $w) { type path } }`,
+			map[string]any{"w": []map[string]any{{"field": "n", "op": "<", "value": lt}}})
+	}
+	sub(g, "1", 100)
+	sub(g, "2", 101)
+	if !gqlNextEvent(g, "1") {
+		t.Fatal("first subscription got nothing")
+	}
+	sub(g, "3", 102)
+	if _, errs := nextError(g, "3"); errCodeOf(errs) != "LIMIT_EXCEEDED" || !strings.Contains(errs[0].Message, "this socket") {
+		t.Fatalf("a 3rd subscription on one socket: %+v, want LIMIT_EXCEEDED", errs)
+	}
+	g2, _, err := e.gqlDial("graphql-transport-ws", "Bearer "+tok, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g2.init(nil); err != nil {
+		t.Fatal(err)
+	}
+	sub(g2, "4", 103)
+	if !gqlNextEvent(g2, "4") {
+		t.Fatal("third subscription of the user got nothing")
+	}
+	sub(g2, "5", 104)
+	if _, errs := nextError(g2, "5"); errCodeOf(errs) != "LIMIT_EXCEEDED" || !strings.Contains(errs[0].Message, "this user") {
+		t.Fatalf("a 4th subscription of one user: %+v, want LIMIT_EXCEEDED", errs)
+	}
+	g.c.CloseNow()
+	g2.c.CloseNow()
+	h := e.srv.Hub()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		h.subsPerUser.mu.Lock()
+		left := len(h.subsPerUser.m)
+		h.subsPerUser.mu.Unlock()
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d users still hold subscriptions after their sockets closed", left)
+		}
+	}
+
+	// Equivalent spellings share one listener.
+	ctx := t.Context()
+	alice := &Caller{UID: "alice-" + emutest.UniqueID(t, "u")}
+	a, err := h.Subscribe(ctx, alice, QuerySpec{Collection: "small", Where: []Filter{
+		{Field: "n", Op: ">=", Value: json.RawMessage(`1`)}, {Field: "n", Op: "<", Value: json.RawMessage(`{"$int":"4"}`)}}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := h.Subscribe(ctx, alice, QuerySpec{Collection: "/small/", Where: []Filter{
+		{Field: "n", Op: "<", Value: json.RawMessage(`4`)}, {Field: "n", Op: ">=", Value: json.RawMessage(`{"$int":"1"}`)},
+		{Field: "n", Op: "<", Value: json.RawMessage(` 4 `)}}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.topic != b.topic {
+		t.Fatalf("equivalent queries got two listeners: %s and %s", a.topic.key, b.topic.key)
+	}
+	a.Close()
+	b.Close()
+
+	// Distinct live queries: lingering ones make room, active ones do not.
+	var active []*Subscription
+	for i := range 4 {
+		s, err := h.Subscribe(ctx, &Caller{UID: fmt.Sprintf("u%d", i)}, QuerySpec{Collection: "small",
+			Where: []Filter{{Field: "n", Op: ">", Value: json.RawMessage(fmt.Sprint(-i - 10))}}}, "")
+		if err != nil {
+			t.Fatalf("live query %d of 4 (lingering ones evicted): %v", i+1, err)
+		}
+		active = append(active, s)
+	}
+	if _, err := h.Subscribe(ctx, &Caller{UID: "u9"}, QuerySpec{Collection: "small"}, ""); !isLimit(err) || !strings.Contains(err.Error(), "max_live_queries") {
+		t.Fatalf("a 5th distinct live query with 4 in use: %v, want a refusal", err)
+	}
+	h.mu.Lock()
+	n := len(h.topics)
+	h.mu.Unlock()
+	if n > 4 {
+		t.Fatalf("%d live queries, cap 4", n)
+	}
+	for _, s := range active {
+		s.Close()
+	}
+
+	// A live query that grows past the cap is dropped with the reason.
+	gw := e.wsDial(tok, false)
+	subscribe(t, gw, QuerySpec{Collection: "grow"}, "")
+	seed("grow", 24)
+	err, msgs = wsClose(t, gw, 20*time.Second)
+	if websocket.CloseStatus(err) != 4400 || len(msgs) == 0 || msgs[len(msgs)-1].Type != "error" ||
+		!strings.Contains(msgs[len(msgs)-1].Error.Message, "more than 20 documents") {
+		t.Fatalf("a live query grown past the cap: %v, last of %d messages %+v", err, len(msgs), msgs[len(msgs)-1])
+	}
+	m := string(e.do("GET", "/metrics", "", nil).body)
+	for _, l := range []string{"subscriptions_per_socket", "subscriptions_per_user", "live_queries", "live_query_documents"} {
+		if !strings.Contains(m, `fbadmin_serve_limit_refusals_total{limit="`+l+`"}`) {
+			t.Errorf("refusals by %s not counted", l)
+		}
+	}
+}
+
+// gqlNextEvent reads until operation id sends an event (true) or an error
+// (false), skipping the messages of other operations.
+func gqlNextEvent(w *gqlWS, id string) bool {
+	w.t.Helper()
+	for {
+		m, err := w.read(10 * time.Second)
+		if err != nil {
+			w.t.Fatalf("waiting for an event of %s: %v", id, err)
+		}
+		if m.ID != id {
+			continue
+		}
+		var r struct {
+			Data   struct{ Changes *gqlChange }
+			Errors []gqlErrorOut
+		}
+		return m.Type == "next" && json.Unmarshal(m.Payload, &r) == nil && len(r.Errors) == 0 && r.Data.Changes != nil
+	}
+}
+
+// nextError reads until operation id reports errors, skipping the
+// messages of other operations and id's own events.
+func nextError(w *gqlWS, id string) (*gqlChange, []gqlErrorOut) {
+	w.t.Helper()
+	for {
+		m, err := w.read(10 * time.Second)
+		if err != nil {
+			w.t.Fatalf("waiting for an error of %s: %v", id, err)
+		}
+		if m.ID != id {
+			continue
+		}
+		var out []gqlErrorOut
+		switch m.Type {
+		case "error":
+			if err := json.Unmarshal(m.Payload, &out); err != nil {
+				w.t.Fatalf("error payload %s: %v", m.Payload, err)
+			}
+			return nil, out
+		case "next":
+			var r struct{ Errors []gqlErrorOut }
+			if err := json.Unmarshal(m.Payload, &r); err == nil && len(r.Errors) > 0 {
+				return nil, r.Errors
+			}
+		case "complete":
+			w.t.Fatalf("operation %s completed without an error", id)
+		}
+	}
+}

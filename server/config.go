@@ -104,6 +104,19 @@ type WatchConfig struct {
 	// MaxSocketsPerUser caps the open WebSockets of one user (429 on the
 	// upgrade, or close 4429 after the auth message); default 16.
 	MaxSocketsPerUser int `yaml:"max_sockets_per_user"`
+	// MaxSubscriptionsPerSocket caps the subscriptions running on one
+	// GraphQL WebSocket; default 16.
+	MaxSubscriptionsPerSocket int `yaml:"max_subscriptions_per_socket"`
+	// MaxSubscriptionsPerUser caps the change streams one user has open,
+	// over all sockets and both transports; default 32.
+	MaxSubscriptionsPerUser int `yaml:"max_subscriptions_per_user"`
+	// MaxLiveQueries caps the distinct queries the server listens to at
+	// once, lingering ones included (those are dropped first to make
+	// room); default 256.
+	MaxLiveQueries int `yaml:"max_live_queries"`
+	// MaxQueryDocuments caps the documents one live query may hold: a
+	// query that matches more is refused; default 10000.
+	MaxQueryDocuments int `yaml:"max_query_documents"`
 }
 
 // GraphQLConfig configures /graphql.
@@ -122,7 +135,13 @@ type AuthConfig struct {
 	// CacheTTL is how long a verified token is reused before it is
 	// verified again (never past its expiry): a revoked session is noticed
 	// at most this late. Default 1m; a negative value turns the cache off.
+	// With CheckRevoked it is at most RecheckInterval.
 	CacheTTL time.Duration `yaml:"cache_ttl"`
+	// RecheckInterval is, with CheckRevoked, how often each open WebSocket
+	// verifies its token again (a revoked session or a disabled user is
+	// closed with 4401), and the longest a verified token is cached for
+	// REST. Default 30s; a negative value turns the re-check off.
+	RecheckInterval time.Duration `yaml:"recheck_interval"`
 }
 
 // LogConfig selects the log format and level.
@@ -209,8 +228,23 @@ func (c *Config) setDefaults() {
 	if c.Watch.MaxSocketsPerUser == 0 {
 		c.Watch.MaxSocketsPerUser = 16
 	}
+	if c.Watch.MaxSubscriptionsPerSocket == 0 {
+		c.Watch.MaxSubscriptionsPerSocket = 16
+	}
+	if c.Watch.MaxSubscriptionsPerUser == 0 {
+		c.Watch.MaxSubscriptionsPerUser = 32
+	}
+	if c.Watch.MaxLiveQueries == 0 {
+		c.Watch.MaxLiveQueries = 256
+	}
+	if c.Watch.MaxQueryDocuments == 0 {
+		c.Watch.MaxQueryDocuments = 10000
+	}
 	if c.Auth.CacheTTL == 0 {
 		c.Auth.CacheTTL = time.Minute
+	}
+	if c.Auth.RecheckInterval == 0 {
+		c.Auth.RecheckInterval = 30 * time.Second
 	}
 	if c.GraphQL.Introspection == "" {
 		c.GraphQL.Introspection = "auto"

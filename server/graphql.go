@@ -198,9 +198,15 @@ func (s *Server) serveGraphQLWebSocket(srv http.Handler, w http.ResponseWriter, 
 	defer release()
 	s.conns.Add(1)
 	defer s.conns.Done()
-	_, authed := CallerFrom(r.Context())
-	wc := &gqlWSConn{preAuthLimit: int64(s.cfg.Watch.PreAuthMaxMessage), authed: authed}
+	c, authed := CallerFrom(r.Context())
+	wc := &gqlWSConn{preAuthLimit: int64(s.cfg.Watch.PreAuthMaxMessage), authed: authed, subs: map[*Subscription]struct{}{}}
 	defer wc.releaseUser()
+	var cancel context.CancelFunc
+	wc.ctx, cancel = context.WithCancel(context.WithoutCancel(r.Context()))
+	defer cancel()
+	if authed {
+		go s.watchRevocation(wc.ctx, c, func(error) { wc.revoke() })
+	}
 	done := make(chan struct{})
 	var watcher sync.WaitGroup
 	watcher.Go(func() {
@@ -235,6 +241,9 @@ type gqlWSConn struct {
 	conn   transport.WebsocketConn
 	active int
 	closed bool
+
+	subs map[*Subscription]struct{} // the running subscriptions
+	ctx  context.Context            // canceled when the connection ends
 
 	// Before authentication the read limit is preAuthLimit; readLimit is
 	// what gqlgen asked for (limits.max_body), applied once authed.
@@ -306,16 +315,57 @@ func (l *gqlLimitedConn) SetReadDeadline(t time.Time) error {
 	return nil
 }
 
-func (c *gqlWSConn) subStarted() {
+// reserve takes one of the socket's max subscription slots (max < 0: no
+// cap); subStarted or unreserve follows.
+func (c *gqlWSConn) reserve(max int) bool {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if max >= 0 && c.active >= max {
+		return false
+	}
 	c.active++
-	c.mu.Unlock()
+	return true
 }
 
-func (c *gqlWSConn) subEnded() {
+func (c *gqlWSConn) unreserve() {
 	c.mu.Lock()
 	c.active--
 	c.mu.Unlock()
+}
+
+// subStarted records a running subscription (its slot reserved).
+func (c *gqlWSConn) subStarted(sub *Subscription) {
+	c.mu.Lock()
+	if c.subs != nil {
+		c.subs[sub] = struct{}{}
+	}
+	c.mu.Unlock()
+}
+
+func (c *gqlWSConn) subEnded(sub *Subscription) {
+	c.mu.Lock()
+	c.active--
+	delete(c.subs, sub)
+	c.mu.Unlock()
+}
+
+// revoke ends the socket of a caller whose token a re-check refused: its
+// subscriptions end with UNAUTHENTICATED, then the socket closes with 4401.
+func (c *gqlWSConn) revoke() {
+	c.mu.Lock()
+	subs := make([]*Subscription, 0, len(c.subs))
+	for sub := range c.subs {
+		subs = append(subs, sub)
+	}
+	c.mu.Unlock()
+	for _, sub := range subs {
+		sub.end(ErrSessionRevoked)
+	}
+	wait := time.Duration(0)
+	if len(subs) > 0 {
+		wait = gqlShutdownGrace / 4 // their errors go out first
+	}
+	time.AfterFunc(wait, func() { c.closeWith(4401, "the session was revoked or the user disabled: sign in again") })
 }
 
 // waitIdle waits until no subscription runs, then a little more for
@@ -417,6 +467,9 @@ func (s *Server) gqlInit(ctx context.Context, p transport.InitPayload) (context.
 	}
 	if wc := gqlWSFrom(ctx); wc != nil {
 		wc.authenticated(rel)
+		if wc.ctx != nil {
+			go s.watchRevocation(wc.ctx, c, func(error) { wc.revoke() })
+		}
 	} else {
 		rel()
 	}
@@ -609,7 +662,7 @@ func (s *Server) gqlPresent(ctx context.Context, err error) *gqlerror.Error {
 		ge.Message = "internal error (logged by the server)"
 	}
 	var be *errBudget
-	if errors.As(err, &be) {
+	if errors.As(err, &be) || isLimit(err) {
 		code = "LIMIT_EXCEEDED"
 	}
 	var fe *fieldError

@@ -269,14 +269,19 @@ func (sr gqlSubscription) Changes(ctx context.Context, collection string, group 
 	if wc == nil {
 		return nil, errs.New(errs.ErrInvalid, "graphql", "", "subscriptions need a WebSocket")
 	}
+	if !wc.reserve(s.cfg.Watch.MaxSubscriptionsPerSocket) {
+		return nil, s.hub.overLimit(limitSubscriptionsPerSocket, errs.ErrResourceLimit, collection,
+			"too many subscriptions on this socket (at most %d: watch.max_subscriptions_per_socket)", s.cfg.Watch.MaxSubscriptionsPerSocket)
+	}
 	sub, err := s.hub.Subscribe(ctx, c, gqlSpec(collection, group, where, or, orderBy), deref(resume))
 	if err != nil {
+		wc.unreserve()
 		return nil, gqlFail(err, "watch", collection)
 	}
-	wc.subStarted()
+	wc.subStarted(sub)
 	ch := make(chan *gql.ChangeEvent)
 	go func() {
-		defer wc.subEnded()
+		defer wc.subEnded(sub)
 		defer close(ch)
 		defer sub.Close()
 		defer func() {
@@ -291,13 +296,15 @@ func (sr gqlSubscription) Changes(ctx context.Context, collection string, group 
 				if ctx.Err() == nil {
 					transport.AddSubscriptionError(ctx, s.gqlPresent(ctx, gqlStreamEnd(err, collection)))
 				}
-				if errors.Is(err, ErrTokenExpired) {
+				if errors.Is(err, ErrTokenExpired) || errors.Is(err, ErrSessionRevoked) {
 					// Every operation of this socket would fail now: close
 					// it, as /v1/watch does, so that clients reconnect
 					// with a fresh token (after the error went out).
-					time.AfterFunc(gqlShutdownGrace/4, func() {
-						wc.closeWith(4401, "the ID token expired: reconnect with a fresh token")
-					})
+					reason := "the ID token expired: reconnect with a fresh token"
+					if errors.Is(err, ErrSessionRevoked) {
+						reason = "the session was revoked or the user disabled: sign in again"
+					}
+					time.AfterFunc(gqlShutdownGrace/4, func() { wc.closeWith(4401, reason) })
 				}
 				return
 			}

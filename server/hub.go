@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,6 +76,8 @@ type Hub struct {
 	log     *slog.Logger
 	metrics *metrics
 
+	subsPerUser *counts // open subscriptions per user
+
 	mu     sync.Mutex
 	topics map[string]*topic
 	closed bool
@@ -91,7 +94,17 @@ func NewHub(client *firestore.Client, rules *Rules, cfg WatchConfig, log *slog.L
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Hub{client: client, rules: rules, cfg: cfg, log: log, metrics: m, topics: map[string]*topic{}}
+	if cfg.MaxSubscriptionsPerUser == 0 {
+		cfg.MaxSubscriptionsPerUser = 32
+	}
+	if cfg.MaxLiveQueries == 0 {
+		cfg.MaxLiveQueries = 256
+	}
+	if cfg.MaxQueryDocuments == 0 {
+		cfg.MaxQueryDocuments = 10000
+	}
+	return &Hub{client: client, rules: rules, cfg: cfg, log: log, metrics: m, topics: map[string]*topic{},
+		subsPerUser: newCounts(cfg.MaxSubscriptionsPerUser)}
 }
 
 // Close ends every stream with ErrShuttingDown.
@@ -121,19 +134,42 @@ func (h *Hub) Subscribe(ctx context.Context, c *Caller, q QuerySpec, resume stri
 	if q.Limit > 0 || len(q.Select) > 0 {
 		return nil, errs.New(errs.ErrInvalid, "watch", q.Collection, "limit and select are not supported on change streams")
 	}
-	key, err := topicKey(q, g, c)
+	key, err := topicKey(normalizeSpec(q), g, c)
 	if err != nil {
 		return nil, err
+	}
+	release, ok := h.subsPerUser.acquire(c.UID)
+	if !ok {
+		return nil, h.overLimit(limitSubscriptionsPerUser, errs.ErrResourceLimit, q.Collection,
+			"too many open subscriptions for this user (at most %d: watch.max_subscriptions_per_user)", h.cfg.MaxSubscriptionsPerUser)
+	}
+	h.mu.Lock()
+	known := h.topics[key] != nil
+	h.mu.Unlock()
+	if max := h.cfg.MaxQueryDocuments; !known && max > 0 {
+		// A new live query holds every matching document: refuse one over
+		// the budget before listening (the listener would fetch them all).
+		if n, err := rq.Limit(max + 1).Count(ctx); err == nil && n > int64(max) {
+			release()
+			return nil, h.tooManyDocuments(q.Collection)
+		}
 	}
 	var t *topic
 	for {
 		h.mu.Lock()
 		if h.closed {
 			h.mu.Unlock()
+			release()
 			return nil, errs.New(errs.ErrUnavailable, "watch", q.Collection, "%v", ErrShuttingDown)
 		}
 		t = h.topics[key]
 		if t == nil {
+			if max := h.cfg.MaxLiveQueries; max > 0 && len(h.topics) >= max && !h.evictIdleLocked() {
+				h.mu.Unlock()
+				release()
+				return nil, h.overLimit(limitLiveQueries, errs.ErrResourceLimit, q.Collection,
+					"the server listens to its maximum of %d distinct queries (watch.max_live_queries): retry later, or subscribe to a query others use", max)
+			}
 			t = h.newTopic(key, rq.Raw())
 			h.topics[key] = t
 		}
@@ -148,7 +184,7 @@ func (h *Hub) Subscribe(ctx context.Context, c *Caller, q QuerySpec, resume stri
 		delete(h.topics, key)
 		h.mu.Unlock()
 	}
-	sub := &Subscription{hub: h, topic: t, caller: c, grant: g, ch: make(chan *StreamMessage, h.cfg.SendQueue), done: make(chan struct{})}
+	sub := &Subscription{hub: h, topic: t, caller: c, grant: g, ch: make(chan *StreamMessage, h.cfg.SendQueue), done: make(chan struct{}), release: release}
 	if !c.Expires.IsZero() {
 		sub.expiryMu.Lock()
 		sub.expiry = time.AfterFunc(time.Until(c.Expires), func() { sub.end(ErrTokenExpired) })
@@ -181,6 +217,79 @@ func (h *Hub) Subscribe(ctx context.Context, c *Caller, q QuerySpec, resume stri
 		h.metrics.subscriptions.Inc()
 	}
 	return sub, nil
+}
+
+// tooManyDocuments refuses a live query over watch.max_query_documents.
+func (h *Hub) tooManyDocuments(target string) error {
+	return h.overLimit(limitQueryDocuments, errs.ErrInvalid, target,
+		"the query matches more than %d documents (watch.max_query_documents): narrow it with where clauses to stream it", h.cfg.MaxQueryDocuments)
+}
+
+// evictIdleLocked stops the topic that has lingered without subscribers
+// the longest, to make room for a new one; false when every topic is in
+// use. h.mu held.
+func (h *Hub) evictIdleLocked() bool {
+	var victim *topic
+	var since time.Time
+	for _, t := range h.topics {
+		t.mu.Lock()
+		idle := len(t.subs) == 0 && t.pending == 0 && !t.stopped
+		at := t.idleSince
+		t.mu.Unlock()
+		if idle && (victim == nil || at.Before(since)) {
+			victim, since = t, at
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	delete(h.topics, victim.key)
+	victim.stop(nil)
+	return true
+}
+
+// normalizeSpec spells equivalent queries alike, so that they share one
+// listener: values in their canonical encoding ({"$int":"5"} and 5 are
+// the same integer), the clauses of where and of or sorted and without
+// repeats (both are commutative), directions lower case with asc explicit.
+func normalizeSpec(q QuerySpec) QuerySpec {
+	q.Collection = strings.Trim(q.Collection, "/")
+	norm := func(fs []Filter) []Filter {
+		if len(fs) == 0 {
+			return nil
+		}
+		out := make([]Filter, 0, len(fs))
+		seen := map[string]bool{}
+		for _, f := range fs {
+			if v, err := value.Decode(f.Value); err == nil {
+				if enc, err := value.Encode(v); err == nil {
+					f.Value = enc
+				}
+			}
+			k := f.Field + "\x00" + f.Op + "\x00" + string(f.Value)
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, f)
+			}
+		}
+		slices.SortFunc(out, func(a, b Filter) int {
+			return strings.Compare(a.Field+"\x00"+a.Op+"\x00"+string(a.Value), b.Field+"\x00"+b.Op+"\x00"+string(b.Value))
+		})
+		return out
+	}
+	q.Where, q.Or = norm(q.Where), norm(q.Or)
+	if len(q.OrderBy) > 0 {
+		ob := make([]Order, len(q.OrderBy))
+		for i, o := range q.OrderBy {
+			o.Direction = strings.ToLower(o.Direction)
+			if o.Direction == "" {
+				o.Direction = "asc"
+			}
+			ob[i] = o
+		}
+		q.OrderBy = ob
+	}
+	return q
 }
 
 // topicKey identifies the effective query: what was asked, narrowed to
@@ -220,15 +329,16 @@ type topic struct {
 	ready  chan struct{} // closed after the first snapshot
 	done   chan struct{} // closed when the topic stopped
 
-	mu      sync.Mutex
-	seq     uint64
-	state   map[string]*StreamMessage // current documents, by path
-	buf     []*StreamMessage          // recent events, oldest first
-	subs    map[*Subscription]struct{}
-	pending int
-	linger  *time.Timer
-	stopped bool
-	err     error
+	mu        sync.Mutex
+	seq       uint64
+	state     map[string]*StreamMessage // current documents, by path
+	buf       []*StreamMessage          // recent events, oldest first
+	subs      map[*Subscription]struct{}
+	pending   int
+	linger    *time.Timer
+	idleSince time.Time // when the last subscriber left
+	stopped   bool
+	err       error
 }
 
 func (t *topic) position(seq uint64) string {
@@ -258,7 +368,18 @@ func (t *topic) run(ctx context.Context) {
 				break
 			}
 			attempt = 0
-			t.apply(snap, fresh)
+			if err := t.apply(snap, fresh); err != nil {
+				// Over watch.max_query_documents: the query is dropped
+				// and its subscribers told why.
+				t.hub.mu.Lock()
+				if t.hub.topics[t.key] == t {
+					delete(t.hub.topics, t.key)
+				}
+				t.hub.mu.Unlock()
+				it.Stop()
+				t.stop(err)
+				return
+			}
 			fresh = false
 			if first {
 				first = false
@@ -280,7 +401,11 @@ func (t *topic) run(ctx context.Context) {
 // apply turns a snapshot into events. The first snapshot of a (re)opened
 // stream is diffed against the known state, so a restart emits exactly
 // what changed meanwhile.
-func (t *topic) apply(snap *firestore.QuerySnapshot, fresh bool) {
+func (t *topic) apply(snap *firestore.QuerySnapshot, fresh bool) error {
+	max := t.hub.cfg.MaxQueryDocuments
+	if max > 0 && snap.Size > max {
+		return t.hub.tooManyDocuments("query")
+	}
 	var evs []*StreamMessage
 	readTime := snap.ReadTime
 	if fresh {
@@ -335,6 +460,7 @@ func (t *topic) apply(snap *firestore.QuerySnapshot, fresh bool) {
 		}
 	}
 	t.publish(evs, fresh && !t.isReady())
+	return nil
 }
 
 // confirmRemoved returns the documents of missing that no longer exist
@@ -516,6 +642,7 @@ func (t *topic) maybeLinger() {
 	if len(t.subs) > 0 || t.pending > 0 || t.stopped || t.linger != nil {
 		return
 	}
+	t.idleSince = time.Now()
 	t.linger = time.AfterFunc(t.hub.cfg.Linger, func() {
 		t.hub.mu.Lock()
 		t.mu.Lock()
@@ -560,6 +687,7 @@ type Subscription struct {
 
 	backlog []*StreamMessage // sent before ch; touched only by Next after join
 	ch      chan *StreamMessage
+	release func() // the user's subscription slot
 
 	dropping atomic.Bool
 	once     sync.Once
@@ -643,6 +771,9 @@ func (s *Subscription) end(reason error) {
 			t.Stop()
 		}
 		close(s.done)
+		if s.release != nil {
+			s.release()
+		}
 		if errors.Is(reason, ErrSlowClient) && s.hub.metrics != nil {
 			s.hub.metrics.dropped.Inc()
 		}

@@ -1,9 +1,12 @@
 package server
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"sync"
+
+	"github.com/fbadmin/fbadmin/internal/errs"
 )
 
 // Names of the budgets, as the limit label of
@@ -57,4 +60,29 @@ func clientAddr(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// limitError is a refusal by a budget: GraphQL answers it with the code
+// LIMIT_EXCEEDED; its kind decides the HTTP status and close code.
+type limitError struct {
+	limit string
+	err   error
+}
+
+func (e *limitError) Error() string { return e.err.Error() }
+func (e *limitError) Unwrap() error { return e.err }
+
+// overLimit returns a refusal by the budget limit, of the given kind, and
+// counts it.
+func (h *Hub) overLimit(limit string, kind error, target, format string, args ...any) error {
+	if h.metrics != nil {
+		h.metrics.refused.WithLabelValues(limit).Inc()
+	}
+	return &limitError{limit: limit, err: errs.New(kind, "watch", target, format, args...)}
+}
+
+// isLimit reports whether err is a budget's refusal.
+func isLimit(err error) bool {
+	var le *limitError
+	return errors.As(err, &le)
 }

@@ -208,6 +208,8 @@ type Caller struct {
 	Claims map[string]any
 	// Expires is when the token stops being valid; change streams end then.
 	Expires time.Time
+
+	token string // the ID token of a WebSocket's caller, for re-checks; never logged
 }
 
 // Grant is what a rule allowed: unconditionally, or only on documents

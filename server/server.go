@@ -49,9 +49,10 @@ type Server struct {
 	limiters *limiters
 	handler  http.Handler
 
-	verifyMode string  // "emulator" (unsigned tokens accepted) or "production"
-	sockAddr   *counts // open WebSockets per client address
-	sockUser   *counts // open WebSockets per user
+	verifyMode  string        // "emulator" (unsigned tokens accepted) or "production"
+	rawVerifier auth.Verifier // without the cache: for the re-checks of open sockets
+	sockAddr    *counts       // open WebSockets per client address
+	sockUser    *counts       // open WebSockets per user
 
 	conns     sync.WaitGroup // open WebSockets
 	closing   chan struct{}
@@ -75,11 +76,15 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		}
 		mode = "emulator"
 	}
-	if cfg.Auth.CacheTTL > 0 {
-		opts.Verifier = auth.NewCachedVerifier(opts.Verifier, auth.CacheOptions{TTL: cfg.Auth.CacheTTL})
+	raw := opts.Verifier
+	if ttl := cfg.Auth.CacheTTL; ttl > 0 {
+		if cfg.Auth.CheckRevoked && cfg.Auth.RecheckInterval > 0 && ttl > cfg.Auth.RecheckInterval {
+			ttl = cfg.Auth.RecheckInterval // a revoked session is noticed within the interval
+		}
+		opts.Verifier = auth.NewCachedVerifier(opts.Verifier, auth.CacheOptions{TTL: ttl})
 	}
 	s := &Server{cfg: cfg, opts: opts, log: opts.Logger, rules: NewRules(cfg.Rules), metrics: newMetrics(),
-		closing: make(chan struct{}), verifyMode: mode}
+		closing: make(chan struct{}), verifyMode: mode, rawVerifier: raw}
 	s.store = NewStore(opts.Client, s.rules, cfg.Limits.MaxPageSize)
 	s.hub = NewHub(opts.Client, s.rules, cfg.Watch, s.log, s.metrics)
 	s.limiters = newLimiters(rate.Limit(cfg.Limits.Rate), cfg.Limits.Burst)
@@ -247,7 +252,48 @@ func (s *Server) VerifyToken(ctx context.Context, idToken string) (*Caller, erro
 	if err != nil {
 		return nil, err
 	}
-	return callerOf(tok), nil
+	c := callerOf(tok)
+	c.token = idToken
+	return c, nil
+}
+
+// ErrSessionRevoked: a re-check of an open socket's token refused it
+// (revoked session, disabled or deleted user).
+var ErrSessionRevoked error = &errs.Error{Kind: errs.ErrUnauthenticated, Op: "watch",
+	Cause: errors.New("the session was revoked or the user disabled: sign in again")}
+
+// watchRevocation re-verifies the token of a socket's caller every
+// auth.recheck_interval, when auth.check_revoked is on, until ctx ends;
+// it calls revoked once if the token is refused. An outage of the
+// verification keeps the socket (it is logged and tried again).
+func (s *Server) watchRevocation(ctx context.Context, c *Caller, revoked func(error)) {
+	every := s.cfg.Auth.RecheckInterval
+	if !s.cfg.Auth.CheckRevoked || every <= 0 || c.token == "" {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := s.rawVerifier.VerifyIDToken(vctx, c.token, auth.VerifyOptions{CheckRevoked: true})
+		cancel()
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, errs.ErrUnauthenticated) || errs.KindOf(err) == errs.ErrUnauthenticated:
+			s.log.Info("closing a WebSocket: its token was refused on re-check", "uid", c.UID, "reason", errs.KindOf(err).Error())
+			revoked(err)
+			return
+		default:
+			s.log.Warn("re-check of a WebSocket's token failed; keeping it", "uid", c.UID, "error", err)
+		}
+	}
 }
 
 // authenticate runs the auth package's middleware on every request but
@@ -261,6 +307,11 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		c := callerOf(tok)
+		if isWebSocket(r) { // kept for the re-checks of auth.recheck_interval
+			if scheme, tok, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " "); ok && strings.EqualFold(scheme, "Bearer") {
+				c.token = strings.TrimSpace(tok)
+			}
+		}
 		ri := info(r)
 		ri.uid, ri.caller = c.UID, c // no context copy per request
 		next.ServeHTTP(w, r)

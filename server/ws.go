@@ -276,6 +276,7 @@ func (s *Server) serveWatch(ctx, rctx context.Context, r *http.Request, conn *we
 		}
 	}()
 	go s.pinger(wctx, rctx, conn, wcancel)
+	go s.watchRevocation(wctx, c, func(error) { sub.end(ErrSessionRevoked) })
 
 	hello, _ := json.Marshal(map[string]string{"type": "subscribed"})
 	if err := writeBounded(conn, hello, 10*time.Second); err != nil {
