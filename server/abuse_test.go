@@ -291,14 +291,15 @@ func TestAbuseNoExistenceOracle(t *testing.T) {
 	}
 }
 
-// wsClose reads until the connection ends and returns its close error.
-func wsClose(t *testing.T, c *websocket.Conn, within time.Duration) (error, []*wsMsg) {
+// wsClose reads until the connection ends and returns the messages read
+// and its close error.
+func wsClose(t *testing.T, c *websocket.Conn, within time.Duration) ([]*wsMsg, error) {
 	t.Helper()
 	var msgs []*wsMsg
 	for {
 		m, err := wsRead(t, c, within)
 		if err != nil {
-			return err, msgs
+			return msgs, err
 		}
 		msgs = append(msgs, m)
 	}
@@ -333,7 +334,7 @@ func TestAbuseWatchCloseFrames(t *testing.T) {
 			}
 		}
 		start := time.Now()
-		err, msgs := wsClose(t, conn, 10*time.Second)
+		msgs, err := wsClose(t, conn, 10*time.Second)
 		var ce websocket.CloseError
 		if !errors.As(err, &ce) || ce.Code != c.code || !strings.Contains(ce.Reason, c.reason) {
 			t.Fatalf("%s: closed with %v after %s, want code %d and a reason with %q", c.name, err, time.Since(start), c.code, c.reason)
@@ -574,7 +575,7 @@ func TestAbusePreAuthWebSockets(t *testing.T) {
 	for range 2 {
 		subscribe(t, f.wsDial(ftok, false), QuerySpec{Collection: "items"}, "")
 	}
-	err, _ = wsClose(t, f.wsDial(ftok, false), 10*time.Second)
+	_, err = wsClose(t, f.wsDial(ftok, false), 10*time.Second)
 	if websocket.CloseStatus(err) != 4429 {
 		t.Fatalf("a 3rd socket of one user: %v, want 4429", err)
 	}
@@ -642,7 +643,7 @@ func TestAbuseRevocationReachesOpenSockets(t *testing.T) {
 	}
 	results := make(chan closed, 3)
 	go func() {
-		err, _ := wsClose(t, watch, 30*time.Second)
+		_, err := wsClose(t, watch, 30*time.Second)
 		results <- closed{"/v1/watch", err, time.Since(revoked)}
 	}()
 	for _, c := range []struct {
@@ -708,7 +709,7 @@ func TestAbuseSubscriptionBudgets(t *testing.T) {
 	// 4400 on /v1/watch (retrying will not help).
 	c := e.wsDial(tok, false)
 	wsSend(t, c, map[string]any{"type": "subscribe", "query": QuerySpec{Collection: "big"}})
-	err, msgs := wsClose(t, c, 15*time.Second)
+	msgs, err := wsClose(t, c, 15*time.Second)
 	if websocket.CloseStatus(err) != 4400 || len(msgs) != 1 || !strings.Contains(msgs[0].Error.Message, "more than 20 documents") {
 		t.Fatalf("a live query over 25 documents: %v %+v, want 4400 naming the cap", err, msgs)
 	}
@@ -814,7 +815,7 @@ func TestAbuseSubscriptionBudgets(t *testing.T) {
 	gw := e.wsDial(tok, false)
 	subscribe(t, gw, QuerySpec{Collection: "grow"}, "")
 	seed("grow", 24)
-	err, msgs = wsClose(t, gw, 20*time.Second)
+	msgs, err = wsClose(t, gw, 20*time.Second)
 	if websocket.CloseStatus(err) != 4400 || len(msgs) == 0 || msgs[len(msgs)-1].Type != "error" ||
 		!strings.Contains(msgs[len(msgs)-1].Error.Message, "more than 20 documents") {
 		t.Fatalf("a live query grown past the cap: %v, last of %d messages %+v", err, len(msgs), msgs[len(msgs)-1])
