@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,9 +14,10 @@ import (
 	"time"
 
 	"cloud.google.com/go/firestore"
-	"google.golang.org/api/iterator"
 
 	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/internal/retry"
+	"github.com/fbadmin/fbadmin/internal/stream"
 	"github.com/fbadmin/fbadmin/internal/value"
 )
 
@@ -181,9 +181,7 @@ func New(opts Options) (*Engine, error) {
 		return nil, errs.New(errs.ErrInvalid, "listeners", "", "no state directory: set Options.StateDir (state_dir in the config) to where checkpoints are kept")
 	}
 	opts.setDefaults()
-	switch opts.Verify {
-	case VerifyAuto, VerifyAlways, VerifyFirst, VerifyNever:
-	default:
+	if !opts.Verify.Valid() {
 		return nil, errs.New(errs.ErrInvalid, "listeners", "", "verify %q: use auto, always, first or never", opts.Verify)
 	}
 	return &Engine{
@@ -651,31 +649,15 @@ func (s *sinkRunner) run(ctx context.Context) {
 // exponential bound capped at max, half of it fixed and half random. Sinks
 // use it for their own retries.
 func Backoff(initial, max time.Duration, attempt int) time.Duration {
-	d := initial
-	for i := 0; i < attempt && d < max; i++ {
-		d *= 2
-	}
-	d = min(d, max)
-	return d/2 + rand.N(d/2+1)
+	return retry.Backoff(initial, max, attempt)
 }
 
 // SleepContext waits for d and reports true, or reports false as soon as ctx
 // is done.
-func SleepContext(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
+func SleepContext(ctx context.Context, d time.Duration) bool { return retry.Sleep(ctx, d) }
 
-// errRecycled ends a stream the watchdog found silent.
-var errRecycled = errors.New("stream silent past the watchdog interval")
-
-// listener runs one query's stream under supervision.
+// listener runs one query's stream under the supervision of the shared
+// change-stream core (internal/stream).
 type listener struct {
 	e      *Engine
 	spec   Spec
@@ -686,57 +668,37 @@ type listener struct {
 	// stale counts the stale versions a snapshot reported (see emit).
 	// Only the listener's goroutine touches it.
 	stale int
-	// waitingSince is when the current Next call began (Unix ns), 0 when
-	// the listener is not waiting on Firestore.
-	waitingSince atomic.Int64
 }
 
-// supervise runs the stream until ctx is done, restarting it after errors
-// with backoff, after a watchdog recycle at once, and after an inconsistent
-// snapshot at once the first times, then with a short backoff.
+// supervise runs the stream until ctx is done.
 func (l *listener) supervise(ctx context.Context) {
 	m := l.e.opts.Metrics
-	attempt, inconsistent := 0, 0
-	for {
-		gotSnapshot, err := l.runStream(ctx)
-		l.setLive(false)
-		if ctx.Err() != nil {
-			return
-		}
-		if gotSnapshot {
-			attempt = 0
-		}
-		switch {
-		case errors.Is(err, errRecycled):
-			l.log.Warn("listener silent past the watchdog interval; reopening its stream", "watchdog", l.e.opts.Watchdog)
-			if m != nil {
-				m.restarts.WithLabelValues(l.spec.Name, "watchdog").Inc()
-			}
-			continue
-		case errors.Is(err, errInconsistent):
-			if m != nil {
-				m.restarts.WithLabelValues(l.spec.Name, "inconsistent").Inc()
-			}
-			if gotSnapshot {
-				inconsistent = 0
-			}
-			inconsistent++
-			if inconsistent > 2 && !SleepContext(ctx, Backoff(50*time.Millisecond, 2*time.Second, inconsistent-3)) {
-				return
-			}
-			continue
-		}
-		inconsistent = 0
-		if m != nil {
-			m.restarts.WithLabelValues(l.spec.Name, "error").Inc()
-		}
-		d := Backoff(l.e.opts.BackoffInitial, l.e.opts.BackoffMax, attempt)
-		attempt++
-		l.log.Error("listener stream failed; restarting", "retry_in", d.Round(time.Millisecond), "attempt", attempt, "err", err)
-		if !SleepContext(ctx, d) {
-			return
-		}
+	wd := l.e.opts.Watchdog
+	if wd < 0 {
+		wd = 0
 	}
+	_ = stream.Run(ctx, stream.Options{
+		Client: l.client, Query: l.spec.Query(l.client), Verify: l.e.opts.Verify, Watchdog: wd,
+		BackoffInitial: l.e.opts.BackoffInitial, BackoffMax: l.e.opts.BackoffMax, Log: l.log,
+		Restarted: func(reason string) {
+			if m != nil {
+				m.restarts.WithLabelValues(l.spec.Name, reason).Inc()
+			}
+		},
+		Live: l.setLive,
+	}, func(ctx context.Context, s *stream.Snapshot) error {
+		var err error
+		if s.First {
+			err = l.emitFirst(ctx, s)
+		} else {
+			err = l.emitChanges(ctx, s)
+		}
+		if l.stale > 0 {
+			l.log.Warn("stream reported versions older than those already emitted; ignored them", "documents", l.stale)
+			l.stale = 0
+		}
+		return err
+	})
 }
 
 func (l *listener) setLive(v bool) {
@@ -750,104 +712,6 @@ func (l *listener) setLive(v bool) {
 	}
 }
 
-// runStream opens one Snapshots stream and emits its events until it fails
-// or ctx is done. It reports whether a consistent first snapshot was
-// received.
-func (l *listener) runStream(ctx context.Context) (bool, error) {
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var recycled, inconsistent atomic.Bool
-	if wd := l.e.opts.Watchdog; wd > 0 {
-		done := make(chan struct{})
-		defer close(done)
-		go func() {
-			t := time.NewTicker(max(wd/8, 10*time.Millisecond))
-			defer t.Stop()
-			for {
-				select {
-				case <-done:
-					return
-				case <-t.C:
-					since := l.waitingSince.Load()
-					if since != 0 && time.Since(time.Unix(0, since)) > wd {
-						recycled.Store(true)
-						cancel()
-						return
-					}
-				}
-			}
-		}()
-	}
-	var checks chan sizeCheck
-	if l.e.opts.Verify.live() {
-		checks = make(chan sizeCheck, 1)
-		go l.verifyLive(sctx, checks, func() { inconsistent.Store(true); cancel() })
-	}
-	it := l.spec.Query(l.client).Snapshots(sctx)
-	defer it.Stop()
-	first := true
-	for {
-		l.waitingSince.Store(time.Now().UnixNano())
-		snap, err := it.Next()
-		l.waitingSince.Store(0)
-		if err != nil {
-			switch {
-			case ctx.Err() != nil:
-				return !first, nil
-			case recycled.Load():
-				return !first, errRecycled
-			case inconsistent.Load():
-				return !first, errInconsistent
-			case errors.Is(err, iterator.Done):
-				return !first, errors.New("stream ended")
-			}
-			return !first, errs.Wrap(err, "listen", l.spec.Name)
-		}
-		if first {
-			err = l.emitFirst(sctx, snap)
-			if err == nil {
-				first = false
-				l.setLive(true)
-			}
-		} else {
-			err = l.emitChanges(sctx, snap)
-		}
-		if err != nil {
-			switch {
-			case ctx.Err() != nil:
-				return !first, nil
-			case inconsistent.Load():
-				return !first, errInconsistent
-			}
-			return !first, err
-		}
-		if l.stale > 0 {
-			l.log.Warn("stream reported versions older than those already emitted; ignored them", "documents", l.stale)
-			l.stale = 0
-		}
-		if checks != nil && len(snap.Changes) > 0 {
-			c := sizeCheck{readTime: snap.ReadTime, size: snap.Size}
-			select {
-			case checks <- c:
-			default:
-				select { // replace the older check still waiting
-				case <-checks:
-				default:
-				}
-				checks <- c
-			}
-		}
-	}
-}
-
-// relPath strips "projects/P/databases/D/documents/" from a document name.
-func relPath(name string) string {
-	if i := strings.Index(name, "/documents/"); i >= 0 {
-		return name[i+len("/documents/"):]
-	}
-	return name
-}
-
 // change is one document's new state in a snapshot: doc is nil when it is
 // gone.
 type change struct {
@@ -856,30 +720,12 @@ type change struct {
 	ut   int64
 }
 
-func (l *listener) emitFirst(ctx context.Context, snap *firestore.QuerySnapshot) error {
-	docs, err := snap.Documents.GetAll()
-	if err != nil {
-		return errs.Wrap(err, "read snapshot", l.spec.Name)
-	}
-	if l.e.opts.Verify.first() {
-		// A first snapshot that lacks a document would report it removed
-		// (or never report it), and its stream would never report that
-		// document's later changes: check it against a count at its
-		// read time, and reopen the stream when they differ.
-		n, err := l.countAt(ctx, snap.ReadTime)
-		if err != nil {
-			return err
-		}
-		if n != int64(len(docs)) {
-			l.log.Warn("first snapshot differs from the query at its read time; reopening the stream",
-				"snapshot_documents", len(docs), "query_documents", n)
-			return errInconsistent
-		}
-	}
+func (l *listener) emitFirst(ctx context.Context, snap *stream.Snapshot) error {
+	docs := snap.Docs
 	changes := make([]change, 0, len(docs))
 	present := make(map[string]struct{}, len(docs))
 	for _, d := range docs {
-		p := relPath(d.Ref.Path)
+		p := stream.RelPath(d.Ref.Path)
 		present[p] = struct{}{}
 		changes = append(changes, change{path: p, doc: d, ut: d.UpdateTime.UnixNano()})
 	}
@@ -965,31 +811,17 @@ func (l *listener) emitFirst(ctx context.Context, snap *firestore.QuerySnapshot)
 	return nil
 }
 
-func (l *listener) emitChanges(ctx context.Context, snap *firestore.QuerySnapshot) error {
+func (l *listener) emitChanges(ctx context.Context, snap *stream.Snapshot) error {
 	if len(snap.Changes) == 0 {
 		return nil
 	}
 	changes := make([]change, 0, len(snap.Changes))
-	var removed []string
 	for _, dc := range snap.Changes {
-		c := change{path: relPath(dc.Doc.Ref.Path)}
+		c := change{path: stream.RelPath(dc.Doc.Ref.Path)}
 		if dc.Kind != firestore.DocumentRemoved {
 			c.doc, c.ut = dc.Doc, dc.Doc.UpdateTime.UnixNano()
-		} else {
-			removed = append(removed, c.path)
 		}
 		changes = append(changes, c)
-	}
-	if len(removed) > 0 && l.e.opts.Verify.live() {
-		still, err := l.matchingAt(ctx, snap.ReadTime, removed)
-		if err != nil {
-			return err
-		}
-		if len(still) > 0 {
-			l.log.Warn("snapshot reports documents removed that the query still returns at its read time; reopening the stream",
-				"documents", len(still))
-			return errInconsistent
-		}
 	}
 	if m := l.e.opts.Metrics; m != nil {
 		m.eventsIn.WithLabelValues(l.spec.Name).Add(float64(len(changes)))

@@ -59,7 +59,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -191,7 +190,8 @@ func check(err error) {
 
 func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+// quiet passes on the engine's warnings (stream reopens, sink retries) only.
+var quiet = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 // timedSink wraps the file sink and calls seen for each event once Send
 // has returned.
