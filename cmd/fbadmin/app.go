@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 )
@@ -67,72 +65,7 @@ func commands() []*cli.Command {
 	return cmds
 }
 
-// withGlobalFlags lets global flags also follow a command name
-// ("fbadmin fs get PATH -o json"), as users expect. Only the commands named
-// on the command line get their copies (interspersed adds them as it walks
-// the line): copies for all the commands cost every start about 40 page
-// faults (1.5 ms) for nothing.
-func withGlobalFlags(cmd *cli.Command) {
-	for _, f := range cmd.Flags {
-		if slices.Contains(f.Names(), "project") {
-			return // already there
-		}
-	}
-	cmd.Flags = append(cmd.Flags, commandGlobalFlags()...)
-}
-
-// withAllGlobalFlags gives every command its copies of the global flags,
-// for what lists them all (the fish completion script).
-func withAllGlobalFlags(cmds []*cli.Command) {
-	for _, c := range cmds {
-		withGlobalFlags(c)
-		withAllGlobalFlags(c.Subcommands)
-	}
-}
-
-// setupCommand gives cmd and its sub-commands their usage-error handler
-// and groups an action that shows their help.
-func setupCommand(cmd *cli.Command) {
-	if cmd.OnUsageError == nil {
-		cmd.OnUsageError = func(c *cli.Context, err error, _ bool) error {
-			return usagef("%v (hint: run 'fbadmin %s --help')", err, c.Command.FullName())
-		}
-	}
-	for _, sub := range cmd.Subcommands {
-		setupCommand(sub)
-	}
-	if len(cmd.Subcommands) > 0 && cmd.Action == nil {
-		// A group without a sub-command: show its help, exit 2.
-		cmd.Action = func(c *cli.Context) error {
-			if c.Args().Present() {
-				return usagef("unknown command %q: run 'fbadmin %s --help' for the list", c.Args().First(), cmd.Name)
-			}
-			cli.ShowSubcommandHelp(c)
-			return usagef("%s needs a sub-command", cmd.Name)
-		}
-	}
-}
-
 const globalCategory = "Global"
-
-// commandGlobalFlags are the copies of the global flags that commands take.
-// They read no environment variables: those are the app-level flags' job, so
-// that "fbadmin --project p fs get" is not overridden by FBADMIN_PROJECT
-// through the command's copy (see flagValue).
-func commandGlobalFlags() []cli.Flag {
-	flags := globalFlags()
-	for _, f := range flags {
-		switch f := f.(type) {
-		case *cli.StringFlag:
-			f.EnvVars = nil
-		case *cli.BoolFlag:
-			f.EnvVars = nil
-		case *cli.DurationFlag:
-			f.EnvVars = nil
-		}
-	}
-	return flags
-}
 
 func globalFlags() []cli.Flag {
 	return []cli.Flag{
@@ -157,94 +90,3 @@ func (e usageError) Unwrap() error { return e.err }
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
 func stdout(c *cli.Context) io.Writer { return c.App.Writer }
-
-// interspersed moves the flags of the command line's leaf command before
-// its positional arguments, so that "fbadmin fs set users/a --data {...}"
-// works: urfave/cli v2 (like the flag package) stops reading flags at the
-// first argument. A "--" ends the flags; everything after it stays as is.
-// The commands it walks through get their global flags (withGlobalFlags).
-func interspersed(app *cli.App, args []string) []string {
-	if len(args) < 2 {
-		return args
-	}
-	out := []string{args[0]}
-	flags, cmds := app.Flags, app.Commands
-	i := 1
-walk:
-	for i < len(args) {
-		a := args[i]
-		switch {
-		case a == "--":
-			break walk
-		case isFlagArg(a):
-			out = append(out, a)
-			if takesValue(flags, a) && i+1 < len(args) {
-				out = append(out, args[i+1])
-				i++
-			}
-			i++
-			continue
-		}
-		if a == "help" || a == "h" {
-			// urfave/cli's help command ("fbadmin help fs"): walk on, so
-			// that the command it shows has its global flags.
-			out = append(out, a)
-			i++
-			continue
-		}
-		var next *cli.Command
-		for _, c := range cmds {
-			if c.HasName(a) {
-				next = c
-			}
-		}
-		if next == nil {
-			break
-		}
-		withGlobalFlags(next)
-		out = append(out, a)
-		i++
-		flags, cmds = next.Flags, next.Subcommands
-		if len(cmds) == 0 {
-			break
-		}
-	}
-	var fl, pos []string
-	for ; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			pos = append(pos, args[i:]...)
-			break
-		}
-		if !isFlagArg(a) {
-			pos = append(pos, a)
-			continue
-		}
-		fl = append(fl, a)
-		if takesValue(flags, a) && i+1 < len(args) {
-			fl = append(fl, args[i+1])
-			i++
-		}
-	}
-	return append(append(out, fl...), pos...)
-}
-
-func isFlagArg(a string) bool { return len(a) > 1 && a[0] == '-' }
-
-// takesValue reports whether a flag argument without "=value" consumes the
-// next argument.
-func takesValue(flags []cli.Flag, a string) bool {
-	name := strings.TrimLeft(a, "-")
-	if strings.Contains(name, "=") {
-		return false
-	}
-	for _, f := range flags {
-		for _, n := range f.Names() {
-			if n == name {
-				_, isBool := f.(*cli.BoolFlag)
-				return !isBool
-			}
-		}
-	}
-	return false
-}

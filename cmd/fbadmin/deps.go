@@ -39,53 +39,6 @@ type globalOptions struct {
 	Timeout                                        time.Duration
 }
 
-// flagValue returns a global flag's value wherever it was given: before the
-// command ("fbadmin -o json fs get") or after it ("fbadmin fs get -o json").
-// The innermost explicit setting wins; otherwise the innermost value
-// (default or environment variable) is used.
-func flagValue[T any](c *cli.Context, name string, get func(*cli.Context, string) T) T {
-	for _, ctx := range c.Lineage() {
-		if ctx.Command == nil && ctx.App == nil {
-			continue
-		}
-		set := false
-		if fs := ctxFlagSetHas(ctx, name); fs {
-			set = true
-		}
-		if set {
-			return get(ctx, name)
-		}
-	}
-	// Not given on any command line: the app-level flag holds the
-	// environment variable or the default.
-	root := c
-	for _, ctx := range c.Lineage() {
-		if ctx.App != nil {
-			root = ctx
-		}
-	}
-	return get(root, name)
-}
-
-// ctxFlagSetHas reports whether name (or an alias) was given on this
-// context's own command line.
-func ctxFlagSetHas(ctx *cli.Context, name string) bool {
-	names := []string{name}
-	for _, f := range globalFlags() {
-		if f.Names()[0] == name {
-			names = f.Names()
-		}
-	}
-	for _, n := range ctx.LocalFlagNames() {
-		for _, want := range names {
-			if n == want {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 func readGlobals(c *cli.Context) globalOptions {
 	str := func(ctx *cli.Context, n string) string { return ctx.String(n) }
 	boolean := func(ctx *cli.Context, n string) bool { return ctx.Bool(n) }
