@@ -3,10 +3,10 @@
 #
 #   scripts/bench.sh NAME [args...]
 #
-# NAME is a program under internal/bench/ (run without NAME to list them).
+# NAME is a program under internal/cmd/bench/ (run without NAME to list them).
 # The emulators that are not running are started first and stopped
 # afterwards; those already running stay up. The benchmark runs as
-# `go run ./internal/bench/NAME args...` with the emulators' variables
+# `go run ./internal/cmd/bench/NAME args...` with the emulators' variables
 # exported; its stdout passes through untouched, so its last line (the JSON
 # result) stays last. This script's own messages go to stderr.
 #
@@ -19,13 +19,31 @@ FBADMIN_SCRIPT=bench.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$FBADMIN_ROOT"
 
-# available prints the names of the main packages under internal/bench.
+# The benchmark programs are mains, so they live above the libraries, in
+# internal/cmd/bench. internal/bench, their former place, is still searched
+# for programs that have not moved yet.
+bench_dirs=(internal/cmd/bench internal/bench)
+
+# available prints the names of the main packages of bench_dirs.
 available() {
-	local d
-	for d in internal/bench/*/; do
-		d=${d%/}
-		if grep -qs '^package main$' "$d"/*.go; then
-			echo "${d#internal/bench/}"
+	local base d
+	for base in "${bench_dirs[@]}"; do
+		for d in "$base"/*/; do
+			d=${d%/}
+			if grep -qs '^package main$' "$d"/*.go; then
+				echo "${d#"$base"/}"
+			fi
+		done
+	done | sort -u
+}
+
+# dir_of prints the directory of benchmark NAME (the first found).
+dir_of() {
+	local base
+	for base in "${bench_dirs[@]}"; do
+		if [ -d "$base/$1" ]; then
+			echo "$base/$1"
+			return
 		fi
 	done
 }
@@ -36,7 +54,7 @@ if [ -z "$name" ] || [[ $name == -* ]] || [[ $name == */* ]] || ! available | gr
 	{
 		echo "usage: scripts/bench.sh NAME [args...]"
 		echo "benchmarks:"
-		available | sed 's/^/  /' | grep . || echo "  (none yet under internal/bench)"
+		available | sed 's/^/  /' | grep . || echo "  (none yet under internal/cmd/bench)"
 	} >&2
 	exit 2
 fi
@@ -63,7 +81,8 @@ trap 'exit 143' TERM
 
 scripts/emulators.sh start --record "$record" >&2
 eval "$(scripts/emulators.sh env)"
-fb_log "running internal/bench/$name against FIRESTORE_EMULATOR_HOST=$FIRESTORE_EMULATOR_HOST FIREBASE_AUTH_EMULATOR_HOST=$FIREBASE_AUTH_EMULATOR_HOST PUBSUB_EMULATOR_HOST=$PUBSUB_EMULATOR_HOST"
+dir=$(dir_of "$name")
+fb_log "running $dir against FIRESTORE_EMULATOR_HOST=$FIRESTORE_EMULATOR_HOST FIREBASE_AUTH_EMULATOR_HOST=$FIREBASE_AUTH_EMULATOR_HOST PUBSUB_EMULATOR_HOST=$PUBSUB_EMULATOR_HOST"
 rc=0
-go run "./internal/bench/$name" "$@" || rc=$?
+go run "./$dir" "$@" || rc=$?
 exit $rc

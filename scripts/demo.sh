@@ -40,7 +40,7 @@ CGO_ENABLED=0 go build -o "$bin" ./cmd/fbadmin
 "$bin" version
 
 step "library: seed and work with typed repositories (project $project)"
-go run ./internal/demo -project "$project" -n "$n"
+go run ./internal/cmd/demo -project "$project" -n "$n"
 
 fb=("$bin" --emulator --project "$project")
 run() { printf '$ fbadmin %s\n' "$*"; "${fb[@]}" "$@"; }

@@ -21,7 +21,7 @@
 //
 // Usage (normally through scripts/bench.sh auth):
 //
-//	FIREBASE_AUTH_EMULATOR_HOST=127.0.0.1:9099 go run ./internal/bench/auth [-n 10000]
+//	FIREBASE_AUTH_EMULATOR_HOST=127.0.0.1:9099 go run ./internal/cmd/bench/auth [-n 10000]
 //
 // stdout carries readable lines, then, as its last line, one JSON object
 // with the figures; import_vs_firebase and export_vs_firebase are fbadmin's

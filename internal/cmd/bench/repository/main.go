@@ -13,7 +13,7 @@
 //
 // Usage (normally through scripts/bench.sh repository):
 //
-//	FIRESTORE_EMULATOR_HOST=127.0.0.1:8080 go run ./internal/bench/repository [-n 20000] [-concurrency 8] [-rounds 3]
+//	FIRESTORE_EMULATOR_HOST=127.0.0.1:8080 go run ./internal/cmd/bench/repository [-n 20000] [-concurrency 8] [-rounds 3]
 //
 // stdout carries readable lines, then, as its last line, one JSON object
 // with the figures; write_vs_raw and read_vs_raw are the repository's
