@@ -20,6 +20,7 @@ const (
 	limitQueryDocuments         = "live_query_documents"
 	limitDocumentsPerRequest    = "documents_per_request"
 	limitCost                   = "graphql_cost"
+	limitMessageSize            = "message_size"
 )
 
 // counts caps how many of something each key holds at once (sockets per

@@ -165,6 +165,11 @@ func (s *Server) closeWS(conn *websocket.Conn, err error) {
 
 func (s *Server) readClient(ctx context.Context, conn *websocket.Conn) (*clientMessage, error) {
 	typ, b, err := conn.Read(ctx)
+	if errors.Is(err, websocket.ErrMessageTooBig) {
+		// The library closed the socket with 1009 and its reason.
+		s.refused(limitMessageSize)
+		return nil, errWSClosed
+	}
 	if err != nil {
 		return nil, err
 	}

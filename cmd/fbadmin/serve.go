@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"runtime/metrics"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -94,6 +96,12 @@ func runServe(ctx context.Context, d *deps, cfg *server.Config) error {
 		// SDK); collecting less often buys about a fifth more requests per
 		// second for a few tens of MB. GOGC in the environment overrides.
 		debug.SetGCPercent(400)
+		if os.Getenv("GOMEMLIMIT") == "" {
+			// But not five times a large live heap (many live queries):
+			// a soft memory limit of twice the live heap, at least
+			// 256 MiB, makes the collector behave as GOGC=100 there.
+			go boundGC(ctx, 256<<20)
+		}
 	}
 	logger := serveLogger(cfg.Log, d.stderr, d.g.Verbose)
 	s, err := server.New(cfg, server.Options{Client: client, Verifier: ac, Emulator: d.emulator() && ac.Emulator(), Logger: logger})
@@ -112,4 +120,31 @@ func serveLogger(c server.LogConfig, w io.Writer, verbose bool) *slog.Logger {
 		c.Level = "debug"
 	}
 	return logconf.New(c, w)
+}
+
+// boundGC keeps the soft memory limit at twice the live heap, and at
+// least floor, until ctx ends: GOGC=400 while the heap is small, no more
+// than GOGC=100 once it is large, never a limit below the live heap (which
+// would make the collector run constantly).
+func boundGC(ctx context.Context, floor int64) {
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	last := int64(-1)
+	for {
+		metrics.Read(sample)
+		limit := floor
+		if sample[0].Value.Kind() == metrics.KindUint64 {
+			limit = max(floor, 2*int64(sample[0].Value.Uint64()))
+		}
+		if limit != last {
+			debug.SetMemoryLimit(limit)
+			last = limit
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -158,4 +160,43 @@ func cmdHTTP(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	ts.Stdout().Write(b)
+}
+
+// TestServeBoundGC (issue 12, finding 1): with GOGC=400, the soft memory
+// limit follows twice the live heap with a floor, so that a large live
+// heap is not allowed to grow five times over before a collection.
+func TestServeBoundGC(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(prev)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { boundGC(ctx, 300<<20); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for debug.SetMemoryLimit(-1) != 300<<20 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if got := debug.SetMemoryLimit(-1); got != 300<<20 {
+		t.Fatalf("memory limit %d with a small live heap, want the floor %d", got, 300<<20)
+	}
+	// A live heap above half the floor raises the limit to twice it.
+	keep := make([][]byte, 0, 200)
+	for range 200 {
+		keep = append(keep, make([]byte, 1<<20))
+	}
+	runtime.GC()
+	ctx, cancel = context.WithCancel(context.Background())
+	done = make(chan struct{})
+	go func() { boundGC(ctx, 64<<20); close(done) }()
+	deadline = time.Now().Add(5 * time.Second)
+	for debug.SetMemoryLimit(-1) < 400<<20 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if got := debug.SetMemoryLimit(-1); got < 400<<20 {
+		t.Fatalf("memory limit %d MiB with 200 MiB live, want at least twice the live heap", got>>20)
+	}
+	runtime.KeepAlive(keep)
 }
