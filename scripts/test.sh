@@ -9,7 +9,9 @@
 # 2. Starts the emulators that are not running yet (scripts/emulators.sh
 #    start) and exports their hosts.
 # 3. Checks: gofmt -l, go vet, staticcheck (go tool staticcheck; set
-#    FBADMIN_SKIP_STATICCHECK=1 to skip it) and, when the whole tree is
+#    FBADMIN_SKIP_STATICCHECK=1 to skip it), golangci-lint with
+#    .golangci.yml (the layering rules; installed at a pinned version on
+#    first use; FBADMIN_SKIP_LINT=1 skips it) and, when the whole tree is
 #    tested, go build of cmd/fbadmin for linux, darwin and windows on amd64
 #    and arm64 with CGO_ENABLED=0 (FBADMIN_SKIP_CROSSBUILD=1 skips them).
 # 4. go test -race -count=1 -timeout $FBADMIN_TEST_TIMEOUT [args] ./...
@@ -119,6 +121,31 @@ staticcheck_check() {
 	go tool staticcheck "${pkgs[@]}"
 }
 
+# golangci-lint runs the linters of .golangci.yml (depguard's layering rules
+# above all) at this version, installed with go install from the Go module
+# proxy into GOBIN (or GOPATH/bin) when it is missing or another version;
+# later runs reuse it.
+GOLANGCI_LINT_VERSION=v2.15.0
+
+golangci_lint_check() {
+	if [ "${FBADMIN_SKIP_LINT:-}" = 1 ]; then
+		fb_log "golangci-lint skipped (FBADMIN_SKIP_LINT=1)"
+		return 0
+	fi
+	local dir bin gopath
+	dir=$(go env GOBIN)
+	if [ -z "$dir" ]; then
+		gopath=$(go env GOPATH)
+		dir=${gopath%%:*}/bin
+	fi
+	bin=$dir/golangci-lint
+	if ! "$bin" version 2>/dev/null | grep -q "version ${GOLANGCI_LINT_VERSION#v} "; then
+		fb_log "installing golangci-lint $GOLANGCI_LINT_VERSION into $dir (once; later runs reuse it)"
+		CGO_ENABLED=0 go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_LINT_VERSION" || return
+	fi
+	"$bin" run "${pkgs[@]}"
+}
+
 # cross_build builds the binary for every released platform, without cgo:
 # a platform-specific call (a Unix-only syscall, say) breaks one of them.
 cross_build() {
@@ -134,6 +161,7 @@ checks_failed=0
 timed "gofmt" gofmt_check || checks_failed=1
 timed "go vet" go vet "${pkgs[@]}" || checks_failed=1
 timed "staticcheck" staticcheck_check || checks_failed=1
+timed "golangci-lint" golangci_lint_check || checks_failed=1
 if [ "${FBADMIN_SKIP_CROSSBUILD:-}" = 1 ]; then
 	fb_log "cross-build skipped (FBADMIN_SKIP_CROSSBUILD=1)"
 elif [ ${#default_pkgs[@]} -gt 0 ]; then # the whole tree: not for a run of named packages
