@@ -19,31 +19,14 @@ FBADMIN_SCRIPT=bench.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$FBADMIN_ROOT"
 
-# The benchmark programs are mains, so they live above the libraries, in
-# internal/cmd/bench. internal/bench, their former place, is still searched
-# for programs that have not moved yet.
-bench_dirs=(internal/cmd/bench internal/bench)
-
-# available prints the names of the main packages of bench_dirs.
+# available prints the names of the main packages under internal/cmd/bench
+# (mains, so above the libraries, not in internal/).
 available() {
-	local base d
-	for base in "${bench_dirs[@]}"; do
-		for d in "$base"/*/; do
-			d=${d%/}
-			if grep -qs '^package main$' "$d"/*.go; then
-				echo "${d#"$base"/}"
-			fi
-		done
-	done | sort -u
-}
-
-# dir_of prints the directory of benchmark NAME (the first found).
-dir_of() {
-	local base
-	for base in "${bench_dirs[@]}"; do
-		if [ -d "$base/$1" ]; then
-			echo "$base/$1"
-			return
+	local d
+	for d in internal/cmd/bench/*/; do
+		d=${d%/}
+		if grep -qs '^package main$' "$d"/*.go; then
+			echo "${d#internal/cmd/bench/}"
 		fi
 	done
 }
@@ -81,8 +64,7 @@ trap 'exit 143' TERM
 
 scripts/emulators.sh start --record "$record" >&2
 eval "$(scripts/emulators.sh env)"
-dir=$(dir_of "$name")
-fb_log "running $dir against FIRESTORE_EMULATOR_HOST=$FIRESTORE_EMULATOR_HOST FIREBASE_AUTH_EMULATOR_HOST=$FIREBASE_AUTH_EMULATOR_HOST PUBSUB_EMULATOR_HOST=$PUBSUB_EMULATOR_HOST"
+fb_log "running internal/cmd/bench/$name against FIRESTORE_EMULATOR_HOST=$FIRESTORE_EMULATOR_HOST FIREBASE_AUTH_EMULATOR_HOST=$FIREBASE_AUTH_EMULATOR_HOST PUBSUB_EMULATOR_HOST=$PUBSUB_EMULATOR_HOST"
 rc=0
-go run "./$dir" "$@" || rc=$?
+go run "./internal/cmd/bench/$name" "$@" || rc=$?
 exit $rc
