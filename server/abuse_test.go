@@ -531,8 +531,7 @@ func TestAbusePreAuthWebSockets(t *testing.T) {
 	// A real token (well under the limit) still gets through, and once
 	// authenticated a client may send bigger messages (limits.max_body).
 	c := e.wsDial(tok, false)
-	big := QuerySpec{Collection: "items", Where: []Filter{{Field: "s", Op: "==", Value: json.RawMessage(`"` + strings.Repeat("y", 20000) + `"`)}}}
-	subscribe(t, c, big, "")
+	subscribe(t, c, QuerySpec{Collection: "items"}, strings.Repeat("y", 20000)) // a 20 KB message
 	c.Close(websocket.StatusNormalClosure, "")
 	g, _, err = e.gqlDial("graphql-transport-ws", "", "")
 	if err != nil {
@@ -875,5 +874,48 @@ func nextError(w *gqlWS, id string) (*gqlChange, []gqlErrorOut) {
 		case "complete":
 			w.t.Fatalf("operation %s completed without an error", id)
 		}
+	}
+}
+
+// Finding 1, memory per user: the documents that a user's live queries
+// match are budgeted together (watch.max_documents_per_user), so that one
+// account cannot make the server hold many large result sets.
+func TestAbuseDocumentsPerUser(t *testing.T) {
+	t.Parallel()
+	e := newSrvEnv(t, openRules, func(c *Config) { c.Watch.MaxDocumentsPerUser = 30 })
+	bw := e.fs.Client.BulkWriter(t.Context())
+	for i := range 20 {
+		if _, err := bw.Set(e.fs.Client.Doc(fmt.Sprintf("p/%02d", i)), map[string]any{"n": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bw.End()
+	_, tok := e.user(nil)
+	_, other := e.user(nil)
+	first := e.wsDial(tok, false)
+	subscribe(t, first, QuerySpec{Collection: "p"}, "")
+	second := QuerySpec{Collection: "p", Where: []Filter{{Field: "n", Op: ">=", Value: json.RawMessage(`0`)}}}
+	c := e.wsDial(tok, false)
+	wsSend(t, c, map[string]any{"type": "subscribe", "query": second})
+	msgs, err := wsClose(t, c, 15*time.Second)
+	if websocket.CloseStatus(err) != 4429 || len(msgs) != 1 || !strings.Contains(msgs[0].Error.Message, "max_documents_per_user") {
+		t.Fatalf("20 + 20 documents under a budget of 30: %v %+v, want 4429 naming the budget", err, msgs)
+	}
+	// Another user has a budget of their own; and the first user's is
+	// given back when a subscription ends.
+	subscribe(t, e.wsDial(other, false), second, "")
+	first.Close(websocket.StatusNormalClosure, "")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c := e.wsDial(tok, false)
+		wsSend(t, c, map[string]any{"type": "subscribe", "query": second})
+		m, err := wsRead(t, c, 15*time.Second)
+		if err == nil && m.Type == "subscribed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the budget was not given back after the first subscription closed: %v %+v", err, m)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

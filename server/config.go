@@ -117,6 +117,11 @@ type WatchConfig struct {
 	// MaxQueryDocuments caps the documents one live query may hold: a
 	// query that matches more is refused; default 10000.
 	MaxQueryDocuments int `yaml:"max_query_documents"`
+	// MaxDocumentsPerUser caps the documents that the live queries of one
+	// user's open subscriptions match, together (each subscription counts
+	// its query's documents, shared or not); default 20000, negative: no
+	// cap.
+	MaxDocumentsPerUser int `yaml:"max_documents_per_user"`
 }
 
 // GraphQLConfig configures /graphql.
@@ -239,6 +244,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Watch.MaxQueryDocuments == 0 {
 		c.Watch.MaxQueryDocuments = 10000
+	}
+	if c.Watch.MaxDocumentsPerUser == 0 {
+		c.Watch.MaxDocumentsPerUser = 20000
 	}
 	if c.Auth.CacheTTL == 0 {
 		c.Auth.CacheTTL = time.Minute

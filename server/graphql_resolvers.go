@@ -273,7 +273,7 @@ func (sr gqlSubscription) Changes(ctx context.Context, collection string, group 
 		return nil, s.hub.overLimit(limitSubscriptionsPerSocket, errs.ErrResourceLimit, collection,
 			"too many subscriptions on this socket (at most %d: watch.max_subscriptions_per_socket)", s.cfg.Watch.MaxSubscriptionsPerSocket)
 	}
-	sub, err := s.hub.Subscribe(ctx, c, gqlSpec(collection, group, where, or, orderBy), deref(resume))
+	sub, err := s.subscribe(ctx, c, gqlSpec(collection, group, where, or, orderBy), deref(resume))
 	if err != nil {
 		wc.unreserve()
 		return nil, gqlFail(err, "watch", collection)

@@ -763,6 +763,17 @@ func TestGraphQLSubscriptionResume(t *testing.T) {
 	}
 	last := ev.Position
 	w.send(gqlWSMsg{ID: "a", Type: "complete"})
+	// Until the server acknowledges the end of "a", it may still send its
+	// events (the write of r1 below races with the complete message).
+	for {
+		m, err := w.read(10 * time.Second)
+		if err != nil {
+			t.Fatalf("waiting for the end of a: %v", err)
+		}
+		if m.ID == "a" && m.Type == "complete" {
+			break
+		}
+	}
 	// Changes while away are delivered after resuming.
 	if _, err := e.fs.Client.Doc("notes/r1").Set(t.Context(), map[string]any{"v": 1}); err != nil {
 		t.Fatal(err)

@@ -21,6 +21,7 @@ const (
 	limitDocumentsPerRequest    = "documents_per_request"
 	limitCost                   = "graphql_cost"
 	limitMessageSize            = "message_size"
+	limitDocumentsPerUser       = "live_documents_per_user"
 )
 
 // counts caps how many of something each key holds at once (sockets per
@@ -86,4 +87,35 @@ func (h *Hub) overLimit(limit string, kind error, target, format string, args ..
 func isLimit(err error) bool {
 	var le *limitError
 	return errors.As(err, &le)
+}
+
+// weights caps a sum per key (documents of a user's live queries). A
+// negative max means no cap.
+type weights struct {
+	mu  sync.Mutex
+	max int64
+	m   map[string]int64
+}
+
+func newWeights(max int) *weights { return &weights{max: int64(max), m: map[string]int64{}} }
+
+// acquire adds n for key, or returns false (and the current sum) when the
+// sum would pass max. Call the release function once when done.
+func (w *weights) acquire(key string, n int64) (release func(), used int64, ok bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.max >= 0 && w.m[key]+n > w.max {
+		return nil, w.m[key], false
+	}
+	w.m[key] += n
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			w.mu.Lock()
+			if w.m[key] -= n; w.m[key] <= 0 {
+				delete(w.m, key)
+			}
+			w.mu.Unlock()
+		})
+	}, 0, true
 }

@@ -53,6 +53,7 @@ type Server struct {
 	rawVerifier auth.Verifier // without the cache: for the re-checks of open sockets
 	sockAddr    *counts       // open WebSockets per client address
 	sockUser    *counts       // open WebSockets per user
+	docsUser    *weights      // documents of the live queries of each user's subscriptions
 
 	conns     sync.WaitGroup // open WebSockets
 	closing   chan struct{}
@@ -90,6 +91,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	s.limiters = newLimiters(rate.Limit(cfg.Limits.Rate), cfg.Limits.Burst)
 	s.sockAddr = newCounts(cfg.Watch.MaxSocketsPerAddress)
 	s.sockUser = newCounts(cfg.Watch.MaxSocketsPerUser)
+	s.docsUser = newWeights(cfg.Watch.MaxDocumentsPerUser)
 	s.handler = s.routes()
 	return s, nil
 }
@@ -449,6 +451,42 @@ func (s *Server) acquireUserSocket(c *Caller) (func(), error) {
 		return nil, errs.New(errs.ErrResourceLimit, "websocket", c.UID, "too many open WebSockets for this user (at most %d: watch.max_sockets_per_user)", s.cfg.Watch.MaxSocketsPerUser)
 	}
 	return rel, nil
+}
+
+// subscribe starts a change stream for the caller (both transports),
+// within watch.max_documents_per_user: the documents its query matches
+// (counted first, at most watch.max_query_documents + 1) are charged to
+// the caller until the subscription ends.
+func (s *Server) subscribe(ctx context.Context, c *Caller, q QuerySpec, resume string) (*Subscription, error) {
+	var release func()
+	if s.cfg.Watch.MaxDocumentsPerUser >= 0 {
+		rq, _, err := s.store.query(c, q)
+		if err != nil {
+			return nil, err
+		}
+		n, err := rq.Limit(s.cfg.Watch.MaxQueryDocuments + 1).Count(ctx)
+		if err != nil {
+			return nil, classify(err, "watch", q.Collection)
+		}
+		rel, used, ok := s.docsUser.acquire(c.UID, n)
+		if !ok {
+			return nil, s.hub.overLimit(limitDocumentsPerUser, errs.ErrResourceLimit, q.Collection,
+				"this query matches %d documents and the user's open subscriptions already %d: at most %d together (watch.max_documents_per_user); close one, or narrow the query",
+				n, used, s.cfg.Watch.MaxDocumentsPerUser)
+		}
+		release = rel
+	}
+	sub, err := s.hub.Subscribe(ctx, c, q, resume)
+	if err != nil {
+		if release != nil {
+			release()
+		}
+		return nil, err
+	}
+	if release != nil {
+		go func() { <-sub.Done(); release() }()
+	}
+	return sub, nil
 }
 
 // --- CORS ---

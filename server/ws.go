@@ -249,7 +249,7 @@ func (s *Server) serveWatch(ctx, rctx context.Context, r *http.Request, conn *we
 	if m.Query.Collection == "" {
 		return badField("query.collection", "missing: the collection path (or, with group, the collection ID) to watch")
 	}
-	sub, err := s.hub.Subscribe(ctx, c, *m.Query, m.Resume)
+	sub, err := s.subscribe(ctx, c, *m.Query, m.Resume)
 	if err != nil {
 		return err
 	}
