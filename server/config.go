@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fbadmin/fbadmin/internal/logconf"
+	"github.com/fbadmin/fbadmin/internal/stream"
 	"github.com/fbadmin/fbadmin/internal/yamlconf"
 )
 
@@ -89,6 +90,14 @@ type WatchConfig struct {
 	// PingInterval is how often WebSocket clients are pinged; a client that
 	// does not answer within the next interval is closed. Default 30s.
 	PingInterval time.Duration `yaml:"ping_interval"`
+	// Watchdog reopens a change stream that has delivered nothing for
+	// this long (its first snapshot is diffed against what was sent, so
+	// a stalled stream loses nothing); default 30m, negative: never.
+	Watchdog time.Duration `yaml:"watchdog"`
+	// Verify checks change streams' snapshots against the query: auto
+	// (default), always, first or never, as engine.verify of fbadmin
+	// listen (docs/listen.md, "Verified streams").
+	Verify string `yaml:"verify"`
 	// AuthTimeout is how long a WebSocket client may take to send its token
 	// when the upgrade request had none; default 10s.
 	AuthTimeout time.Duration `yaml:"auth_timeout"`
@@ -285,6 +294,9 @@ func (c *Config) validate(bad func(path, format string, args ...any)) {
 	}
 	if c.Watch.SendQueue < 1 || c.Watch.ResumeBuffer < 0 {
 		bad("$.watch.send_queue", "send_queue must be at least 1 and resume_buffer not negative")
+	}
+	if !stream.Verify(c.Watch.Verify).Valid() {
+		bad("$.watch.verify", "%q: use auto, always, first or never", c.Watch.Verify)
 	}
 	if !slices.Contains([]string{"auto", "on", "off"}, c.GraphQL.Introspection) {
 		bad("$.graphql.introspection", "%q: want auto, on or off", c.GraphQL.Introspection)

@@ -18,6 +18,7 @@ import (
 	"cloud.google.com/go/firestore"
 
 	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/internal/stream"
 	"github.com/fbadmin/fbadmin/internal/value"
 	"github.com/fbadmin/fbadmin/listeners"
 )
@@ -87,6 +88,12 @@ type Hub struct {
 func NewHub(client *firestore.Client, rules *Rules, cfg WatchConfig, log *slog.Logger, m *metrics) *Hub {
 	if cfg.SendQueue <= 0 {
 		cfg.SendQueue = 256
+	}
+	switch {
+	case cfg.Watchdog == 0:
+		cfg.Watchdog = 30 * time.Minute
+	case cfg.Watchdog < 0:
+		cfg.Watchdog = 0 // never
 	}
 	if cfg.Linger <= 0 {
 		cfg.Linger = time.Minute
@@ -347,145 +354,108 @@ func (t *topic) position(seq uint64) string {
 
 func (t *topic) run(ctx context.Context) {
 	defer close(t.done)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	first := true
-	for attempt := 0; ; attempt++ {
-		it := t.query.Snapshots(ctx)
-		fresh := true
-		for {
-			snap, err := it.Next()
-			if err != nil {
-				if ctx.Err() == nil && first && permanent(err) {
-					// A query the backend refuses will not get better.
-					t.mu.Lock()
-					t.err = errs.Wrap(err, "watch", "query")
-					t.mu.Unlock()
-					it.Stop()
-					return
-				}
-				if ctx.Err() == nil {
-					t.hub.log.Warn("change stream failed; restarting", "error", err, "attempt", attempt+1)
-				}
-				break
-			}
-			attempt = 0
-			if err := t.apply(snap, fresh); err != nil {
-				// Over watch.max_query_documents: the query is dropped
-				// and its subscribers told why.
-				t.hub.mu.Lock()
-				if t.hub.topics[t.key] == t {
-					delete(t.hub.topics, t.key)
-				}
-				t.hub.mu.Unlock()
-				it.Stop()
-				t.stop(err)
-				return
-			}
-			fresh = false
-			if first {
-				first = false
-				close(t.ready)
-			}
+	var stopErr error
+	err := stream.Run(runCtx, stream.Options{
+		Client: t.hub.client, Query: t.query, Verify: stream.Verify(t.hub.cfg.Verify), Watchdog: t.hub.cfg.Watchdog,
+		Log: t.hub.log, Permanent: permanent,
+	}, func(_ context.Context, s *stream.Snapshot) error {
+		if err := t.apply(s); err != nil {
+			// Over watch.max_query_documents: the query is dropped and
+			// its subscribers told why.
+			stopErr = err
+			cancel()
+			return err
 		}
-		it.Stop()
-		if !listeners.SleepContext(ctx, listeners.Backoff(500*time.Millisecond, 30*time.Second, attempt)) {
-			t.mu.Lock()
-			if t.err == nil {
-				t.err = ErrShuttingDown
-			}
-			t.mu.Unlock()
-			return
+		if first {
+			first = false
+			close(t.ready)
 		}
+		return nil
+	})
+	switch {
+	case stopErr != nil:
+		t.hub.mu.Lock()
+		if t.hub.topics[t.key] == t {
+			delete(t.hub.topics, t.key)
+		}
+		t.hub.mu.Unlock()
+		t.stop(stopErr)
+	case err != nil:
+		// A query the backend refuses will not get better.
+		t.mu.Lock()
+		t.err = errs.Wrap(err, "watch", "query")
+		t.mu.Unlock()
+	default:
+		t.mu.Lock()
+		if t.err == nil {
+			t.err = ErrShuttingDown
+		}
+		t.mu.Unlock()
 	}
 }
 
-// apply turns a snapshot into events. The first snapshot of a (re)opened
-// stream is diffed against the known state, so a restart emits exactly
-// what changed meanwhile.
-func (t *topic) apply(snap *firestore.QuerySnapshot, fresh bool) error {
+// apply turns a verified snapshot (internal/stream) into events. The
+// first snapshot of a (re)opened stream is diffed against the known state,
+// so a reopened stream emits exactly what changed meanwhile. A version
+// older than the known one is stale (a reopened stream on the emulator can
+// report one) and ignored; the event type comes from the known state, so
+// an event ID always carries one type.
+func (t *topic) apply(snap *stream.Snapshot) error {
 	max := t.hub.cfg.MaxQueryDocuments
 	if max > 0 && snap.Size > max {
 		return t.hub.tooManyDocuments("query")
 	}
 	var evs []*StreamMessage
 	readTime := snap.ReadTime
+	upsert := func(d *firestore.DocumentSnapshot) {
+		t.mu.Lock()
+		old := t.state[relPath(d.Ref)]
+		t.mu.Unlock()
+		switch {
+		case old == nil:
+			evs = append(evs, t.event(listeners.Added, d, nil, readTime))
+		case old.Event.UpdateTime.Before(d.UpdateTime):
+			evs = append(evs, t.event(listeners.Modified, d, nil, readTime))
+		}
+	}
+	fresh := snap.First
 	if fresh {
-		seen := map[string]bool{}
-		for {
-			d, err := snap.Documents.Next()
-			if err != nil {
-				break
-			}
-			p := relPath(d.Ref)
-			seen[p] = true
-			t.mu.Lock()
-			old := t.state[p]
-			t.mu.Unlock()
-			switch {
-			case old == nil:
-				evs = append(evs, t.event(listeners.Added, d, nil, readTime))
-			case !old.Event.UpdateTime.Equal(d.UpdateTime):
-				evs = append(evs, t.event(listeners.Modified, d, nil, readTime))
-			}
+		seen := make(map[string]bool, len(snap.Docs))
+		for _, d := range snap.Docs {
+			seen[relPath(d.Ref)] = true
+			upsert(d)
 		}
 		t.mu.Lock()
-		var missing []*StreamMessage
+		var gone []*StreamMessage
 		for p, old := range t.state {
 			if !seen[p] {
-				missing = append(missing, old)
+				gone = append(gone, old)
 			}
 		}
 		t.mu.Unlock()
-		// A reopened stream's first snapshot can miss documents that a
-		// concurrent write was touching (seen on the emulator): one that
-		// still exists unchanged was not removed.
-		for _, old := range t.confirmRemoved(missing) {
+		for _, old := range gone {
 			evs = append(evs, t.removed(old, readTime))
 		}
 	} else {
 		for _, ch := range snap.Changes {
-			switch ch.Kind {
-			case firestore.DocumentAdded:
-				evs = append(evs, t.event(listeners.Added, ch.Doc, nil, readTime))
-			case firestore.DocumentModified:
-				evs = append(evs, t.event(listeners.Modified, ch.Doc, nil, readTime))
-			case firestore.DocumentRemoved:
-				t.mu.Lock()
-				old := t.state[relPath(ch.Doc.Ref)]
-				t.mu.Unlock()
-				if old == nil {
-					old = t.event(listeners.Added, ch.Doc, nil, readTime)
-				}
-				evs = append(evs, t.removed(old, readTime))
+			if ch.Kind != firestore.DocumentRemoved {
+				upsert(ch.Doc)
+				continue
 			}
+			t.mu.Lock()
+			old := t.state[relPath(ch.Doc.Ref)]
+			t.mu.Unlock()
+			if old == nil {
+				old = t.event(listeners.Added, ch.Doc, nil, readTime)
+			}
+			evs = append(evs, t.removed(old, readTime))
 		}
 	}
 	t.publish(evs, fresh && !t.isReady())
 	return nil
-}
-
-// confirmRemoved returns the documents of missing that no longer exist
-// as they were; on a read error, all of them.
-func (t *topic) confirmRemoved(missing []*StreamMessage) []*StreamMessage {
-	if len(missing) == 0 {
-		return nil
-	}
-	refs := make([]*firestore.DocumentRef, len(missing))
-	for i, m := range missing {
-		refs[i] = t.hub.client.Doc(m.Event.Path)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	snaps, err := t.hub.client.GetAll(ctx, refs)
-	if err != nil {
-		return missing
-	}
-	var out []*StreamMessage
-	for i, d := range snaps {
-		if !d.Exists() || !d.UpdateTime.Equal(missing[i].Event.UpdateTime) {
-			out = append(out, missing[i])
-		}
-	}
-	return out
 }
 
 func (t *topic) isReady() bool {

@@ -19,6 +19,8 @@ import (
 
 	"cloud.google.com/go/firestore"
 	"google.golang.org/api/iterator"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/fbadmin/fbadmin/internal/retry"
 )
@@ -72,6 +74,10 @@ func (v Verify) live() bool {
 
 func (v Verify) first() bool { return v != VerifyNever }
 
+func (s *stream) checkFirst() bool { return !s.off.Load() && s.o.Verify.first() }
+
+func (s *stream) checkLive() bool { return !s.off.Load() && s.o.Verify.live() }
+
 // Restart reasons, as passed to [Options.Restarted].
 const (
 	ReasonError        = "error"
@@ -105,6 +111,10 @@ type Options struct {
 	// produced a first snapshot, ends Run with that error (a query the
 	// backend refuses does not get better).
 	Permanent func(error) bool
+
+	// lose, in tests, drops documents from a first snapshot as the
+	// emulator's streams sometimes do.
+	lose func(docs []*firestore.DocumentSnapshot) []*firestore.DocumentSnapshot
 }
 
 // Snapshot is one verified state of the query.
@@ -196,6 +206,9 @@ func Run(ctx context.Context, o Options, handle func(ctx context.Context, s *Sna
 
 type stream struct {
 	o Options
+	// off is set when the backend refused a verification query: the
+	// stream goes on unverified.
+	off atomic.Bool
 	// waitingSince is when the current Next call began (Unix ns), 0 when
 	// the stream is not waiting on Firestore.
 	waitingSince atomic.Int64
@@ -302,11 +315,14 @@ func (s *stream) first(ctx context.Context, qs *firestore.QuerySnapshot, snap *S
 	if err != nil {
 		return err
 	}
+	if s.o.lose != nil {
+		docs = s.o.lose(docs)
+	}
 	snap.Docs = docs
-	if s.o.Verify.live() {
+	if s.checkLive() {
 		missing, err := s.missingAt(ctx, qs.ReadTime, docs)
 		if err != nil {
-			return err
+			return s.unverifiable(err)
 		}
 		if missing > 0 {
 			s.o.Log.Warn("first snapshot lacks documents the query returned before it; reopening the stream",
@@ -315,12 +331,12 @@ func (s *stream) first(ctx context.Context, qs *firestore.QuerySnapshot, snap *S
 		}
 		return nil
 	}
-	if !s.o.Verify.first() {
+	if !s.checkFirst() {
 		return nil
 	}
 	n, err := s.countAt(ctx, qs.ReadTime)
 	if err != nil {
-		return err
+		return s.unverifiable(err)
 	}
 	if n != int64(len(docs)) {
 		s.o.Log.Warn("first snapshot differs from the query at its read time; reopening the stream",
@@ -334,7 +350,7 @@ func (s *stream) first(ctx context.Context, qs *firestore.QuerySnapshot, snap *S
 // live snapshots are verified.
 func (s *stream) changes(ctx context.Context, qs *firestore.QuerySnapshot, snap *Snapshot) error {
 	snap.Changes = qs.Changes
-	if !s.o.Verify.live() {
+	if !s.checkLive() {
 		return nil
 	}
 	removed := map[string]time.Time{}
@@ -351,7 +367,7 @@ func (s *stream) changes(ctx context.Context, qs *firestore.QuerySnapshot, snap 
 	}
 	at, err := s.matchingAt(ctx, qs.ReadTime, paths)
 	if err != nil {
-		return err
+		return s.unverifiable(err)
 	}
 	// The emulator's read times can run ahead of a snapshot's content, so
 	// a document the query returns at the read time may have been
@@ -369,6 +385,22 @@ func (s *stream) changes(ctx context.Context, qs *firestore.QuerySnapshot, snap 
 		return ErrInconsistent
 	}
 	return nil
+}
+
+// unverifiable turns the error of a verification query into the stream's
+// error, unless the backend refused the query itself (the emulator's
+// listen accepts filters its queries refuse, such as values over 1,500
+// bytes): verification is then turned off for this stream, with a
+// warning, rather than failing a stream that works.
+func (s *stream) unverifiable(err error) error {
+	switch status.Code(err) {
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.Unimplemented:
+		if !s.off.Swap(true) {
+			s.o.Log.Warn("the backend refuses the query that verifies this stream's snapshots; it goes on unverified", "err", err)
+		}
+		return nil
+	}
+	return err
 }
 
 // RelPath strips "projects/P/databases/D/documents/" from a document name.
@@ -501,6 +533,9 @@ func (s *stream) verifyLive(ctx context.Context, checks <-chan *firestore.QueryS
 			default:
 			}
 		}
+		if s.off.Load() {
+			return
+		}
 		last = time.Now()
 		docs, err := qs.Documents.GetAll()
 		var missing int
@@ -509,7 +544,7 @@ func (s *stream) verifyLive(ctx context.Context, checks <-chan *firestore.QueryS
 		}
 		gap = max(verifyInterval, 10*time.Since(last))
 		if err != nil {
-			if ctx.Err() == nil {
+			if err = s.unverifiable(err); err != nil && ctx.Err() == nil {
 				s.o.Log.Warn("could not verify a snapshot", "err", err)
 			}
 			continue
