@@ -9,12 +9,17 @@
 //
 // where each EVENT has the format of [listeners.Event]. The headers:
 //
-//	X-Fbadmin-Signature: sha256=HEX   HMAC-SHA256 of the exact body with the shared secret
-//	X-Fbadmin-Batch:     HEX          an ID of the body, the same on every retry of it
+//	X-Fbadmin-Signature: t=UNIX,v1=HEX   HEX: HMAC-SHA256, keyed with the shared secret, of UNIX + "." + the exact body
+//	X-Fbadmin-Batch:     HEX             an ID of the body, the same on every retry of it
 //
-// Verify the signature over the raw body before parsing it, with a
-// constant-time comparison. Any 2xx status acknowledges the batch; anything
-// else (or a timeout) is a failure.
+// UNIX is the time of the attempt in seconds: every retry is signed anew.
+// An endpoint verifies the signature over the raw body before parsing it,
+// with a constant-time comparison, refuses a timestamp outside its
+// tolerance (a captured request replayed later), and acknowledges a batch
+// ID it has already applied without applying it again (a replay within the
+// tolerance, or a retry of a delivery whose answer was lost). [Receiver]
+// does all three. Any 2xx status acknowledges the batch; anything else (or
+// a timeout) is a failure.
 //
 // # Retries and the spool
 //
@@ -263,18 +268,73 @@ func (s *Sink) poke() {
 	}
 }
 
-// Sign returns the signature header value for body: "sha256=" and the hex
-// HMAC-SHA256 of body keyed with secret.
-func Sign(secret string, body []byte) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+// Sign returns the signature header value for body signed now; see
+// [SignAt].
+func Sign(secret string, body []byte) string { return SignAt(secret, time.Now(), body) }
+
+// SignAt returns the signature header value for body signed at t:
+// "t=" and t in Unix seconds, ",v1=" and the hex HMAC-SHA256, keyed with
+// secret, of the decimal seconds, a dot and body (the scheme payment
+// webhooks use).
+func SignAt(secret string, t time.Time, body []byte) string {
+	ts := strconv.FormatInt(t.Unix(), 10)
+	return "t=" + ts + ",v1=" + mac(secret, ts, body)
 }
 
-// Verify reports whether header is the signature of body with secret,
-// comparing in constant time. Endpoints written in Go can use it.
+func mac(secret, ts string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(ts))
+	m.Write([]byte{'.'})
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// DefaultTolerance is how far a signature's timestamp may be from the
+// receiver's clock, either way, for [Verify] and a [Receiver] without one.
+const DefaultTolerance = 5 * time.Minute
+
+// Signature errors, as returned by [CheckSignature] and [Receiver.Check].
+var (
+	ErrNoSignature  = errors.New("webhook: no signature header")
+	ErrBadSignature = errors.New("webhook: signature does not match the body")
+	ErrStale        = errors.New("webhook: signature timestamp outside the tolerance")
+)
+
+// CheckSignature verifies header, the X-Fbadmin-Signature of body, with
+// secret: the HMAC in constant time, and the timestamp within tolerance of
+// now.
+func CheckSignature(secret string, body []byte, header string, now time.Time, tolerance time.Duration) error {
+	if header == "" {
+		return ErrNoSignature
+	}
+	var ts, sig string
+	for _, part := range strings.Split(header, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+		switch k {
+		case "t":
+			ts = v
+		case "v1":
+			sig = v
+		}
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || sig == "" {
+		return ErrBadSignature
+	}
+	if !hmac.Equal([]byte(sig), []byte(mac(secret, ts, body))) {
+		return ErrBadSignature
+	}
+	if d := now.Sub(time.Unix(sec, 0)); d > tolerance || d < -tolerance {
+		return ErrStale
+	}
+	return nil
+}
+
+// Verify reports whether header is a valid signature of body with secret,
+// signed within DefaultTolerance of now. It does not detect replays within
+// that window: a [Receiver] does.
 func Verify(secret string, body []byte, header string) bool {
-	return hmac.Equal([]byte(header), []byte(Sign(secret, body)))
+	return CheckSignature(secret, body, header, time.Now(), DefaultTolerance) == nil
 }
 
 func (s *Sink) post(ctx context.Context, b []byte) error {

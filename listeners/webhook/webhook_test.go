@@ -3,6 +3,9 @@ package webhook_test
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -276,11 +279,92 @@ func TestBadOptions(t *testing.T) {
 }
 
 func TestSign(t *testing.T) {
-	// HMAC-SHA256("key", "The quick brown fox jumps over the lazy dog"), a
-	// published test vector.
-	got := webhook.Sign("key", []byte("The quick brown fox jumps over the lazy dog"))
-	want := "sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+	// HMAC-SHA256("key", "1700000000.The quick brown fox jumps over the
+	// lazy dog"): the timestamp, a dot and the body.
+	at := time.Unix(1700000000, 0)
+	got := webhook.SignAt("key", at, []byte("The quick brown fox jumps over the lazy dog"))
+	m := hmac.New(sha256.New, []byte("key"))
+	m.Write([]byte("1700000000.The quick brown fox jumps over the lazy dog"))
+	want := "t=1700000000,v1=" + hex.EncodeToString(m.Sum(nil))
 	if got != want {
-		t.Fatalf("Sign = %s, want %s", got, want)
+		t.Fatalf("SignAt = %s, want %s", got, want)
+	}
+	body := []byte(`{"events":[]}`)
+	for _, tc := range []struct {
+		name   string
+		header string
+		now    time.Time
+		want   error
+	}{
+		{"fresh", webhook.SignAt("key", at, body), at.Add(time.Minute), nil},
+		{"clock behind", webhook.SignAt("key", at, body), at.Add(-time.Minute), nil},
+		{"replayed later", webhook.SignAt("key", at, body), at.Add(6 * time.Minute), webhook.ErrStale},
+		{"other secret", webhook.SignAt("other", at, body), at, webhook.ErrBadSignature},
+		{"timestamp changed", strings.Replace(webhook.SignAt("key", at, body), "t=1700000000", "t=1700000300", 1), at.Add(5 * time.Minute), webhook.ErrBadSignature},
+		{"old scheme", "sha256=" + hex.EncodeToString(m.Sum(nil)), at, webhook.ErrBadSignature},
+		{"none", "", at, webhook.ErrNoSignature},
+	} {
+		if err := webhook.CheckSignature("key", body, tc.header, tc.now, webhook.DefaultTolerance); !errors.Is(err, tc.want) {
+			t.Errorf("%s: CheckSignature = %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestReceiver: a batch is applied once; its replay (same request, within
+// the tolerance) is acknowledged without being applied; a replay after
+// the tolerance, a forged body and a missing signature are refused; a
+// failed apply answers 500 and the retry is applied.
+func TestReceiver(t *testing.T) {
+	now := time.Unix(1800000000, 0)
+	rc := &webhook.Receiver{Secret: "s", Now: func() time.Time { return now }}
+	var applied [][]listeners.Event
+	fail := false
+	h := rc.Handler(func(_ context.Context, evs []listeners.Event) error {
+		if fail {
+			return errors.New("database down")
+		}
+		applied = append(applied, evs)
+		return nil
+	})
+	body := `{"events":[{"id":"a","type":"removed","listener":"l","path":"c/d","update_time":"2026-01-01T00:00:00Z","read_time":"2026-01-01T00:00:01Z"}]}`
+	post := func(sig, batch, b string) int {
+		req := httptest.NewRequest(http.MethodPost, "/hook", strings.NewReader(b))
+		if sig != "" {
+			req.Header.Set(webhook.SignatureHeader, sig)
+		}
+		req.Header.Set(webhook.BatchHeader, batch)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	sig := webhook.SignAt("s", now, []byte(body))
+	fail = true
+	if code := post(sig, "b1", body); code != 500 || len(applied) != 0 {
+		t.Fatalf("failed apply: %d, %d applied; want 500, 0", code, len(applied))
+	}
+	fail = false
+	if code := post(sig, "b1", body); code != 204 || len(applied) != 1 {
+		t.Fatalf("retry: %d, %d applied; want 204, 1", code, len(applied))
+	}
+	now = now.Add(time.Minute)
+	if code := post(sig, "b1", body); code != 204 || len(applied) != 1 {
+		t.Fatalf("replay within the tolerance: %d, %d applied; want 204 and not applied again", code, len(applied))
+	}
+	now = now.Add(10 * time.Minute)
+	if code := post(sig, "b1", body); code != 401 {
+		t.Fatalf("replay after the tolerance: %d, want 401", code)
+	}
+	forged := strings.Replace(body, "removed", "added", 1)
+	if code := post(webhook.SignAt("s", now, []byte(body)), "b2", forged); code != 401 {
+		t.Fatalf("forged body: %d, want 401", code)
+	}
+	if code := post("", "b3", body); code != 401 {
+		t.Fatalf("no signature: %d, want 401", code)
+	}
+	if code := post(webhook.SignAt("s", now, []byte("nope")), "b4", "nope"); code != 400 {
+		t.Fatalf("not a batch: %d, want 400", code)
+	}
+	if len(applied) != 1 || applied[0][0].Path != "c/d" {
+		t.Fatalf("applied %v", applied)
 	}
 }
