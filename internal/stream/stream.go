@@ -285,10 +285,12 @@ func (s *stream) run(ctx context.Context, handle func(context.Context, *Snapshot
 			return !first, err
 		}
 		if first {
+			// Checked already, and its Documents iterator is spent.
 			first = false
 			if s.o.Live != nil {
 				s.o.Live(true)
 			}
+			continue
 		}
 		if checks != nil && len(qs.Changes) > 0 {
 			// The snapshot's Documents iterator is unused by handlers of
