@@ -12,6 +12,8 @@ import (
 
 	"cloud.google.com/go/firestore"
 	"golang.org/x/time/rate"
+
+	"github.com/fbadmin/fbadmin/internal/retry"
 )
 
 // ThrottleMode chooses how a [BulkWriter] paces its writes.
@@ -410,12 +412,12 @@ func perDocument(err error) bool {
 func (w *BulkWriter[T]) commitRetry(ops []bulkOp) error {
 	for attempt := 0; ; attempt++ {
 		err := w.commitOnce(ops)
-		if err == nil || !transient(err) || attempt >= w.opts.MaxRetries || w.ctx.Err() != nil {
+		if err == nil || !retry.Transient(err) || attempt >= w.opts.MaxRetries || w.ctx.Err() != nil {
 			return err
 		}
-		d := backoff(200*time.Millisecond, attempt+1)
+		d := retry.Backoff(200*time.Millisecond, 5*time.Second, attempt)
 		d += time.Duration(rand.Int64N(int64(d) / 2)) // jitter
-		if err := sleep(w.ctx, d); err != nil {
+		if err := retry.Wait(w.ctx, d); err != nil {
 			return err
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/fbadmin/fbadmin/internal/errs"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
@@ -73,19 +72,6 @@ func wrap(err error, op, target string) error {
 // invalid returns an ErrInvalid error raised by this package.
 func invalid(op, target, format string, args ...any) error {
 	return errs.New(ErrInvalid, op, target, format, args...)
-}
-
-// transient reports whether err is worth retrying: the service was
-// unavailable, overloaded, timed out on its side or aborted the request.
-func transient(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	switch status.Code(err) {
-	case codes.Unavailable, codes.ResourceExhausted, codes.Aborted, codes.Internal, codes.DeadlineExceeded:
-		return true
-	}
-	return false
 }
 
 // errInternal returns an ErrInternal error raised by this package.

@@ -10,6 +10,8 @@ import (
 	pb "cloud.google.com/go/firestore/apiv1/firestorepb"
 	"google.golang.org/api/iterator"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/fbadmin/fbadmin/internal/retry"
 )
 
 // Query is a typed, immutable Firestore query: each method returns a new
@@ -303,12 +305,12 @@ func (q Query[T]) stream(ctx context.Context, yield func(*Doc[T], error) bool) {
 			}
 		}
 		it.Stop()
-		if !transient(streamErr) || retries >= q.cfg.streamRetries || ctx.Err() != nil {
+		if !retry.Transient(streamErr) || retries >= q.cfg.streamRetries || ctx.Err() != nil {
 			yield(nil, wrap(streamErr, "query", q.target))
 			return
 		}
 		retries++
-		if err := sleep(ctx, backoff(q.cfg.retryBase, retries)); err != nil {
+		if err := retry.Wait(ctx, retry.Backoff(q.cfg.retryBase, 5*time.Second, retries-1)); err != nil {
 			yield(nil, wrap(err, "query", q.target))
 			return
 		}
@@ -363,23 +365,3 @@ func structured(q firestore.Query) (*pb.StructuredQuery, error) {
 }
 
 // sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// backoff returns the delay before retry n (1-based): base doubled each
-// time, at most 5 s.
-func backoff(base time.Duration, n int) time.Duration {
-	d := base
-	for i := 1; i < n && d < 5*time.Second; i++ {
-		d *= 2
-	}
-	return min(d, 5*time.Second)
-}

@@ -2,8 +2,13 @@ package retry
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 func TestBackoffSchedule(t *testing.T) {
@@ -30,5 +35,34 @@ func TestSleep(t *testing.T) {
 	}
 	if time.Since(start) > time.Second {
 		t.Fatal("Sleep on a done context waited")
+	}
+}
+
+func TestTransient(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{status.Error(codes.Unavailable, "x"), true},
+		{status.Error(codes.ResourceExhausted, "x"), true},
+		{status.Error(codes.Aborted, "x"), true},
+		{status.Error(codes.Internal, "x"), true},
+		{status.Error(codes.DeadlineExceeded, "x"), true},
+		{fmt.Errorf("commit: %w", status.Error(codes.Unavailable, "x")), true},
+		{context.DeadlineExceeded, true}, // one attempt's own timeout
+		{context.Canceled, false},
+		{status.Error(codes.Canceled, "x"), false},
+		{status.Error(codes.InvalidArgument, "x"), false},
+		{status.Error(codes.NotFound, "x"), false},
+		{status.Error(codes.AlreadyExists, "x"), false},
+		{status.Error(codes.PermissionDenied, "x"), false},
+		{status.Error(codes.Unauthenticated, "x"), false},
+		{status.Error(codes.FailedPrecondition, "x"), false},
+		{errors.New("plain"), false},
+	} {
+		if got := Transient(tc.err); got != tc.want {
+			t.Errorf("Transient(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }

@@ -11,12 +11,11 @@ import (
 	pb "cloud.google.com/go/firestore/apiv1/firestorepb"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/api/iterator"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/internal/retry"
 )
 
 // A scan is one query over a slice of the document tree: the documents below
@@ -144,19 +143,11 @@ func (db *DB) runOnce(ctx context.Context, s scan, o scanOptions, after string, 
 	}
 }
 
-// transient reports whether an RPC error is worth retrying. An attempt
-// that ran out of time (callTimeout) is: callers check their own context
-// before they retry.
+// transient reports whether an RPC error is worth retrying; an error of
+// the job's own callbacks never is.
 func transient(err error) bool {
 	var ce callbackErr
-	if errors.As(err, &ce) {
-		return false
-	}
-	switch status.Code(err) {
-	case codes.Unavailable, codes.ResourceExhausted, codes.Aborted, codes.Internal, codes.DeadlineExceeded:
-		return true
-	}
-	return errors.Is(err, context.DeadlineExceeded)
+	return !errors.As(err, &ce) && retry.Transient(err)
 }
 
 // maxRetries bounds the retries of one call (a batch commit, a query that
@@ -179,23 +170,10 @@ func retryCall(ctx context.Context, fn func() error) error {
 }
 
 func backoff(attempt int) time.Duration {
-	d := 100 * time.Millisecond << attempt
-	if d > 5*time.Second {
-		d = 5 * time.Second
-	}
-	return d
+	return retry.Backoff(100*time.Millisecond, 5*time.Second, attempt)
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+func sleep(ctx context.Context, d time.Duration) error { return retry.Wait(ctx, d) }
 
 // collectionIDs lists the collections directly under a document (or the
 // root for ""), sorted.
