@@ -241,11 +241,10 @@ func (s *stream) run(ctx context.Context, handle func(context.Context, *Snapshot
 			}
 		}()
 	}
+	// The live checker starts with the first change, so that idle
+	// streams cost no goroutine.
 	var checks chan *firestore.QuerySnapshot
-	if s.o.Verify.live() {
-		checks = make(chan *firestore.QuerySnapshot, 1)
-		go s.verifyLive(sctx, checks, func() { inconsistent.Store(true); cancel() })
-	}
+	live := s.o.Verify.live()
 	it := s.o.Query.Snapshots(sctx)
 	defer it.Stop()
 	first := true
@@ -291,6 +290,10 @@ func (s *stream) run(ctx context.Context, handle func(context.Context, *Snapshot
 				s.o.Live(true)
 			}
 			continue
+		}
+		if live && checks == nil && len(qs.Changes) > 0 {
+			checks = make(chan *firestore.QuerySnapshot, 1)
+			go s.verifyLive(sctx, checks, func() { inconsistent.Store(true); cancel() })
 		}
 		if checks != nil && len(qs.Changes) > 0 {
 			// The snapshot's Documents iterator is unused by handlers of
