@@ -42,9 +42,9 @@ const (
 	// FIRESTORE_EMULATOR_HOST is set, as VerifyAlways does. The default.
 	VerifyAuto Verify = "auto"
 	// VerifyAlways compares first and live snapshots with the query's
-	// documents at their read time (live ones at most once a second) and
+	// documents at their read time (live ones at most every 5 s) and
 	// confirms removals before they are handed on. It reads the query's
-	// documents about once a second while they change: meant for the
+	// documents about every 5 s while they change: meant for the
 	// emulator.
 	VerifyAlways Verify = "always"
 	// VerifyFirst checks first snapshots only, by count.
@@ -140,8 +140,8 @@ var ErrInconsistent = errors.New("snapshot differs from the query's result at it
 // errRecycled ends a stream the watchdog found silent.
 var errRecycled = errors.New("stream silent past the watchdog interval")
 
-// verifyInterval is the least time between two live-snapshot counts.
-const verifyInterval = time.Second
+// verifyInterval is the least time between two checks of live snapshots.
+const verifyInterval = 5 * time.Second
 
 // Run listens until ctx is done, handing each verified snapshot to handle.
 // A stream that fails, or whose handler fails, is reopened: after a
