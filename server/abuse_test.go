@@ -919,3 +919,56 @@ func TestAbuseDocumentsPerUser(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// Finding 1, memory per server: the documents of all live queries, each
+// distinct query once, are budgeted (watch.max_documents_held); lingering
+// queries are dropped first to make room.
+func TestAbuseDocumentsHeld(t *testing.T) {
+	t.Parallel()
+	e := newSrvEnv(t, openRules, func(c *Config) { c.Watch.MaxDocumentsHeld = 30 })
+	bw := e.fs.Client.BulkWriter(t.Context())
+	for _, coll := range []string{"a", "b"} {
+		for i := range 20 {
+			if _, err := bw.Set(e.fs.Client.Doc(fmt.Sprintf("%s/%02d", coll, i)), map[string]any{"n": i}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	bw.End()
+	h := e.srv.Hub()
+	ctx := t.Context()
+	sa, err := h.Subscribe(ctx, &Caller{UID: "u1"}, QuerySpec{Collection: "a"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Many subscribers of one query cost its documents once.
+	fans := []*Subscription{sa}
+	for i := range 5 {
+		s, err := h.Subscribe(ctx, &Caller{UID: fmt.Sprintf("fan%d", i)}, QuerySpec{Collection: "a"}, "")
+		if err != nil {
+			t.Fatalf("subscriber %d of the same query: %v", i+2, err)
+		}
+		fans = append(fans, s)
+	}
+	if _, err := h.Subscribe(ctx, &Caller{UID: "u2"}, QuerySpec{Collection: "b"}, ""); !isLimit(err) || !strings.Contains(err.Error(), "max_documents_held") {
+		t.Fatalf("a second 20-document query under a budget of 30: %v, want a refusal", err)
+	}
+	m := string(e.do("GET", "/metrics", "", nil).body)
+	if !strings.Contains(m, `fbadmin_serve_limit_refusals_total{limit="live_documents_held"} 1`) {
+		t.Fatalf("the refusal is not counted")
+	}
+	// Once a's subscribers left, its lingering listener makes room.
+	for _, s := range fans {
+		s.Close()
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		sb, err := h.Subscribe(ctx, &Caller{UID: "u2"}, QuerySpec{Collection: "b"}, "")
+		if err == nil {
+			sb.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b after a's subscribers left: %v", err)
+		}
+	}
+}

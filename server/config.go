@@ -131,6 +131,11 @@ type WatchConfig struct {
 	// its query's documents, shared or not); default 20000, negative: no
 	// cap.
 	MaxDocumentsPerUser int `yaml:"max_documents_per_user"`
+	// MaxDocumentsHeld caps the documents that all live queries of the
+	// server match, together, each distinct query counted once (about
+	// 3 KB of memory per document); lingering queries are dropped first
+	// to make room. Default 50000, negative: no cap.
+	MaxDocumentsHeld int `yaml:"max_documents_held"`
 }
 
 // GraphQLConfig configures /graphql.
@@ -256,6 +261,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Watch.MaxDocumentsPerUser == 0 {
 		c.Watch.MaxDocumentsPerUser = 20000
+	}
+	if c.Watch.MaxDocumentsHeld == 0 {
+		c.Watch.MaxDocumentsHeld = 50000
 	}
 	if c.Auth.CacheTTL == 0 {
 		c.Auth.CacheTTL = time.Minute

@@ -77,7 +77,8 @@ type Hub struct {
 	log     *slog.Logger
 	metrics *metrics
 
-	subsPerUser *counts // open subscriptions per user
+	subsPerUser *counts  // open subscriptions per user
+	docsHeld    *weights // documents of all live queries (key "")
 
 	mu     sync.Mutex
 	topics map[string]*topic
@@ -110,8 +111,11 @@ func NewHub(client *firestore.Client, rules *Rules, cfg WatchConfig, log *slog.L
 	if cfg.MaxQueryDocuments == 0 {
 		cfg.MaxQueryDocuments = 10000
 	}
+	if cfg.MaxDocumentsHeld == 0 {
+		cfg.MaxDocumentsHeld = 50000
+	}
 	return &Hub{client: client, rules: rules, cfg: cfg, log: log, metrics: m, topics: map[string]*topic{},
-		subsPerUser: newCounts(cfg.MaxSubscriptionsPerUser)}
+		subsPerUser: newCounts(cfg.MaxSubscriptionsPerUser), docsHeld: newWeights(cfg.MaxDocumentsHeld)}
 }
 
 // Close ends every stream with ErrShuttingDown.
@@ -153,12 +157,17 @@ func (h *Hub) Subscribe(ctx context.Context, c *Caller, q QuerySpec, resume stri
 	h.mu.Lock()
 	known := h.topics[key] != nil
 	h.mu.Unlock()
+	held := int64(0) // the new query's documents, charged to docsHeld
 	if max := h.cfg.MaxQueryDocuments; !known && max > 0 {
 		// A new live query holds every matching document: refuse one over
 		// the budget before listening (the listener would fetch them all).
-		if n, err := rq.Limit(max + 1).Count(ctx); err == nil && n > int64(max) {
+		n, err := rq.Limit(max + 1).Count(ctx)
+		if err == nil && n > int64(max) {
 			release()
 			return nil, h.tooManyDocuments(q.Collection)
+		}
+		if err == nil {
+			held = n
 		}
 	}
 	var t *topic
@@ -177,7 +186,16 @@ func (h *Hub) Subscribe(ctx context.Context, c *Caller, q QuerySpec, resume stri
 				return nil, h.overLimit(limitLiveQueries, errs.ErrResourceLimit, q.Collection,
 					"the server listens to its maximum of %d distinct queries (watch.max_live_queries): retry later, or subscribe to a query others use", max)
 			}
+			relHeld, ok := h.holdLocked(held)
+			if !ok {
+				h.mu.Unlock()
+				release()
+				return nil, h.overLimit(limitDocumentsHeld, errs.ErrResourceLimit, q.Collection,
+					"the server's live queries hold their maximum of %d documents (watch.max_documents_held): retry later, or subscribe to a query others use", h.cfg.MaxDocumentsHeld)
+			}
 			t = h.newTopic(key, rq.Raw())
+			t.held = relHeld
+			go func() { <-t.done; relHeld() }()
 			h.topics[key] = t
 		}
 		t.mu.Lock()
@@ -232,6 +250,20 @@ func (h *Hub) tooManyDocuments(target string) error {
 		"the query matches more than %d documents (watch.max_query_documents): narrow it with where clauses to stream it", h.cfg.MaxQueryDocuments)
 }
 
+// holdLocked charges n documents to the server's budget of documents
+// held, dropping lingering topics to make room; false when they do not
+// make enough. h.mu held.
+func (h *Hub) holdLocked(n int64) (func(), bool) {
+	for {
+		if rel, _, ok := h.docsHeld.acquire("", n); ok {
+			return rel, true
+		}
+		if !h.evictIdleLocked() {
+			return nil, false
+		}
+	}
+}
+
 // evictIdleLocked stops the topic that has lingered without subscribers
 // the longest, to make room for a new one; false when every topic is in
 // use. h.mu held.
@@ -252,6 +284,9 @@ func (h *Hub) evictIdleLocked() bool {
 	}
 	delete(h.topics, victim.key)
 	victim.stop(nil)
+	if victim.held != nil {
+		victim.held() // now, not when its listener has wound down
+	}
 	return true
 }
 
@@ -335,6 +370,7 @@ type topic struct {
 	cancel context.CancelFunc
 	ready  chan struct{} // closed after the first snapshot
 	done   chan struct{} // closed when the topic stopped
+	held   func()        // gives back its charge to the hub's documents held (set under hub.mu)
 
 	mu        sync.Mutex
 	seq       uint64

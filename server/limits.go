@@ -22,6 +22,7 @@ const (
 	limitCost                   = "graphql_cost"
 	limitMessageSize            = "message_size"
 	limitDocumentsPerUser       = "live_documents_per_user"
+	limitDocumentsHeld          = "live_documents_held"
 )
 
 // counts caps how many of something each key holds at once (sockets per
