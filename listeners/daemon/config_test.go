@@ -17,6 +17,7 @@ http:
   addr: 127.0.0.1:9999
 engine:
   watchdog: 10m
+  verify: auto
   queue_size: 5000
 sinks:
   - name: archive
@@ -109,6 +110,7 @@ func TestBadConfigs(t *testing.T) {
 		{"no state dir", "state_dir: /var/lib/fbadmin/listen\n", "\n"},
 		{"bad collection", "collection: orders", "collection: users/alice"},
 		{"bad addr", "addr: 127.0.0.1:9999", "addr: localhost"},
+		{"bad verify", "verify: auto", "verify: sometimes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := sample
