@@ -193,7 +193,7 @@ func (h *Hub) Subscribe(ctx context.Context, c *Caller, q QuerySpec, resume stri
 				return nil, h.overLimit(limitDocumentsHeld, errs.ErrResourceLimit, q.Collection,
 					"the server's live queries hold their maximum of %d documents (watch.max_documents_held): retry later, or subscribe to a query others use", h.cfg.MaxDocumentsHeld)
 			}
-			t = h.newTopic(key, rq.Raw())
+			t = h.newTopic(key, rq.Raw(), g.Owner != "")
 			t.held = relHeld
 			go func() { <-t.done; relHeld() }()
 			h.topics[key] = t
@@ -350,11 +350,11 @@ func topicKey(q QuerySpec, g Grant, c *Caller) (string, error) {
 	return string(b), err
 }
 
-func (h *Hub) newTopic(key string, q firestore.Query) *topic {
+func (h *Hub) newTopic(key string, q firestore.Query, ownerRule bool) *topic {
 	ctx, cancel := context.WithCancel(context.Background())
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	t := &topic{hub: h, key: key, epoch: hex.EncodeToString(b), query: q, cancel: cancel,
+	t := &topic{hub: h, key: key, epoch: hex.EncodeToString(b), query: q, cancel: cancel, ownerRule: ownerRule,
 		ready: make(chan struct{}), done: make(chan struct{}),
 		state: map[string]*StreamMessage{}, subs: map[*Subscription]struct{}{}}
 	go t.run(ctx)
@@ -371,6 +371,9 @@ type topic struct {
 	ready  chan struct{} // closed after the first snapshot
 	done   chan struct{} // closed when the topic stopped
 	held   func()        // gives back its charge to the hub's documents held (set under hub.mu)
+	// ownerRule: its subscribers see only their own documents, so events
+	// keep the decoded data for the owner checks (otherwise they do not).
+	ownerRule bool
 
 	mu        sync.Mutex
 	seq       uint64
@@ -510,6 +513,9 @@ func (t *topic) event(typ listeners.EventType, d *firestore.DocumentSnapshot, _ 
 		t.hub.log.Error("cannot encode a document; sending it without data", "path", relPath(d.Ref), "error", err)
 	}
 	p := relPath(d.Ref)
+	if !t.ownerRule {
+		data = nil // only owner checks read it: not kept for every document
+	}
 	return &StreamMessage{Type: MsgEvent, data: data, Event: &listeners.Event{
 		ID: listeners.EventID(p, d.UpdateTime, false), Type: typ, Listener: "serve", Path: p,
 		Data: enc, UpdateTime: d.UpdateTime, ReadTime: readTime,
