@@ -221,6 +221,11 @@ Examples:
 			if c.NArg() != 1 {
 				return usagef("token verify needs a token (or - for stdin)")
 			}
+			// Like serve: an emulator named only by the environment would
+			// make this "verify" accept the Auth emulator's unsigned tokens.
+			if err := auth.CheckEmulatorChoice(readGlobals(c).Emulator); err != nil {
+				return err
+			}
 			opts := tokenVerifyOptions{Token: c.Args().First(), CheckRevoked: c.Bool("check-revoked"), SessionCookie: c.Bool("session-cookie")}
 			return withDeps(c, func(ctx context.Context, d *deps) error { return runTokenVerify(ctx, opts, d) })
 		},
