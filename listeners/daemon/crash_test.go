@@ -177,7 +177,7 @@ func TestRandomFaults(t *testing.T) {
 							werr.Store(err)
 							return
 						}
-						time.Sleep(time.Duration(rng.IntN(2)) * time.Millisecond)
+						time.Sleep(time.Duration(rng.IntN(6)) * time.Millisecond)
 					}
 				}()
 			}
@@ -186,6 +186,12 @@ func TestRandomFaults(t *testing.T) {
 				// Kill at a random point of the run, restart after a pause.
 				target := int64(ops) * int64(k+1) / int64(kills+2)
 				waitUntil(t, 120*time.Second, "writers' progress", func() bool { return progress() >= target })
+				// ...once this daemon is delivering, so that the kill
+				// lands between deliveries and checkpoints.
+				delivered := len(fileEvents(t, dir+"/events.ndjson"))
+				waitUntil(t, 30*time.Second, "deliveries by the running daemon", func() bool {
+					return len(fileEvents(t, dir+"/events.ndjson")) > delivered
+				})
 				time.Sleep(time.Duration(rand.IntN(300)) * time.Millisecond)
 				if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 					t.Fatal(err)
