@@ -133,6 +133,7 @@ func (s *Server) graphqlHandler() http.Handler {
 	}
 	srv.Use(extension.FixedComplexityLimit(s.cfg.GraphQL.ComplexityLimit))
 	srv.AroundOperations(s.gqlAroundOperation)
+	srv.AroundResponses(gqlAroundResponse)
 	srv.SetErrorPresenter(s.gqlPresent)
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		s.log.Error("graphql resolver panicked", "panic", p, "stack", string(debug.Stack()))
@@ -537,7 +538,54 @@ func (s *Server) gqlAroundOperation(ctx context.Context, next graphql.OperationH
 			return fail(errs.New(errs.ErrResourceLimit, "rate limit", c.UID, "too many requests: at most %g per second per user, one per root field (retry after %s)", s.cfg.Limits.Rate, wait.Round(time.Millisecond)))
 		}
 	}
-	return next(s.withBudget(ctx, s.cfg.Limits.MaxDocuments))
+	return next(withStreamEnd(s.withBudget(ctx, s.cfg.Limits.MaxDocuments)))
+}
+
+// streamEnd carries the error that ends a subscription from the goroutine
+// that feeds it to gqlgen's own goroutine. gqlgen reads a subscription's
+// errors (transport.AddSubscriptionError) in its goroutine as soon as the
+// stream ends, also when it ends because the socket closed, without
+// synchronising with the resolver's goroutine; so the error is handed
+// over here, under a lock, and added by gqlAroundResponse, which runs in
+// gqlgen's goroutine.
+type streamEnd struct {
+	mu  sync.Mutex
+	err *gqlerror.Error
+}
+
+type streamEndKey struct{}
+
+func withStreamEnd(ctx context.Context) context.Context {
+	return context.WithValue(ctx, streamEndKey{}, &streamEnd{})
+}
+
+// endStream records the error that ends the subscription of ctx; the
+// feeding goroutine then closes its channel.
+func endStream(ctx context.Context, err *gqlerror.Error) {
+	if e, _ := ctx.Value(streamEndKey{}).(*streamEnd); e != nil {
+		e.mu.Lock()
+		e.err = err
+		e.mu.Unlock()
+	}
+}
+
+// gqlAroundResponse adds, once a subscription's stream has ended, the
+// error its feeding goroutine recorded with endStream.
+func gqlAroundResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	resp := next(ctx)
+	if resp != nil {
+		return resp
+	}
+	if e, _ := ctx.Value(streamEndKey{}).(*streamEnd); e != nil {
+		e.mu.Lock()
+		err := e.err
+		e.err = nil
+		e.mu.Unlock()
+		if err != nil {
+			transport.AddSubscriptionError(ctx, err)
+		}
+	}
+	return nil
 }
 
 // gqlCost is an operation's cost in rate-limit tokens: its root fields

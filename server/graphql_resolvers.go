@@ -8,8 +8,6 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/handler/transport"
-
 	"github.com/fbadmin/fbadmin/internal/errs"
 	"github.com/fbadmin/fbadmin/internal/value"
 	"github.com/fbadmin/fbadmin/listeners"
@@ -287,14 +285,14 @@ func (sr gqlSubscription) Changes(ctx context.Context, collection string, group 
 		defer func() {
 			if p := recover(); p != nil {
 				s.log.Error("graphql subscription panicked", "panic", p, "stack", string(debug.Stack()))
-				transport.AddSubscriptionError(ctx, s.gqlPresent(ctx, errs.New(errs.ErrInternal, "watch", collection, "panic: %v", p)))
+				endStream(ctx, s.gqlPresent(ctx, errs.New(errs.ErrInternal, "watch", collection, "panic: %v", p)))
 			}
 		}()
 		for {
 			m, err := sub.Next(ctx)
 			if err != nil {
 				if ctx.Err() == nil {
-					transport.AddSubscriptionError(ctx, s.gqlPresent(ctx, gqlStreamEnd(err, collection)))
+					endStream(ctx, s.gqlPresent(ctx, gqlStreamEnd(err, collection)))
 				}
 				if errors.Is(err, ErrTokenExpired) || errors.Is(err, ErrSessionRevoked) {
 					// Every operation of this socket would fail now: close
