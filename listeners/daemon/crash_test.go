@@ -167,12 +167,22 @@ func TestRandomFaults(t *testing.T) {
 					rng := rand.New(rand.NewPCG(uint64(run), uint64(w)))
 					for done.Add(1) <= int64(ops) {
 						ref := col.Doc(fmt.Sprintf("d%04d", rng.IntN(docs)))
+						del, v := rng.IntN(10) < 3, rng.Int64()
 						var err error
-						switch rng.IntN(10) {
-						case 0, 1, 2:
-							_, err = ref.Delete(bg)
-						default:
-							_, err = ref.Set(bg, map[string]any{"v": rng.Int64(), "w": int64(w)})
+						// The emulator under load sometimes answers a write
+						// with a spurious Canceled ("call already
+						// cancelled"): try again (the database is read back
+						// at the end, so a write applied twice is harmless).
+						for try := 0; try < 5; try++ {
+							if del {
+								_, err = ref.Delete(bg)
+							} else {
+								_, err = ref.Set(bg, map[string]any{"v": v, "w": int64(w)})
+							}
+							if err == nil {
+								break
+							}
+							time.Sleep(50 * time.Millisecond)
 						}
 						if err != nil {
 							werr.Store(err)
