@@ -24,28 +24,24 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"cloud.google.com/go/firestore"
 	"github.com/coder/websocket"
 
 	"github.com/fbadmin/fbadmin/auth"
+	"github.com/fbadmin/fbadmin/internal/cmd/bench/serveproc"
 	"github.com/fbadmin/fbadmin/internal/emutest"
 )
 
@@ -111,7 +107,7 @@ func main() {
 
 	// The well-behaved client: a stream, and GETs in a loop.
 	legitTok := token("bench-attack-legit-" + run)
-	lw := dialWatch(ctx, srv.base, legitTok)
+	lw := dialWatch(ctx, srv.Base, legitTok)
 	check(writeJSON(ctx, lw, map[string]any{"type": "subscribe", "query": map[string]any{"collection": small}}))
 	go func() {
 		for {
@@ -135,7 +131,7 @@ func main() {
 				return
 			default:
 			}
-			req, _ := http.NewRequest("GET", fmt.Sprintf("%s/v1/docs/%s/d%03d", srv.base, small, i%50), nil)
+			req, _ := http.NewRequest("GET", fmt.Sprintf("%s/v1/docs/%s/d%03d", srv.Base, small, i%50), nil)
 			req.Header.Set("Authorization", "Bearer "+legitTok)
 			t0 := time.Now()
 			resp, err := hc.Do(req)
@@ -229,7 +225,7 @@ func main() {
 func attackSubscriptions(ctx context.Context, srv *server, tok, coll string, n int) map[string]any {
 	logf("attack 1: %d distinct subscriptions on one GraphQL socket, 40/s", n)
 	rss0 := srv.rssKiB()
-	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.base, "http")+"/graphql",
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.Base, "http")+"/graphql",
 		&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}, HTTPHeader: http.Header{"Authorization": {"Bearer " + tok}}})
 	check(err)
 	c.SetReadLimit(64 << 20)
@@ -294,7 +290,7 @@ func attackCost(srv *server, tok, coll string) map[string]any {
 	}
 	post := func(q string) (int, int, string) {
 		body, _ := json.Marshal(map[string]any{"query": q})
-		req, _ := http.NewRequest("POST", srv.base+"/graphql", strings.NewReader(string(body)))
+		req, _ := http.NewRequest("POST", srv.Base+"/graphql", strings.NewReader(string(body)))
 		req.Header.Set("Authorization", "Bearer "+tok)
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
@@ -318,7 +314,7 @@ func attackCost(srv *server, tok, coll string) map[string]any {
 func attackMetrics(srv *server, n int) map[string]any {
 	logf("attack 5: %d requests with odd methods", n)
 	size := func() int {
-		resp, err := http.Get(srv.base + "/metrics")
+		resp, err := http.Get(srv.Base + "/metrics")
 		check(err)
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
@@ -332,7 +328,7 @@ func attackMetrics(srv *server, n int) map[string]any {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			req, _ := http.NewRequest(fmt.Sprintf("M%06d", i), srv.base+fmt.Sprintf("/v1/docs/x%d/y", i), nil)
+			req, _ := http.NewRequest(fmt.Sprintf("M%06d", i), srv.Base+fmt.Sprintf("/v1/docs/x%d/y", i), nil)
 			if resp, err := hc.Do(req); err == nil {
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
@@ -356,7 +352,7 @@ func attackPreAuth(ctx context.Context, srv *server, n int) map[string]any {
 		wg.Go(func() {
 			dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 			defer cancel()
-			c, resp, err := websocket.Dial(dctx, "ws"+strings.TrimPrefix(srv.base, "http")+"/v1/watch", nil)
+			c, resp, err := websocket.Dial(dctx, "ws"+strings.TrimPrefix(srv.Base, "http")+"/v1/watch", nil)
 			if err != nil {
 				if resp != nil && resp.StatusCode == 429 {
 					refusedUpgrade.Add(1)
@@ -396,7 +392,7 @@ func attackPreAuth(ctx context.Context, srv *server, n int) map[string]any {
 // to the stream's close.
 func attackRevocation(ctx context.Context, srv *server, ac *auth.Client, uid, tok, coll string) (float64, map[string]any) {
 	logf("attack 3: revoking a user with an open stream")
-	c := dialWatch(ctx, srv.base, tok)
+	c := dialWatch(ctx, srv.Base, tok)
 	defer c.CloseNow()
 	check(writeJSON(ctx, c, map[string]any{"type": "subscribe", "query": map[string]any{"collection": coll}}))
 	closed := make(chan error, 1)
@@ -458,70 +454,20 @@ func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args
 
 // server is the fbadmin serve process, with its default budgets and
 // auth.check_revoked on.
-type server struct {
-	cmd  *exec.Cmd
-	base string
-	dir  string
-}
+type server struct{ *serveproc.Server }
 
 func startServer(project string) *server {
-	dir, err := os.MkdirTemp("", "fbadmin-bench-attack")
+	s, err := serveproc.Start(project, "auth:\n  check_revoked: true\nlog:\n  level: warn\nrules:\n  - match: \"**\"\n    allow: [all]\n", nil, logf)
 	check(err)
-	bin := filepath.Join(dir, "fbadmin")
-	logf("building fbadmin")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/fbadmin")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	build.Stderr = os.Stderr
-	check(build.Run())
-	cfg := filepath.Join(dir, "serve.yaml")
-	check(os.WriteFile(cfg, []byte("auth:\n  check_revoked: true\nlog:\n  level: warn\nrules:\n  - match: \"**\"\n    allow: [all]\n"), 0o600))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(bin, "--emulator", "--project", project, "serve", "--config", cfg, "--addr", addr)
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	check(cmd.Start())
-	s := &server{cmd: cmd, base: "http://" + addr, dir: dir}
-	for i := 0; ; i++ {
-		resp, err := http.Get(s.base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if i > 100 {
-			s.stop()
-			check(fmt.Errorf("the server did not start on %s: %v", addr, err))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	logf("fbadmin serve is up on %s (pid %d)", addr, cmd.Process.Pid)
-	return s
+	return &server{s}
 }
 
-func (s *server) stop() {
-	if s.cmd.Process != nil {
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = s.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		}
-	}
-	os.RemoveAll(s.dir)
-}
+func (s *server) stop() { s.Stop() }
 
+// rssKiB is the server's resident set size.
 func (s *server) rssKiB() int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	n, err := s.RSSKiB()
 	check(err)
-	m := regexp.MustCompile(`VmRSS:\s+(\d+) kB`).FindSubmatch(b)
-	if m == nil {
-		check(errors.New("no VmRSS in /proc status"))
-	}
-	n, _ := strconv.ParseInt(string(m[1]), 10, 64)
 	return n
 }
 

@@ -33,24 +33,20 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"cloud.google.com/go/firestore"
 	"github.com/coder/websocket"
 
 	"github.com/fbadmin/fbadmin/auth"
+	"github.com/fbadmin/fbadmin/internal/cmd/bench/serveproc"
 	"github.com/fbadmin/fbadmin/internal/emutest"
 	"github.com/fbadmin/fbadmin/repository"
 )
@@ -90,7 +86,7 @@ func main() {
 	check(err)
 	token := cred.IDToken
 
-	srv := startServer(project, run)
+	srv := startServer(project)
 	defer srv.stop()
 
 	getColl := "bench-serve-get-" + run
@@ -104,7 +100,7 @@ func main() {
 	bw.End()
 	defer cleanup(client, getColl)
 
-	g := benchGet(ctx, client, srv.base, token, getColl, *ndocs, *conc, *roundDur, *rounds)
+	g := benchGet(ctx, client, srv.Base, token, getColl, *ndocs, *conc, *roundDur, *rounds)
 	for k, v := range g {
 		out[k] = v
 	}
@@ -135,27 +131,13 @@ func check(err error) {
 func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 
 // server is the fbadmin serve process.
-type server struct {
-	cmd  *exec.Cmd
-	base string
-	dir  string
-}
+type server struct{ *serveproc.Server }
 
 // serverEnv is added to the server's environment (-server-env).
 var serverEnv []string
 
-func startServer(project, run string) *server {
-	dir, err := os.MkdirTemp("", "fbadmin-bench-serve")
-	check(err)
-	bin := filepath.Join(dir, "fbadmin")
-	logf("building fbadmin")
-	// The released binary is static (CGO_ENABLED=0), as the README installs it.
-	build := exec.Command("go", "build", "-o", bin, "./cmd/fbadmin")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	build.Stderr = os.Stderr
-	check(build.Run())
-	cfg := filepath.Join(dir, "serve.yaml")
-	check(os.WriteFile(cfg, []byte(`
+func startServer(project string) *server {
+	s, err := serveproc.Start(project, `
 limits:
   rate: 1000000
   burst: 1000000
@@ -166,62 +148,23 @@ log:
 rules:
   - match: "**"
     allow: [all]
-`), 0o600))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+`, serverEnv, logf)
 	check(err)
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(bin, "--emulator", "--project", project, "serve", "--config", cfg, "--addr", addr)
-	cmd.Stderr = os.Stderr
-	cmd.Env = append(os.Environ(), serverEnv...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	check(cmd.Start())
-	s := &server{cmd: cmd, base: "http://" + addr, dir: dir}
-	for i := 0; ; i++ {
-		resp, err := http.Get(s.base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if i > 100 {
-			s.stop()
-			check(fmt.Errorf("the server did not start on %s: %v", addr, err))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	logf("fbadmin serve is up on %s (pid %d)", addr, cmd.Process.Pid)
-	return s
+	return &server{s}
 }
 
-func (s *server) stop() {
-	if s.cmd.Process != nil {
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = s.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		}
-	}
-	os.RemoveAll(s.dir)
-}
+func (s *server) stop() { s.Stop() }
 
 // rssKiB is the server's resident set size.
 func (s *server) rssKiB() int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	n, err := s.RSSKiB()
 	check(err)
-	m := regexp.MustCompile(`VmRSS:\s+(\d+) kB`).FindSubmatch(b)
-	if m == nil {
-		check(errors.New("no VmRSS in /proc status"))
-	}
-	n, _ := strconv.ParseInt(string(m[1]), 10, 64)
 	return n
 }
 
 // heapBytes reads the server's Go heap in use from its /metrics.
 func (s *server) heapBytes() float64 {
-	resp, err := http.Get(s.base + "/metrics")
+	resp, err := http.Get(s.Base + "/metrics")
 	check(err)
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
@@ -347,7 +290,7 @@ func benchGet(ctx context.Context, client *firestore.Client, base, token, coll s
 // subscribers beside a bare SDK listener.
 func benchFanout(ctx context.Context, client *firestore.Client, srv *server, token, coll string, nsubs, nwrites int, gap time.Duration) map[string]any {
 	var sent sync.Map // doc ID -> time.Time of the write
-	wsURL := "ws" + strings.TrimPrefix(srv.base, "http") + "/v1/watch"
+	wsURL := "ws" + strings.TrimPrefix(srv.Base, "http") + "/v1/watch"
 	rss0, heap0 := srv.rssKiB(), srv.heapBytes()
 	type subStats struct {
 		lats []time.Duration
