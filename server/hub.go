@@ -137,6 +137,13 @@ func (h *Hub) Close() {
 // followed, and otherwise starts with a resync message and the current
 // documents.
 func (h *Hub) Subscribe(ctx context.Context, c *Caller, q QuerySpec, resume string) (*Subscription, error) {
+	return h.subscribe(ctx, c, q, resume, -1)
+}
+
+// subscribe is Subscribe with the query's document count when the caller
+// already has it (exact, and at most watch.max_query_documents), or -1:
+// a new live query is then counted here, before listening.
+func (h *Hub) subscribe(ctx context.Context, c *Caller, q QuerySpec, resume string, counted int64) (*Subscription, error) {
 	s := &Store{client: h.client, rules: h.rules}
 	rq, g, err := s.query(c, q)
 	if err != nil {
@@ -157,8 +164,8 @@ func (h *Hub) Subscribe(ctx context.Context, c *Caller, q QuerySpec, resume stri
 	h.mu.Lock()
 	known := h.topics[key] != nil
 	h.mu.Unlock()
-	held := int64(0) // the new query's documents, charged to docsHeld
-	if max := h.cfg.MaxQueryDocuments; !known && max > 0 {
+	held := max(counted, 0) // the new query's documents, charged to docsHeld
+	if max := h.cfg.MaxQueryDocuments; !known && max > 0 && counted < 0 {
 		// A new live query holds every matching document: refuse one over
 		// the budget before listening (the listener would fetch them all).
 		n, err := rq.Limit(max + 1).Count(ctx)

@@ -100,6 +100,13 @@ type weights struct {
 
 func newWeights(max int) *weights { return &weights{max: int64(max), m: map[string]int64{}} }
 
+// used is key's current sum.
+func (w *weights) used(key string) int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.m[key]
+}
+
 // acquire adds n for key, or returns false (and the current sum) when the
 // sum would pass max. Call the release function once when done.
 func (w *weights) acquire(key string, n int64) (release func(), used int64, ok bool) {

@@ -455,28 +455,42 @@ func (s *Server) acquireUserSocket(c *Caller) (func(), error) {
 
 // subscribe starts a change stream for the caller (both transports),
 // within watch.max_documents_per_user: the documents its query matches
-// (counted first, at most watch.max_query_documents + 1) are charged to
-// the caller until the subscription ends.
+// are charged to the caller until the subscription ends. They are counted
+// once, before listening, and only as far as a limit needs (at most the
+// caller's remaining budget or watch.max_query_documents, plus one), so
+// a user at their budget pays the backend almost nothing per refused
+// attempt; the hub reuses the count.
 func (s *Server) subscribe(ctx context.Context, c *Caller, q QuerySpec, resume string) (*Subscription, error) {
 	var release func()
+	counted := int64(-1)
 	if s.cfg.Watch.MaxDocumentsPerUser >= 0 {
 		rq, _, err := s.store.query(c, q)
 		if err != nil {
 			return nil, err
 		}
-		n, err := rq.Limit(s.cfg.Watch.MaxQueryDocuments + 1).Count(ctx)
+		perQuery := int64(s.cfg.Watch.MaxQueryDocuments)
+		remaining := max(int64(s.cfg.Watch.MaxDocumentsPerUser)-s.docsUser.used(c.UID), 0)
+		limit := remaining
+		if perQuery > 0 && perQuery < limit {
+			limit = perQuery
+		}
+		n, err := rq.Limit(int(limit) + 1).Count(ctx)
 		if err != nil {
 			return nil, classify(err, "watch", q.Collection)
+		}
+		if n > limit && limit == perQuery {
+			return nil, s.hub.tooManyDocuments(q.Collection)
 		}
 		rel, used, ok := s.docsUser.acquire(c.UID, n)
 		if !ok {
 			return nil, s.hub.overLimit(limitDocumentsPerUser, errs.ErrResourceLimit, q.Collection,
-				"this query matches %d documents and the user's open subscriptions already %d: at most %d together (watch.max_documents_per_user); close one, or narrow the query",
-				n, used, s.cfg.Watch.MaxDocumentsPerUser)
+				"this query matches %s documents and the user's open subscriptions already %d: at most %d together (watch.max_documents_per_user); close one, or narrow the query",
+				atLeast(n, limit), used, s.cfg.Watch.MaxDocumentsPerUser)
 		}
 		release = rel
+		counted = n
 	}
-	sub, err := s.hub.Subscribe(ctx, c, q, resume)
+	sub, err := s.hub.subscribe(ctx, c, q, resume, counted)
 	if err != nil {
 		if release != nil {
 			release()
@@ -487,6 +501,15 @@ func (s *Server) subscribe(ctx context.Context, c *Caller, q QuerySpec, resume s
 		go func() { <-sub.Done(); release() }()
 	}
 	return sub, nil
+}
+
+// atLeast spells a count read with limit+1: "more than limit" when it
+// reached it.
+func atLeast(n, limit int64) string {
+	if n > limit {
+		return fmt.Sprintf("more than %d", limit)
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 // --- CORS ---

@@ -16,12 +16,14 @@
 //     1 MiB message without authenticating.
 //
 // The server's RSS is sampled every 100 ms throughout. The well-behaved
-// client's GET p99 during the attacks is divided by its p99 alone. The last
+// client runs as a child process; its GET p99 during the attacks is
+// divided by its p99 alone. The last
 // line on stdout is one JSON object: peak_rss_mb, legit_p99_vs_quiet,
 // revoked_stream_close_s and, per attack, whether it was refused.
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -29,6 +31,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
@@ -46,6 +49,10 @@ import (
 )
 
 func main() {
+	if os.Getenv(legitEnv) != "" {
+		legitClient()
+		return
+	}
 	bigDocs := flag.Int("big", 5000, "documents in the collection the subscription attack streams")
 	subs := flag.Int("subs", 100, "subscriptions of the subscription attack")
 	preauth := flag.Int("preauth", 500, "unauthenticated sockets of the pre-auth attack")
@@ -105,55 +112,25 @@ func main() {
 	}()
 	rss0 := srv.rssKiB()
 
-	// The well-behaved client: a stream, and GETs in a loop.
+	// The well-behaved client: a stream, and GETs in a loop, in a process
+	// of its own (a real client does not share the attacker's process), so
+	// that its figures measure the server and not this process's scheduler
+	// while its attack goroutines saturate it.
 	legitTok := token("bench-attack-legit-" + run)
-	lw := dialWatch(ctx, srv.Base, legitTok)
-	check(writeJSON(ctx, lw, map[string]any{"type": "subscribe", "query": map[string]any{"collection": small}}))
-	go func() {
-		for {
-			if _, _, err := lw.Read(context.Background()); err != nil {
-				return
-			}
-		}
-	}()
 	var lmu sync.Mutex
 	var lats []time.Duration
 	var legitErrs atomic.Int64
 	measuring := atomic.Bool{}
-	stopLegit := make(chan struct{})
-	legitDone := make(chan struct{})
-	go func() {
-		defer close(legitDone)
-		hc := &http.Client{Timeout: 30 * time.Second}
-		for i := 0; ; i++ {
-			select {
-			case <-stopLegit:
-				return
-			default:
-			}
-			req, _ := http.NewRequest("GET", fmt.Sprintf("%s/v1/docs/%s/d%03d", srv.Base, small, i%50), nil)
-			req.Header.Set("Authorization", "Bearer "+legitTok)
-			t0 := time.Now()
-			resp, err := hc.Do(req)
-			d := time.Since(t0)
-			if err == nil {
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					err = fmt.Errorf("status %d", resp.StatusCode)
-				}
-			}
-			if err != nil {
-				legitErrs.Add(1)
-			}
-			if measuring.Load() {
-				lmu.Lock()
-				lats = append(lats, d)
-				lmu.Unlock()
-			}
-			time.Sleep(20 * time.Millisecond)
+	stopLegit, legitDone := startLegit(srv.Base, legitTok, small, func(d time.Duration, ok bool) {
+		if !ok {
+			legitErrs.Add(1)
 		}
-	}()
+		if measuring.Load() {
+			lmu.Lock()
+			lats = append(lats, d)
+			lmu.Unlock()
+		}
+	})
 	phase := func(d time.Duration) []time.Duration {
 		lmu.Lock()
 		lats = nil
@@ -203,10 +180,9 @@ func main() {
 		return r
 	})
 	measuring.Store(false)
-	close(stopLegit)
+	stopLegit()
 	<-legitDone
 	close(sampling)
-	lw.CloseNow()
 
 	qp99, ap99 := pct(quietLats, .99), pct(attackLats, .99)
 	out := map[string]any{
@@ -219,6 +195,102 @@ func main() {
 	b, err := json.Marshal(out)
 	check(err)
 	fmt.Println(string(b))
+}
+
+// legitEnv, set in a child process of this program, makes it the
+// well-behaved client: its value is "BASE TOKEN COLLECTION".
+const legitEnv = "FBADMIN_BENCH_ATTACK_LEGIT"
+
+// startLegit runs the well-behaved client as a child process and calls
+// report for each of its requests; stop ends it, done closes when it has.
+func startLegit(base, tok, coll string, report func(d time.Duration, ok bool)) (stop func(), done chan struct{}) {
+	exe, err := os.Executable()
+	check(err)
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), legitEnv+"="+base+" "+tok+" "+coll)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	check(err)
+	in, err := cmd.StdinPipe()
+	check(err)
+	check(cmd.Start())
+	done = make(chan struct{})
+	started := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(out)
+		first := true
+		for sc.Scan() {
+			var us int64
+			var ok bool
+			if _, err := fmt.Sscanf(sc.Text(), "%d %t", &us, &ok); err != nil {
+				continue
+			}
+			if first {
+				first = false
+				close(started)
+			}
+			report(time.Duration(us)*time.Microsecond, ok)
+		}
+		_ = cmd.Wait()
+	}()
+	select {
+	case <-started:
+	case <-done:
+		check(fmt.Errorf("the well-behaved client exited before its first request"))
+	}
+	return func() { in.Close() }, done
+}
+
+// legitClient is the well-behaved client's process: it keeps a /v1/watch
+// stream open and GETs documents in a loop (one every 20 ms after the
+// previous answer), printing "MICROSECONDS OK" per request, until its
+// stdin closes.
+func legitClient() {
+	f := strings.Fields(os.Getenv(legitEnv))
+	if len(f) != 3 {
+		check(fmt.Errorf("%s: want BASE TOKEN COLLECTION", legitEnv))
+	}
+	base, tok, coll := f[0], f[1], f[2]
+	ctx := context.Background()
+	lw := dialWatch(ctx, base, tok)
+	defer lw.CloseNow()
+	check(writeJSON(ctx, lw, map[string]any{"type": "subscribe", "query": map[string]any{"collection": coll}}))
+	go func() {
+		for {
+			if _, _, err := lw.Read(context.Background()); err != nil {
+				return
+			}
+		}
+	}()
+	stop := make(chan struct{})
+	go func() { _, _ = io.Copy(io.Discard, os.Stdin); close(stop) }()
+	hc := &http.Client{Timeout: 30 * time.Second}
+	w := bufio.NewWriter(os.Stdout)
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		req, _ := http.NewRequest("GET", fmt.Sprintf("%s/v1/docs/%s/d%03d", base, coll, i%50), nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		t0 := time.Now()
+		resp, err := hc.Do(req)
+		d := time.Since(t0)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+		}
+		fmt.Fprintf(w, "%d %t\n", d.Microseconds(), err == nil)
+		if w.Flush() != nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // attackSubscriptions: finding 1.
