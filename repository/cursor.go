@@ -15,6 +15,8 @@ import (
 	"google.golang.org/genproto/googleapis/type/latlng"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/fbadmin/fbadmin/internal/docpath"
 )
 
 // orderKey is one ordering of a query, explicit or implied by Firestore.
@@ -262,7 +264,7 @@ func cursorValues(ordered firestore.Query, orders []orderKey, s *firestore.Docum
 		}
 		v, err := s.DataAtPath(o.path)
 		if err != nil {
-			return nil, fmt.Errorf("order-by field %v of %s: %w", o.path, relPath(s.Ref.Path), err)
+			return nil, fmt.Errorf("order-by field %v of %s: %w", o.path, docpath.Rel(s.Ref.Path), err)
 		}
 		vals[i] = v
 	}
@@ -389,14 +391,14 @@ func fromProto(c *firestore.Client, pv *pb.Value) (any, error) {
 
 // docRef returns a reference for a full document name.
 func docRef(c *firestore.Client, name string) (*firestore.DocumentRef, error) {
-	rel := relPath(name)
-	if rel == name || strings.Count(rel, "/")%2 != 1 {
+	p, err := docpath.ParseDocument(name)
+	if err != nil || p.String() == name {
 		return nil, fmt.Errorf("not a document name: %q", name)
 	}
-	if ref := c.Doc(rel); ref != nil && ref.Path == name {
+	if ref := c.Doc(p.String()); ref != nil && ref.Path == name {
 		return ref, nil
 	}
 	// A document of another database: the SDK encodes a reference by its
 	// Path alone.
-	return &firestore.DocumentRef{Path: name, ID: rel[strings.LastIndexByte(rel, '/')+1:]}, nil
+	return &firestore.DocumentRef{Path: name, ID: p.ID()}, nil
 }

@@ -225,3 +225,31 @@ func ExampleSub() {
 	}
 	fmt.Println(n)
 }
+
+// A Path is checked once; its methods then navigate without failing.
+func ExampleParsePath() {
+	p, err := repository.ParsePath("projects/demo/databases/(default)/documents/users/alice/posts/p1")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(p, p.IsDocument(), p.ID())
+	fmt.Println(p.Parent(), p.Parent().IsCollection())
+	fmt.Println(p.Parent().Parent(), p.Under(p.Parent().Parent()))
+	fmt.Println(p.FullName("other", "(default)"))
+
+	c, err := p.Child("comments")
+	fmt.Println(c, c.IsCollection(), err)
+
+	_, err = repository.ParsePath("users/__x__")
+	fmt.Println(errors.Is(err, repository.ErrInvalid), err)
+	_, err = repository.ParseDocumentPath("users")
+	fmt.Println(err)
+	// Output:
+	// users/alice/posts/p1 true p1
+	// users/alice/posts true
+	// users/alice true
+	// projects/other/databases/(default)/documents/users/alice/posts/p1
+	// users/alice/posts/p1/comments true <nil>
+	// true path users/__x__: invalid argument: segment "__x__" is reserved (IDs of the form __x__ are Firestore's)
+	// path users: invalid argument: a collection path: a document path has an even number of segments (collection/id)
+}

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/api/iterator"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/fbadmin/fbadmin/internal/docpath"
 	"github.com/fbadmin/fbadmin/internal/retry"
 )
 
@@ -45,19 +46,10 @@ func Group[T any](client *firestore.Client, collectionID string, opts ...Option)
 	if client == nil {
 		return Query[T]{err: invalid("group", target, "nil Firestore client")}
 	}
-	if collectionID == "" || containsSlash(collectionID) {
-		return Query[T]{err: invalid("group", target, "invalid collection ID %q (want one path segment, such as \"comments\")", collectionID)}
+	if err := docpath.CheckID(collectionID); err != nil {
+		return Query[T]{err: pathError("group", err)}
 	}
 	return Query[T]{q: client.CollectionGroup(collectionID).Query, client: client, cfg: &cfg, target: target}
-}
-
-func containsSlash(s string) bool {
-	for i := range len(s) {
-		if s[i] == '/' {
-			return true
-		}
-	}
-	return false
 }
 
 // check returns the query's construction error, if any.

@@ -3,13 +3,15 @@ package repository
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"cloud.google.com/go/firestore"
 	"google.golang.org/api/iterator"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/fbadmin/fbadmin/internal/docpath"
+	"github.com/fbadmin/fbadmin/internal/errs"
 )
 
 // getAllChunk is how many documents one BatchGetDocuments call asks for.
@@ -96,14 +98,17 @@ func WithStreamRetries(n int) Option {
 type Repository[T any] struct {
 	client *firestore.Client
 	coll   *firestore.CollectionRef
-	path   string // collection path relative to the database
+	path   string // collection path relative to the database: loc's String
+	loc    docpath.Path
 	cfg    *config
 	err    error // a construction error, returned by every method
 }
 
 // New returns a repository over the collection at collectionPath, relative
 // to the client's database: "users", or "users/alice/posts" for a
-// subcollection. An invalid path is reported by every method as ErrInvalid.
+// subcollection. The path and the document IDs the methods take follow the
+// rules of [Path]; an invalid path (or a full resource name) is reported by
+// every method as ErrInvalid, an invalid ID by the method given it.
 func New[T any](client *firestore.Client, collectionPath string, opts ...Option) *Repository[T] {
 	cfg := defaultConfig()
 	for _, o := range opts {
@@ -114,20 +119,37 @@ func New[T any](client *firestore.Client, collectionPath string, opts ...Option)
 
 func newRepo[T any](client *firestore.Client, collectionPath string, cfg *config) *Repository[T] {
 	r := &Repository[T]{client: client, path: collectionPath, cfg: cfg}
-	switch {
-	case client == nil:
+	if client == nil {
 		r.err = invalid("new repository", collectionPath, "nil Firestore client")
-	case collectionPath == "" || strings.Count(collectionPath, "/")%2 != 0 || strings.Contains(collectionPath, "//") ||
-		strings.HasPrefix(collectionPath, "/") || strings.HasSuffix(collectionPath, "/"):
+		return r
+	}
+	p, err := docpath.ParseRel(collectionPath)
+	_, _, _, isName := docpath.SplitName(collectionPath)
+	switch {
+	case isName:
+		r.err = invalid("new repository", collectionPath, "a resource name: give the collection's path relative to the database, such as \"users\"")
+	case err != nil:
+		r.err = pathError("new repository", err)
+	case !p.IsCollection():
 		r.err = invalid("new repository", collectionPath,
 			"not a collection path (want an odd number of segments, such as \"users\" or \"users/alice/posts\")")
 	default:
+		r.loc = p
 		r.coll = client.Collection(collectionPath)
 		if r.coll == nil {
 			r.err = invalid("new repository", collectionPath, "not a collection path")
 		}
 	}
 	return r
+}
+
+// pathError gives a refusal of package docpath the operation op.
+func pathError(op string, err error) error {
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return &errs.Error{Kind: e.Kind, Op: op, Target: e.Target, Cause: e.Cause}
+	}
+	return err
 }
 
 // Sub returns a repository of type U over the subcollection collectionID of
@@ -146,13 +168,15 @@ func Sub[U, T any](parent *Repository[T], parentID, collectionID string, opts ..
 		o(&cfg)
 	}
 	path := parent.path + "/" + parentID + "/" + collectionID
-	if parent.err != nil {
-		return &Repository[U]{client: parent.client, path: path, cfg: &cfg, err: parent.err}
+	doc, err := parent.loc.Child(parentID)
+	if err != nil {
+		return &Repository[U]{client: parent.client, path: path, cfg: &cfg, err: pathError("sub", err)}
 	}
-	if err := checkID("sub", parent.path, parentID); err != nil {
-		return &Repository[U]{client: parent.client, path: path, cfg: &cfg, err: err}
+	sub, err := doc.Child(collectionID)
+	if err != nil {
+		return &Repository[U]{client: parent.client, path: path, cfg: &cfg, err: pathError("sub", err)}
 	}
-	return newRepo[U](parent.client, path, &cfg)
+	return newRepo[U](parent.client, sub.String(), &cfg)
 }
 
 // Path returns the collection's path relative to the database.
@@ -181,8 +205,8 @@ func (r *Repository[T]) ref(op, id string) (*firestore.DocumentRef, error) {
 	if err := r.check(); err != nil {
 		return nil, err
 	}
-	if err := checkID(op, r.path, id); err != nil {
-		return nil, err
+	if _, err := r.loc.Child(id); err != nil {
+		return nil, pathError(op, err)
 	}
 	return r.coll.Doc(id), nil
 }
@@ -195,14 +219,6 @@ func (r *Repository[T]) check() error {
 	default:
 		return r.err
 	}
-}
-
-func checkID(op, collPath, id string) error {
-	if id == "" || strings.Contains(id, "/") {
-		return invalid(op, collPath+"/"+id,
-			"invalid document ID %q (want a non-empty ID without '/'; use Sub for subcollections)", id)
-	}
-	return nil
 }
 
 // Get reads one document. A missing document is ErrNotFound.
@@ -377,7 +393,7 @@ func (r *Repository[T]) Query() Query[T] {
 }
 
 func (r *Repository[T]) result(ref *firestore.DocumentRef, wr *firestore.WriteResult) *WriteResult {
-	res := &WriteResult{ID: ref.ID, Path: relPath(ref.Path)}
+	res := &WriteResult{ID: ref.ID, Path: docpath.Rel(ref.Path)}
 	if wr != nil {
 		res.UpdateTime = wr.UpdateTime
 	}
@@ -388,7 +404,7 @@ func (r *Repository[T]) result(ref *firestore.DocumentRef, wr *firestore.WriteRe
 func decode[T any](s *firestore.DocumentSnapshot) (*Doc[T], error) {
 	d := &Doc[T]{
 		ID:         s.Ref.ID,
-		Path:       relPath(s.Ref.Path),
+		Path:       docpath.Rel(s.Ref.Path),
 		Ref:        s.Ref,
 		CreateTime: s.CreateTime,
 		UpdateTime: s.UpdateTime,
@@ -398,15 +414,4 @@ func decode[T any](s *firestore.DocumentSnapshot) (*Doc[T], error) {
 		return nil, invalid("decode", d.Path, "cannot decode into %T: %v (check the type's firestore tags)", d.Data, err)
 	}
 	return d, nil
-}
-
-// relPath returns a resource name's path relative to its database:
-// "projects/p/databases/d/documents/a/b" gives "a/b". Project and database
-// IDs cannot contain '/', so the first "/documents/" is the right one.
-func relPath(name string) string {
-	const sep = "/documents/"
-	if i := strings.Index(name, sep); i >= 0 {
-		return name[i+len(sep):]
-	}
-	return name
 }
