@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"sync"
 	"time"
 
 	"cloud.google.com/go/firestore"
-	"golang.org/x/time/rate"
 
 	"github.com/fbadmin/fbadmin/internal/retry"
 )
@@ -32,12 +30,11 @@ const (
 	ThrottleOff
 )
 
-// Ramp-up defaults: Firestore's 500/50/5 rule.
+// Ramp-up defaults: Firestore's 500/50/5 rule (see [retry.RampConfig]),
+// capped.
 const (
-	DefaultInitialRate = 500.0
+	DefaultInitialRate = retry.DefaultRampStart
 	DefaultMaxRate     = 10000.0
-	rampFactor         = 1.5
-	rampEvery          = 5 * time.Minute
 
 	maxBatchSize = 500 // Firestore's limit of writes per commit
 )
@@ -100,6 +97,13 @@ func (o *BulkOptions) withDefaults() BulkOptions {
 		v.MaxFailures = 0
 	}
 	return v
+}
+
+// rampConfig maps the options onto the module's one write ramp: Firestore's
+// growth of 50% every 5 minutes, from InitialRate up to MaxRate; a batch
+// may leave at once at the start.
+func (o *BulkOptions) rampConfig() retry.RampConfig {
+	return retry.RampConfig{Start: o.InitialRate, Max: o.MaxRate, Burst: o.BatchSize}
 }
 
 // Failure is a write that a [BulkWriter] could not apply.
@@ -189,10 +193,7 @@ type BulkWriter[T any] struct {
 	ctx    context.Context // the writer's lifetime, canceled by Close
 	cancel context.CancelFunc
 
-	lim      *rate.Limiter
-	rampMu   sync.Mutex
-	start    time.Time
-	rampStep int
+	ramp *retry.Ramp // nil: not throttled
 
 	mu      sync.Mutex // guards cur and closed
 	cur     []bulkOp
@@ -218,14 +219,13 @@ func (r *Repository[T]) BulkWriter(ctx context.Context, opts *BulkOptions) *Bulk
 	w := &BulkWriter[T]{
 		r:       r,
 		opts:    o,
-		start:   time.Now(),
 		cur:     make([]bulkOp, 0, o.BatchSize),
 		batches: make(chan []bulkOp, o.Concurrency),
 	}
 	w.ctx, w.cancel = context.WithCancel(ctx)
 	w.pendCnd = sync.NewCond(&w.pendMu)
 	if o.Throttle == ThrottleRamp {
-		w.lim = rate.NewLimiter(rate.Limit(o.InitialRate), max(o.BatchSize, int(o.InitialRate)))
+		w.ramp = retry.NewRamp(o.rampConfig(), nil)
 	}
 	for range o.Concurrency {
 		w.workers.Add(1)
@@ -453,21 +453,9 @@ func (w *BulkWriter[T]) commitOnce(ops []bulkOp) error {
 	return wrap(err, ops[0].kind.String(), target)
 }
 
-// wait blocks until the rate limiter allows n writes, raising the rate
-// by 50% every 5 minutes since the writer started.
+// wait blocks until the ramp allows n writes (see [ThrottleRamp]).
 func (w *BulkWriter[T]) wait(n int) error {
-	if w.lim == nil {
-		return w.ctx.Err()
-	}
-	w.rampMu.Lock()
-	if step := int(time.Since(w.start) / rampEvery); step > w.rampStep {
-		w.rampStep = step
-		r := math.Min(w.opts.InitialRate*math.Pow(rampFactor, float64(step)), w.opts.MaxRate)
-		w.lim.SetLimit(rate.Limit(r))
-		w.lim.SetBurst(max(w.opts.BatchSize, int(r)))
-	}
-	w.rampMu.Unlock()
-	return w.lim.WaitN(w.ctx, n)
+	return w.ramp.Wait(w.ctx, n)
 }
 
 // failAll records the failure of each write of ops with err.

@@ -151,38 +151,3 @@ func TestAllRetryLimitAndPermanentErrors(t *testing.T) {
 		t.Errorf("no retries: got %v, %v", got, err)
 	}
 }
-
-func TestRampUp(t *testing.T) { // not parallel: it sets the environment
-	fs := emutest.NewFirestore(t)
-	r := New[row](fs.Client, "rows")
-	w := r.BulkWriter(context.Background(), &BulkOptions{Throttle: ThrottleRamp})
-	defer w.Close()
-	if got := float64(w.lim.Limit()); got != 500 {
-		t.Errorf("initial rate %v, want 500", got)
-	}
-	// 11 minutes in: two steps of +50%.
-	w.start = time.Now().Add(-11 * time.Minute)
-	if err := w.wait(1); err != nil {
-		t.Fatal(err)
-	}
-	if got := float64(w.lim.Limit()); got != 1125 {
-		t.Errorf("rate after 11 minutes %v, want 1125", got)
-	}
-	// Much later: capped.
-	w.start = time.Now().Add(-3 * time.Hour)
-	if err := w.wait(1); err != nil {
-		t.Fatal(err)
-	}
-	if got := float64(w.lim.Limit()); got != DefaultMaxRate {
-		t.Errorf("rate after 3 hours %v, want the cap %v", got, DefaultMaxRate)
-	}
-
-	t.Setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:1")
-	if o := (&BulkOptions{}).withDefaults(); o.Throttle != ThrottleOff {
-		t.Errorf("with the emulator: throttle %v, want off", o.Throttle)
-	}
-	t.Setenv("FIRESTORE_EMULATOR_HOST", "")
-	if o := (&BulkOptions{}).withDefaults(); o.Throttle != ThrottleRamp || o.InitialRate != 500 {
-		t.Errorf("in production: %+v, want a ramp from 500", o)
-	}
-}

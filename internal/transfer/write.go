@@ -3,17 +3,15 @@ package transfer
 import (
 	"context"
 	"fmt"
-	"google.golang.org/protobuf/proto"
-	"math"
-	"sync"
 	"time"
 
 	pb "cloud.google.com/go/firestore/apiv1/firestorepb"
-	"golang.org/x/time/rate"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/internal/retry"
 	"github.com/fbadmin/fbadmin/internal/value"
 )
 
@@ -98,13 +96,13 @@ type writer struct {
 	c         *counters
 	prog      Progress
 	onFailure func(Failure)
-	limiter   *rampLimiter
+	limiter   *retry.Ramp // nil on the emulator
 }
 
 func newWriter(db *DB, mode Mode, c *counters, prog Progress, onFailure func(Failure)) *writer {
 	w := &writer{db: db, mode: mode, c: c, prog: orNoProgress(prog), onFailure: onFailure}
 	if !db.emulator {
-		w.limiter = newRampLimiter(500, 5*time.Minute)
+		w.limiter = retry.NewRamp(retry.RampConfig{Burst: maxBatchDocs}, nil)
 	}
 	return w
 }
@@ -148,10 +146,8 @@ func (w *writer) commit(ctx context.Context, items []item) ([]outcome, error) {
 				return outs, err
 			}
 		}
-		if w.limiter != nil {
-			if err := w.limiter.wait(ctx, len(items)); err != nil {
-				return outs, err
-			}
+		if err := w.limiter.Wait(ctx, len(items)); err != nil {
+			return outs, err
 		}
 		_, err := w.db.api.Commit(w.db.ctx(ctx), withRaw(&pb.CommitRequest{Database: w.db.Name(), Writes: writes}, raw))
 		if err == nil {
@@ -191,10 +187,8 @@ func (w *writer) commitEach(ctx context.Context, items []item, retried bool) ([]
 				return outs, err
 			}
 		}
-		if w.limiter != nil {
-			if err := w.limiter.wait(ctx, len(pending)); err != nil {
-				return outs, err
-			}
+		if err := w.limiter.Wait(ctx, len(pending)); err != nil {
+			return outs, err
 		}
 		writes := make([]*pb.Write, 0, len(pending))
 		var sendable []int
@@ -353,33 +347,4 @@ func (w *writer) tally(outs []outcome, bytes int64) {
 	w.c.failed.Add(f)
 	w.c.bytes.Add(bytes)
 	w.prog.Add(n+s+f, bytes)
-}
-
-// rampLimiter implements the 500/50/5 rule: start at base operations per
-// second and raise the rate by 50% every step.
-type rampLimiter struct {
-	mu    sync.Mutex
-	start time.Time
-	base  float64
-	step  time.Duration
-	lim   *rate.Limiter
-	level int
-}
-
-func newRampLimiter(base float64, step time.Duration) *rampLimiter {
-	return &rampLimiter{start: time.Now(), base: base, step: step, lim: rate.NewLimiter(rate.Limit(base), maxBatchDocs)}
-}
-
-func (r *rampLimiter) wait(ctx context.Context, n int) error {
-	r.mu.Lock()
-	if level := int(time.Since(r.start) / r.step); level != r.level {
-		r.level = level
-		limit := r.base * math.Pow(1.5, float64(level))
-		r.lim.SetLimit(rate.Limit(limit))
-		if b := int(limit); b > r.lim.Burst() {
-			r.lim.SetBurst(b)
-		}
-	}
-	r.mu.Unlock()
-	return r.lim.WaitN(ctx, min(n, r.lim.Burst()))
 }
