@@ -138,7 +138,7 @@ func (s *sinkRunner) run(ctx context.Context) {
 			}
 			d := Backoff(s.e.opts.BackoffInitial, s.e.opts.BackoffMax, attempt)
 			s.log.Warn("sink send failed; retrying", "events", len(events), "attempt", attempt+1, "retry_in", d.Round(time.Millisecond), "err", err)
-			if !SleepContext(ctx, d) {
+			if !retry.Sleep(ctx, d) {
 				return
 			}
 		}
@@ -176,7 +176,3 @@ func (s *sinkRunner) run(ctx context.Context) {
 func Backoff(initial, max time.Duration, attempt int) time.Duration {
 	return retry.Backoff(initial, max, attempt)
 }
-
-// SleepContext waits for d and reports true, or reports false as soon as ctx
-// is done.
-func SleepContext(ctx context.Context, d time.Duration) bool { return retry.Sleep(ctx, d) }

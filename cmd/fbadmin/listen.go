@@ -43,7 +43,7 @@ Examples:
 }
 
 // runListen validates the config, and unless opts.check, runs the daemon
-// until a signal drains it. Events of stdout sinks go to out, logs to logw.
+// until a signal drains it (a second one aborts the drain). Events of stdout sinks go to out, logs to logw.
 func runListen(ctx context.Context, opts listenOptions, out, logw io.Writer) error {
 	cfg, err := daemon.LoadConfig(opts.config)
 	if err != nil {
@@ -59,5 +59,7 @@ func runListen(ctx context.Context, opts listenOptions, out, logw io.Writer) err
 	if logw == nil {
 		logw = os.Stderr
 	}
-	return daemon.RunWith(ctx, cfg, daemon.NewLogger(cfg.Log, logw), daemon.Options{Stdout: out, Signals: true})
+	abortable.Store(true)
+	defer abortable.Store(false)
+	return daemon.Run(ctx, cfg, daemon.Options{Logger: daemon.NewLogger(cfg.Log, logw), Stdout: out, Abort: secondSignal})
 }

@@ -7,17 +7,35 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 )
 
+// Signals belong to main alone (no library below installs a handler).
+// The first SIGINT or SIGTERM cancels the command's context: long jobs
+// drain and say how to resume. The second closes secondSignal when a
+// command waits for it (abortable, as `fbadmin listen` does to cut its
+// drain short), and otherwise ends the process at once.
+var (
+	secondSignal = make(chan struct{})
+	abortable    atomic.Bool
+)
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	// The first signal cancels ctx: long jobs drain and say how to resume.
-	// Restoring the default handling then lets a second signal abort.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	go func() {
-		<-ctx.Done()
-		stop()
+		<-sigs
+		cancel()
+		<-sigs
+		if abortable.Load() {
+			close(secondSignal)
+			signal.Reset() // a third signal ends the process
+			return
+		}
+		os.Exit(exitInterrupted)
 	}()
 	app := newApp()
 	err := app.RunContext(ctx, interspersed(app, os.Args))
@@ -25,6 +43,5 @@ func main() {
 	if err != nil && code != exitOK {
 		fmt.Fprintln(os.Stderr, errorLine(err))
 	}
-	stop()
 	os.Exit(code)
 }

@@ -16,19 +16,24 @@
 //
 // [Run] builds the sinks and the engine, serves /healthz, /readyz and
 // /metrics (on 127.0.0.1:9464 unless http.addr says otherwise), and runs
-// until its context is done or the process gets SIGTERM or SIGINT. It then
-// drains: the listeners stop taking events, the sinks get up to
-// engine.drain_timeout to take what is queued and are flushed, the
-// checkpoints are written, and Run returns nil. A second signal during the
-// drain makes Run return [ErrAborted] at once; the checkpoints still hold
-// only what the sinks acknowledged, so nothing is lost, and the next run
-// emits the rest again.
+// until its context is done. It then drains: the listeners stop taking
+// events, the sinks get up to engine.drain_timeout to take what is queued
+// and are flushed, the checkpoints are written, and Run returns nil.
+// Closing [Options.Abort] during the drain makes Run return [ErrAborted] at
+// once; the checkpoints still hold only what the sinks acknowledged, so
+// nothing is lost, and the next run emits the rest again.
+//
+// The package handles no signals: its caller owns them. `fbadmin listen`
+// cancels the context at the first SIGTERM or SIGINT and closes Abort at
+// the second.
 //
 // # Wiring
 //
 //	cfg, err := daemon.LoadConfig(path)
 //	if err != nil { ... }
-//	err = daemon.Run(ctx, cfg, daemon.NewLogger(cfg.Log, os.Stderr))
+//	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+//	defer stop()
+//	err = daemon.Run(ctx, cfg, daemon.Options{})
 package daemon
 
 import (
@@ -40,10 +45,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,34 +62,33 @@ import (
 	"github.com/fbadmin/fbadmin/listeners/webhook"
 )
 
-// ErrAborted is returned by Run when a second signal cut the drain short.
-var ErrAborted = errors.New("listen: aborted by a second signal before the drain finished")
+// ErrAborted is returned by Run when [Options.Abort] cut the drain short
+// (in `fbadmin listen`, a second signal).
+var ErrAborted = errors.New("listen: aborted before the drain finished")
 
 // NewLogger returns the slog logger the config asks for, writing to w.
 func NewLogger(c LogConfig, w io.Writer) *slog.Logger { return logconf.New(c, w) }
 
-// Options are optional inputs of [RunWith].
+// Options are the optional inputs of [Run].
 type Options struct {
+	// Logger receives the daemon's logs; nil means one built from the
+	// config's log section, on stderr.
+	Logger *slog.Logger
 	// Stdout receives the stdout sinks' events; nil means os.Stdout.
 	Stdout io.Writer
-	// Signals, when false, leaves signal handling to the caller (ctx
-	// cancellation then drains, and [listeners.Engine.Abort] is not
-	// reachable). Run sets it.
-	Signals bool
+	// Abort, when closed while Run drains, cuts the drain short: Run then
+	// returns ErrAborted. Nil: the drain always runs to its end (or to
+	// engine.drain_timeout).
+	Abort <-chan struct{}
 	// Ready, when not nil, is called with the address of the HTTP server
 	// once it listens (useful with http.addr: 127.0.0.1:0).
 	Ready func(httpAddr string)
 }
 
-// Run runs the daemon until ctx is done or a signal arrives; see the
-// package documentation. A nil logger means one built from cfg.Log on
-// stderr.
-func Run(ctx context.Context, cfg *Config, logger *slog.Logger) error {
-	return RunWith(ctx, cfg, logger, Options{Signals: true})
-}
-
-// RunWith is [Run] with options.
-func RunWith(ctx context.Context, cfg *Config, logger *slog.Logger, opts Options) error {
+// Run runs the daemon until ctx is done, then drains; see the package
+// documentation.
+func Run(ctx context.Context, cfg *Config, opts Options) error {
+	logger := opts.Logger
 	if logger == nil {
 		logger = NewLogger(cfg.Log, os.Stderr)
 	}
@@ -157,35 +159,27 @@ func RunWith(ctx context.Context, cfg *Config, logger *slog.Logger, opts Options
 		opts.Ready("")
 	}
 
-	runCtx, drain := context.WithCancel(ctx)
-	defer drain()
 	var aborted atomic.Bool
 	done := make(chan struct{})
-	if opts.Signals {
-		sigs := make(chan os.Signal, 2)
-		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-		defer signal.Stop(sigs)
+	if opts.Abort != nil {
 		go func() {
-			for n := 1; ; n++ {
-				select {
-				case <-done:
-					return
-				case s := <-sigs:
-					if n == 1 {
-						logger.Info("signal received: draining (send it again to abort)", "signal", s.String())
-						drain()
-						continue
-					}
-					logger.Warn("second signal: aborting the drain", "signal", s.String())
-					aborted.Store(true)
-					eng.Abort()
-					return
-				}
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+			}
+			logger.Info("draining (stop again to abort)")
+			select {
+			case <-done:
+			case <-opts.Abort:
+				logger.Warn("aborting the drain")
+				aborted.Store(true)
+				eng.Abort()
 			}
 		}()
 	}
 	logger.Info("starting", "listeners", len(cfg.Listeners), "sinks", len(cfg.Sinks), "project", cfg.Project, "state_dir", cfg.StateDir)
-	err = eng.Run(runCtx)
+	err = eng.Run(ctx)
 	close(done)
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

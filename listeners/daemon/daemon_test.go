@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -45,7 +46,19 @@ func daemonMain(path string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	err = Run(context.Background(), cfg, NewLogger(cfg.Log, os.Stderr))
+	// Signals as `fbadmin listen` handles them: the first drains, the
+	// second aborts the drain.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	abort := make(chan struct{})
+	go func() {
+		<-sigs
+		cancel()
+		<-sigs
+		close(abort)
+	}()
+	err = Run(ctx, cfg, Options{Abort: abort})
 	switch {
 	case err == nil:
 		return 0
@@ -282,7 +295,7 @@ listeners:
 	addrc := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- RunWith(ctx, cfg, slog.New(slog.NewJSONHandler(&logs, nil)), Options{Stdout: &stdout, Ready: func(a string) { addrc <- a }})
+		done <- Run(ctx, cfg, Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Stdout: &stdout, Ready: func(a string) { addrc <- a }})
 	}()
 	var addr string
 	select {

@@ -58,6 +58,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fbadmin/fbadmin/internal/retry"
 	"github.com/fbadmin/fbadmin/listeners"
 )
 
@@ -242,7 +243,7 @@ func (s *Sink) Send(ctx context.Context, events []listeners.Event) error {
 	if !spooling {
 		var lastErr error
 		for attempt := 0; attempt <= max(s.opts.Retries, 0); attempt++ {
-			if attempt > 0 && !listeners.SleepContext(ctx, listeners.Backoff(s.opts.BackoffInitial, s.opts.BackoffMax, attempt-1)) {
+			if attempt > 0 && !retry.Sleep(ctx, retry.Backoff(s.opts.BackoffInitial, s.opts.BackoffMax, attempt-1)) {
 				return ctx.Err()
 			}
 			if lastErr = s.post(ctx, b); lastErr == nil {
@@ -457,10 +458,10 @@ func (s *Sink) drain(ctx context.Context) {
 			return
 		}
 		if err != nil {
-			d := listeners.Backoff(s.opts.BackoffInitial, s.opts.BackoffMax, attempt)
+			d := retry.Backoff(s.opts.BackoffInitial, s.opts.BackoffMax, attempt)
 			attempt++
 			s.log.Warn("webhook endpoint still failing; spool kept", "batches", s.spoolCount(), "bytes", s.SpoolBytes(), "retry_in", d.Round(time.Millisecond), "err", err)
-			if !listeners.SleepContext(ctx, d) {
+			if !retry.Sleep(ctx, d) {
 				return
 			}
 			continue
@@ -492,7 +493,7 @@ func (s *Sink) Flush(ctx context.Context) error {
 		if n == 0 {
 			return nil
 		}
-		if !listeners.SleepContext(ctx, 20*time.Millisecond) {
+		if !retry.Sleep(ctx, 20*time.Millisecond) {
 			return fmt.Errorf("webhook sink %s: %d batches (%d bytes) left in the spool; they are sent on the next start", s.target, n, s.SpoolBytes())
 		}
 	}
