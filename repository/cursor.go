@@ -391,8 +391,9 @@ func fromProto(c *firestore.Client, pv *pb.Value) (any, error) {
 
 // docRef returns a reference for a full document name.
 func docRef(c *firestore.Client, name string) (*firestore.DocumentRef, error) {
-	p, err := docpath.ParseDocument(name)
-	if err != nil || p.String() == name {
+	_, _, rel, ok := docpath.SplitName(name)
+	p := docpath.FromFirestore(rel)
+	if !ok || !p.IsDocument() {
 		return nil, fmt.Errorf("not a document name: %q", name)
 	}
 	if ref := c.Doc(p.String()); ref != nil && ref.Path == name {

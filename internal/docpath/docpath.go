@@ -23,7 +23,8 @@
 //
 // The zero [Path] is the database root: neither a document nor a
 // collection. Parse never returns it; [Path.Parent] of a top-level
-// collection does.
+// collection does. Paths that Firestore itself returned, which it has
+// checked by its own rules, become Paths with [FromFirestore].
 package docpath
 
 import (
@@ -93,6 +94,19 @@ func ParseRel(s string) (Path, error) {
 		rest = after
 	}
 	return Path{s: s, n: n}, nil
+}
+
+// FromFirestore returns the Path of a relative path that Firestore
+// returned, a document name less its prefix ([Rel]) or IDs it listed,
+// without checking it. Firestore enforces its rules on what it stores, and
+// what it returns may hold IDs that Parse refuses from users, such as the
+// __idN__ form of numeric IDs from Datastore. FromFirestore("") is the
+// root. Use it for nothing else: paths from users go through [Parse].
+func FromFirestore(rel string) Path {
+	if rel == "" {
+		return Path{}
+	}
+	return Path{s: rel, n: strings.Count(rel, "/") + 1}
 }
 
 // ParseDocument is [Parse] for a path that must name a document.

@@ -193,6 +193,16 @@ func TestNavigation(t *testing.T) {
 	}
 }
 
+func TestFromFirestore(t *testing.T) {
+	p := FromFirestore("c/__id5__/sub")
+	if !p.IsCollection() || p.ID() != "sub" || p.Parent().ID() != "__id5__" || p.Parent().Parent() != FromFirestore("c") {
+		t.Errorf("FromFirestore(c/__id5__/sub) = %q: wrong kind or parents", p)
+	}
+	if !FromFirestore("").IsZero() {
+		t.Errorf("FromFirestore(\"\") should be the root")
+	}
+}
+
 func TestUnder(t *testing.T) {
 	for _, tt := range []struct {
 		p, prefix string
@@ -273,6 +283,9 @@ func FuzzParse(f *testing.F) {
 			q, err := ParseRel(p.String())
 			if err != nil || q != p {
 				t.Fatalf("ParseRel(String of parse(%q) = %q) = %q, %v", s, p, q, err)
+			}
+			if q := FromFirestore(p.String()); q != p {
+				t.Fatalf("FromFirestore(String of parse(%q)) = %q, want %q", s, q, p)
 			}
 			q, err = Parse(p.FullName("p", "d"))
 			if err != nil || q != p {

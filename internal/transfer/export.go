@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/fbadmin/fbadmin/internal/docpath"
 	"github.com/fbadmin/fbadmin/internal/errs"
 	"github.com/fbadmin/fbadmin/internal/value"
 )
@@ -182,7 +183,7 @@ func (db *DB) planExport(ctx context.Context, o ExportOptions) (exportPlan, erro
 		return p, err
 	}
 	if o.Group != "" {
-		if err := CheckPath(o.Group); err != nil || IsDocPath(o.Group) || len(rels) > 1 || (len(rels) == 1 && rels[0] != "" && !IsDocPath(rels[0])) {
+		if err := docpath.CheckID(o.Group); err != nil || len(rels) > 1 || (len(rels) == 1 && rels[0] != "" && !IsDocPath(rels[0])) {
 			return p, errs.New(errs.ErrInvalid, "export", o.Group, "--group takes one collection ID, optionally below one document path")
 		}
 		parent := ""

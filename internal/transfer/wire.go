@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/fbadmin/fbadmin/internal/docpath"
 	"github.com/fbadmin/fbadmin/internal/value"
 )
 
@@ -15,14 +16,11 @@ import (
 // protocol buffer bytes of the request (google.firestore.v1.Write), with no
 // message objects on the way: on a machine where the client shares the
 // CPU with the backend (the emulator), building and marshalling half a
-// million small messages a minute is what slows an import down. The bytes
-// ride in the request as unknown fields, which the protobuf runtime
-// serializes as they are, so the request is still sent by the generated
-// client, with its headers and call options.
+// million small messages a minute is what slows an import down. The write
+// pipeline sends the bytes as they are (see [write.API]).
 
 // Field numbers of the messages written by hand.
 const (
-	wireRequestWrites  = 2 // CommitRequest.writes, BatchWriteRequest.writes
 	wireWriteUpdate    = 1 // Write.update
 	wireWritePrecond   = 4 // Write.current_document
 	wireDocumentName   = 1 // Document.name
@@ -68,7 +66,7 @@ func appendWireWrite(dst []byte, db *DB, mode Mode, line []byte) ([]byte, string
 		return dst, "", errNoWire
 	}
 	rel := string(pathRaw[1 : len(pathRaw)-1])
-	if CheckPath(rel) != nil || !IsDocPath(rel) {
+	if p, err := docpath.ParseRel(rel); err != nil || !p.IsDocument() {
 		return dst, "", errNoWire
 	}
 	out := protowire.AppendTag(dst, wireWriteUpdate, protowire.BytesType)
@@ -94,43 +92,6 @@ func appendWireWrite(dst []byte, db *DB, mode Mode, line []byte) ([]byte, string
 		out = protowire.AppendVarint(out, protowire.EncodeBool(false))
 	}
 	return out, rel, nil
-}
-
-// requestWrites returns the writes of items for a request: the encoded
-// bytes of every item (to set as the request's unknown fields) when they
-// all have them, else the messages.
-func requestWrites(items []item, mode Mode) ([]*pb.Write, []byte, error) {
-	raw := true
-	size := 0
-	for i := range items {
-		raw = raw && items[i].wire != nil
-		size += len(items[i].wire) + 8
-	}
-	if raw {
-		b := make([]byte, 0, size)
-		for i := range items {
-			b = protowire.AppendTag(b, wireRequestWrites, protowire.BytesType)
-			b = protowire.AppendBytes(b, items[i].wire)
-		}
-		return nil, b, nil
-	}
-	writes := make([]*pb.Write, len(items))
-	for i := range items {
-		wr, err := items[i].write(mode)
-		if err != nil {
-			return nil, nil, err
-		}
-		writes[i] = wr
-	}
-	return writes, nil, nil
-}
-
-// withRaw sets raw writes as a request's unknown fields.
-func withRaw[M proto.Message](m M, raw []byte) M {
-	if raw != nil {
-		m.ProtoReflect().SetUnknown(raw)
-	}
-	return m
 }
 
 // wireFields decodes the fields of an encoded write (for the rare paths
