@@ -30,6 +30,7 @@ type Query[T any] struct {
 	cfg         *config
 	target      string // collection path or "group ID" for messages
 	limitToLast bool
+	limited     bool // Limit was called: live verification does not apply
 	readTime    time.Time
 	err         error
 }
@@ -107,6 +108,7 @@ func (q Query[T]) OrderByPath(fp firestore.FieldPath, dir firestore.Direction) Q
 func (q Query[T]) Limit(n int) Query[T] {
 	q = q.with(q.q.Limit(n))
 	q.limitToLast = false
+	q.limited = n > 0
 	return q
 }
 

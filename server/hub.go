@@ -18,6 +18,7 @@ import (
 	"cloud.google.com/go/firestore"
 
 	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/internal/retry"
 	"github.com/fbadmin/fbadmin/internal/stream"
 	"github.com/fbadmin/fbadmin/internal/value"
 	"github.com/fbadmin/fbadmin/listeners"
@@ -406,7 +407,7 @@ func (t *topic) run(ctx context.Context) {
 	var stopErr error
 	err := stream.Run(runCtx, stream.Options{
 		Client: t.hub.client, Query: t.query, Verify: stream.Verify(t.hub.cfg.Verify), Watchdog: t.hub.cfg.Watchdog,
-		Log: t.hub.log, Permanent: permanent,
+		Log: t.hub.log, Permanent: retry.Permanent,
 	}, func(_ context.Context, s *stream.Snapshot) error {
 		if err := t.apply(s); err != nil {
 			// Over watch.max_query_documents: the query is dropped and
@@ -808,13 +809,4 @@ func (s *Subscription) Close() { s.end(nil) }
 // String describes the subscription for logs.
 func (s *Subscription) String() string {
 	return fmt.Sprintf("subscription of %s to %s", s.caller.UID, s.topic.key)
-}
-
-// permanent reports whether a listen error is the query's fault.
-func permanent(err error) bool {
-	switch errs.KindOf(err) {
-	case errs.ErrInvalid, errs.ErrPermission, errs.ErrConflict, errs.ErrNotFound:
-		return true
-	}
-	return false
 }

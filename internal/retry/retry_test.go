@@ -66,3 +66,27 @@ func TestTransient(t *testing.T) {
 		}
 	}
 }
+
+func TestPermanent(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{status.Error(codes.InvalidArgument, "bad filter"), true},
+		{status.Error(codes.PermissionDenied, "rules"), true},
+		{status.Error(codes.Unauthenticated, "token"), true},
+		{status.Error(codes.FailedPrecondition, "needs an index"), true},
+		{status.Error(codes.NotFound, "no database"), true},
+		{status.Error(codes.Aborted, "contention"), false},
+		{status.Error(codes.Unavailable, "down"), false},
+		{status.Error(codes.Internal, "oops"), false},
+		{context.Canceled, false},
+		{context.DeadlineExceeded, false},
+		{errors.New("connection reset"), false},
+	} {
+		if got := Permanent(tc.err); got != tc.want {
+			t.Errorf("Permanent(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
