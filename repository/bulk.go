@@ -12,6 +12,7 @@ import (
 	"cloud.google.com/go/firestore"
 
 	"github.com/fbadmin/fbadmin/internal/retry"
+	"github.com/fbadmin/fbadmin/internal/write"
 )
 
 // ThrottleMode chooses how a [BulkWriter] paces its writes.
@@ -182,6 +183,8 @@ type bulkOp struct {
 // value), the batch is split and retried until each rejected write stands
 // alone, so every document gets its own outcome; batches that fail
 // transiently are retried whole. [BulkWriter.Close] returns the summary.
+// Batches go through the module's one write pipeline, which the CLI's
+// import, copy and delete use too.
 //
 // The methods that enqueue writes block while the writer's queue is full,
 // so memory stays bounded however many writes are enqueued. They are safe
@@ -194,6 +197,7 @@ type BulkWriter[T any] struct {
 	cancel context.CancelFunc
 
 	ramp *retry.Ramp // nil: not throttled
+	pipe *write.Writer
 
 	mu      sync.Mutex // guards cur and closed
 	cur     []bulkOp
@@ -227,6 +231,19 @@ func (r *Repository[T]) BulkWriter(ctx context.Context, opts *BulkOptions) *Bulk
 	if o.Throttle == ThrottleRamp {
 		w.ramp = retry.NewRamp(o.rampConfig(), nil)
 	}
+	retries := o.MaxRetries
+	if retries == 0 {
+		retries = -1 // none
+	}
+	w.pipe = write.New(sdkSender[T]{w}, write.Options{
+		Ramp:       w.ramp,
+		MaxRetries: retries,
+		Backoff: func(attempt int) time.Duration {
+			d := retry.Backoff(200*time.Millisecond, 5*time.Second, attempt)
+			return d + time.Duration(rand.Int64N(int64(d)/2+1)) // more jitter
+		},
+		Whole: func(err error) bool { return !perDocument(err) || w.ctx.Err() != nil },
+	})
 	for range o.Concurrency {
 		w.workers.Add(1)
 		go func() {
@@ -375,30 +392,29 @@ func (w *BulkWriter[T]) Close() (BulkSummary, error) {
 	return s, nil
 }
 
-// commit writes a batch, splitting it when some of its writes are
-// rejected, and records the outcome of each write.
+// commit writes a batch through the pipeline and records the outcome of
+// each write.
 func (w *BulkWriter[T]) commit(ops []bulkOp) {
-	if err := w.wait(len(ops)); err != nil {
+	batch := make([]write.Item, len(ops))
+	for i := range ops {
+		batch[i].Data = &ops[i]
+	}
+	res, err := w.pipe.Write(w.ctx, batch)
+	if err != nil {
 		w.failAll(ops, err)
 		return
 	}
-	err := w.commitRetry(ops)
-	switch {
-	case err == nil:
-		w.resMu.Lock()
-		w.sum.Written += int64(len(ops))
-		w.resMu.Unlock()
-	case len(ops) == 1 || !perDocument(err) || w.ctx.Err() != nil:
-		w.failAll(ops, err)
-	case len(ops) <= 16:
-		for i := range ops {
-			w.commit(ops[i : i+1])
+	var written int64
+	for i, r := range res {
+		if r.Err != nil {
+			w.failAll(ops[i:i+1], r.Err)
+			continue
 		}
-	default:
-		mid := len(ops) / 2
-		w.commit(ops[:mid])
-		w.commit(ops[mid:])
+		written++
 	}
+	w.resMu.Lock()
+	w.sum.Written += written
+	w.resMu.Unlock()
 }
 
 // perDocument reports whether a batch failure may come from some of its
@@ -408,29 +424,26 @@ func perDocument(err error) bool {
 		errors.Is(err, ErrInvalid) || errors.Is(err, ErrPermission)
 }
 
-// commitRetry commits ops as one batch, retrying transient failures.
-func (w *BulkWriter[T]) commitRetry(ops []bulkOp) error {
-	for attempt := 0; ; attempt++ {
-		err := w.commitOnce(ops)
-		if err == nil || !retry.Transient(err) || attempt >= w.opts.MaxRetries || w.ctx.Err() != nil {
-			return err
-		}
-		d := retry.Backoff(200*time.Millisecond, 5*time.Second, attempt)
-		d += time.Duration(rand.Int64N(int64(d) / 2)) // jitter
-		if err := retry.Wait(w.ctx, d); err != nil {
-			return err
-		}
-	}
-}
+// sdkSender is the pipeline's [write.Sender] of a BulkWriter: each item
+// carries a typed write (a *bulkOp), and a batch is committed as one SDK
+// WriteBatch, so that values are encoded by the SDK's rules, as the
+// repository's other writes are.
+type sdkSender[T any] struct{ w *BulkWriter[T] }
 
-func (w *BulkWriter[T]) commitOnce(ops []bulkOp) error {
+func (s sdkSender[T]) Commit(ctx context.Context, batch []write.Item) error {
+	r := s.w.r
 	// Committing batches in parallel is the only way through the SDK to
 	// write at the rate the database allows: its BulkWriter paces itself
 	// far below that, with no setting to lift it.
 	//lint:ignore SA1019 per-batch commits are the only SDK write path that is not self-throttled
-	b := w.r.client.Batch()
-	for _, op := range ops {
-		ref := w.r.coll.Doc(op.id)
+	b := r.client.Batch()
+	var first *bulkOp
+	for _, it := range batch {
+		op := it.Data.(*bulkOp)
+		if first == nil {
+			first = op
+		}
+		ref := r.coll.Doc(op.id)
 		switch op.kind {
 		case opCreate:
 			b.Create(ref, op.data)
@@ -442,20 +455,15 @@ func (w *BulkWriter[T]) commitOnce(ops []bulkOp) error {
 			b.Delete(ref, op.preconds...)
 		}
 	}
-	_, err := b.Commit(w.ctx)
+	_, err := b.Commit(ctx)
 	if err == nil {
 		return nil
 	}
-	target := w.r.path
-	if len(ops) == 1 {
-		target = w.r.docPath(ops[0].id)
+	target := r.path
+	if len(batch) == 1 {
+		target = r.docPath(first.id)
 	}
-	return wrap(err, ops[0].kind.String(), target)
-}
-
-// wait blocks until the ramp allows n writes (see [ThrottleRamp]).
-func (w *BulkWriter[T]) wait(n int) error {
-	return w.ramp.Wait(w.ctx, n)
+	return wrap(err, first.kind.String(), target)
 }
 
 // failAll records the failure of each write of ops with err.

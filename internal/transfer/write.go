@@ -2,17 +2,18 @@ package transfer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	pb "cloud.google.com/go/firestore/apiv1/firestorepb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/fbadmin/fbadmin/internal/errs"
 	"github.com/fbadmin/fbadmin/internal/retry"
 	"github.com/fbadmin/fbadmin/internal/value"
+	"github.com/fbadmin/fbadmin/internal/write"
 )
 
 // Mode says how imported documents meet existing ones.
@@ -53,7 +54,7 @@ func ParseMode(s string) (Mode, error) {
 
 // Batch limits: Firestore takes at most 500 writes and 10 MiB per request.
 const (
-	maxBatchDocs  = 500
+	maxBatchDocs  = write.MaxBatch
 	maxBatchBytes = 4 << 20
 )
 
@@ -66,13 +67,14 @@ type item struct {
 	delete bool
 }
 
-func (it *item) write(mode Mode) (*pb.Write, error) {
+// write returns the item for the write pipeline: its encoded write as it
+// is, or the message of its write in mode.
+func (it *item) write(mode Mode) write.Item {
 	if it.wire != nil {
-		w := new(pb.Write)
-		return w, proto.Unmarshal(it.wire, w)
+		return write.Item{Name: it.name, Wire: it.wire}
 	}
 	if it.delete {
-		return &pb.Write{Operation: &pb.Write_Delete{Delete: it.name}}, nil
+		return write.Item{Name: it.name, Write: &pb.Write{Operation: &pb.Write_Delete{Delete: it.name}}}
 	}
 	w := &pb.Write{Operation: &pb.Write_Update{Update: &pb.Document{Name: it.name, Fields: it.fields}}}
 	switch mode {
@@ -81,14 +83,18 @@ func (it *item) write(mode Mode) (*pb.Write, error) {
 	case ModeMerge:
 		w.UpdateMask = &pb.DocumentMask{FieldPaths: leafPaths(it.fields, "", nil)}
 	}
-	return w, nil
+	return write.Item{Name: it.name, Write: w}
 }
 
-// writer commits batches with the non-atomic BatchWrite call, which reports
-// each document's outcome, so one bad document never holds back the other
-// 499. Transient failures are retried; writes are throttled in production
-// with Firestore's 500/50/5 ramp-up (start at 500 writes/s, grow by half
-// every 5 minutes) and unthrottled on the emulator.
+// writer commits a job's batches through the module's write pipeline
+// ([write.Writer] over the low-level API): an atomic commit first, then,
+// when some documents are refused, the non-atomic BatchWrite call, which
+// reports each document's outcome, so one bad document never holds back
+// the other 499. Transient failures are retried; writes are throttled in
+// production with Firestore's 500/50/5 ramp-up ([retry.Ramp]) and
+// unthrottled on the emulator. The writer turns the pipeline's results
+// into the job's outcomes: skipped existing documents, failures reported
+// by line and path.
 type writer struct {
 	db        *DB
 	mode      Mode
@@ -96,15 +102,18 @@ type writer struct {
 	c         *counters
 	prog      Progress
 	onFailure func(Failure)
-	limiter   *retry.Ramp // nil on the emulator
+	w         *write.Writer
 }
 
 func newWriter(db *DB, mode Mode, c *counters, prog Progress, onFailure func(Failure)) *writer {
-	w := &writer{db: db, mode: mode, c: c, prog: orNoProgress(prog), onFailure: onFailure}
+	var ramp *retry.Ramp // nil on the emulator
 	if !db.emulator {
-		w.limiter = retry.NewRamp(retry.RampConfig{Burst: maxBatchDocs}, nil)
+		ramp = retry.NewRamp(retry.RampConfig{Burst: maxBatchDocs}, nil)
 	}
-	return w
+	return &writer{
+		db: db, mode: mode, c: c, prog: orNoProgress(prog), onFailure: onFailure,
+		w: write.New(&write.API{Client: db.api, Database: db.Name()}, write.Options{Ramp: ramp, MaxRetries: maxRetries, Backoff: backoff}),
+	}
 }
 
 // outcome of one item.
@@ -116,151 +125,57 @@ const (
 	outFailed
 )
 
-// errBackend means the backend stayed unreachable through every retry: the
-// job should stop and be resumed later.
-type errBackend struct{ err error }
-
-func (e errBackend) Error() string { return e.err.Error() }
-func (e errBackend) Unwrap() error { return e.err }
-
-// commit writes items and returns each one's outcome. The fast path is one
-// atomic Commit of the whole batch (on the emulator about twice as fast as
-// BatchWrite); when it is refused for good (a document exists, a bad
-// value), nothing of the batch was written, and the batch goes again
-// through BatchWrite, which reports each document's outcome. It returns an
-// error only when the job cannot go on (backend unreachable, permission
-// denied).
+// commit writes items and returns each one's outcome. It returns an error
+// only when the job cannot go on: the backend stayed unreachable through
+// every retry (the job should stop and be resumed later), no permission.
+// In create mode, a document found already there after a retry (an
+// earlier attempt may have written it), or in a resumed job, counts as
+// done when it holds the same data.
 func (w *writer) commit(ctx context.Context, items []item) ([]outcome, error) {
 	outs := make([]outcome, len(items))
-	writes, raw, err := requestWrites(items, w.mode)
-	if err != nil {
-		return w.commitEach(ctx, items, false)
+	if len(items) == 0 {
+		return outs, nil
 	}
-	var lastErr error
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
-			if attempt > maxRetries {
-				return outs, errBackend{lastErr}
-			}
-			if err := sleep(ctx, backoff(attempt-1)); err != nil {
-				return outs, err
-			}
-		}
-		if err := w.limiter.Wait(ctx, len(items)); err != nil {
-			return outs, err
-		}
-		_, err := w.db.api.Commit(w.db.ctx(ctx), withRaw(&pb.CommitRequest{Database: w.db.Name(), Writes: writes}, raw))
-		if err == nil {
-			return outs, nil // all outWritten
-		}
-		lastErr = errs.Wrap(err, "commit", w.db.rel(items[0].name))
-		switch {
-		case transient(err) && status.Code(err) != codes.Aborted:
-			continue
-		case status.Code(err) == codes.PermissionDenied, status.Code(err) == codes.Unauthenticated, status.Code(err) == codes.Canceled:
-			return outs, lastErr
-		}
-		// After a failed attempt, the batch may have been committed
-		// without the answer reaching us: documents then "already exist".
-		return w.commitEach(ctx, items, attempt > 0)
-	}
-}
-
-// commitEach writes items with BatchWrite, which reports each document's
-// outcome, and returns them. It returns an error only when the job cannot
-// go on (backend unreachable, permission denied). With retried (an earlier
-// attempt may have written the items), or in a resumed job, a create that
-// finds its document already there with the same data counts as done.
-func (w *writer) commitEach(ctx context.Context, items []item, retried bool) ([]outcome, error) {
-	outs := make([]outcome, len(items))
-	pending := make([]int, len(items))
+	batch := make([]write.Item, len(items))
 	for i := range items {
-		pending[i] = i
+		batch[i] = items[i].write(w.mode)
 	}
-	var lastErr error
-	for attempt := 0; len(pending) > 0; attempt++ {
-		if attempt > 0 {
-			if attempt > maxRetries {
-				return outs, errBackend{lastErr}
-			}
-			if err := sleep(ctx, backoff(attempt-1)); err != nil {
-				return outs, err
-			}
+	res, err := w.w.Write(ctx, batch)
+	if err != nil {
+		return outs, w.itemErr(&items[0], err)
+	}
+	var exists []int
+	for i, r := range res {
+		alreadyExists := status.Code(r.Err) == codes.AlreadyExists
+		switch {
+		case r.Err == nil:
+			outs[i] = outWritten
+		case alreadyExists && w.mode == ModeSkipExisting:
+			outs[i] = outSkipped
+		case alreadyExists && (w.resume || r.Retried):
+			exists = append(exists, i)
+		default:
+			w.fail(&items[i], w.itemErr(&items[i], r.Err))
+			outs[i] = outFailed
 		}
-		if err := w.limiter.Wait(ctx, len(pending)); err != nil {
+	}
+	if len(exists) > 0 {
+		if err := w.compareExisting(ctx, items, exists, outs); err != nil {
 			return outs, err
-		}
-		writes := make([]*pb.Write, 0, len(pending))
-		var sendable []int
-		for _, i := range pending {
-			wr, err := items[i].write(w.mode)
-			if err != nil {
-				w.fail(&items[i], errs.New(errs.ErrInvalid, "write", w.db.rel(items[i].name), "%v", err))
-				outs[i] = outFailed
-				continue
-			}
-			writes = append(writes, wr)
-			sendable = append(sendable, i)
-		}
-		if len(writes) == 0 {
-			break
-		}
-		resp, err := w.db.api.BatchWrite(w.db.ctx(ctx), &pb.BatchWriteRequest{Database: w.db.Name(), Writes: writes})
-		if err != nil {
-			lastErr = errs.Wrap(err, "batch write", w.db.rel(items[sendable[0]].name))
-			if transient(err) {
-				pending = sendable
-				retried = true
-				continue
-			}
-			switch status.Code(err) {
-			case codes.PermissionDenied, codes.Unauthenticated, codes.Canceled, codes.NotFound:
-				return outs, lastErr
-			}
-			if len(sendable) > 1 {
-				// A request-level rejection (a too large request, one bad
-				// document): write one by one to isolate the culprit.
-				for _, i := range sendable {
-					o, err := w.commitEach(ctx, items[i:i+1], retried)
-					if err != nil {
-						return outs, err
-					}
-					outs[i] = o[0]
-				}
-				return outs, nil
-			}
-			w.fail(&items[sendable[0]], lastErr)
-			outs[sendable[0]] = outFailed
-			break
-		}
-		pending = pending[:0]
-		var exists []int
-		for k, st := range resp.GetStatus() {
-			i := sendable[k]
-			code := codes.Code(st.GetCode())
-			switch {
-			case code == codes.OK:
-				outs[i] = outWritten
-			case code == codes.AlreadyExists && w.mode == ModeSkipExisting:
-				outs[i] = outSkipped
-			case code == codes.AlreadyExists && (w.resume || retried):
-				exists = append(exists, i)
-			case code == codes.Unavailable || code == codes.Aborted || code == codes.ResourceExhausted || code == codes.Internal || code == codes.DeadlineExceeded:
-				lastErr = errs.Wrap(status.ErrorProto(st), w.op(&items[i]), w.db.rel(items[i].name))
-				pending = append(pending, i)
-				retried = true
-			default:
-				w.fail(&items[i], errs.Wrap(status.ErrorProto(st), w.op(&items[i]), w.db.rel(items[i].name)))
-				outs[i] = outFailed
-			}
-		}
-		if len(exists) > 0 {
-			if err := w.compareExisting(ctx, items, exists, outs); err != nil {
-				return outs, err
-			}
 		}
 	}
 	return outs, nil
+}
+
+// itemErr words an error of the pipeline, which names its operation and
+// path, or is a bare status of a BatchWrite answer, which then gets the
+// item's operation and path.
+func (w *writer) itemErr(it *item, err error) error {
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return errs.Wrap(err, w.op(it), w.db.rel(it.name))
 }
 
 // compareExisting settles documents a resumed create found already there:
