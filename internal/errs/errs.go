@@ -50,6 +50,12 @@ func (e *Error) Error() string {
 		}
 		msg += ": "
 	}
+	var inner *Error
+	if errors.As(e.Cause, &inner) {
+		// Re-wrapped: the inner error already says its kind and
+		// operation ("copy users: get users/a: not found").
+		return msg + e.Cause.Error()
+	}
 	cause := ""
 	if e.Cause != nil {
 		if st, ok := status.FromError(e.Cause); ok {

@@ -59,6 +59,13 @@ func TestWrapMessageAndIdempotence(t *testing.T) {
 	if !errors.Is(outer, ErrNotFound) {
 		t.Errorf("re-wrapped error lost its kind: %v", outer)
 	}
+	if got, want := outer.Error(), "import line 3: batch: get users/alice: not found: no document"; got != want {
+		t.Errorf("re-wrapped Error() = %q, want %q", got, want)
+	}
+	copyErr := Wrap(New(ErrNotFound, "get", "users/a", ""), "copy", "users")
+	if got, want := copyErr.Error(), "copy users: get users/a: not found"; got != want {
+		t.Errorf("re-wrapped Error() = %q, want %q (the inner operation kept, the kind said once)", got, want)
+	}
 	if Wrap(nil, "x", "y") != nil {
 		t.Errorf("Wrap(nil) != nil")
 	}
