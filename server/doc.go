@@ -4,8 +4,9 @@
 //
 // # Surfaces
 //
-//   - REST under /v1: documents (get, list with filters and cursor pages,
-//     create, set, patch, delete), batched reads and writes, counts.
+//   - REST under /v1: documents (get, list with cursor pages, create, set,
+//     patch, delete, with ETags), queries, and aggregations (count, sum,
+//     average).
 //   - GraphQL at /graphql (gqlgen): the same operations as queries and
 //     mutations, and change streams as subscriptions over the
 //     graphql-transport-ws and graphql-ws protocols.
