@@ -10,6 +10,7 @@ import (
 
 	"cloud.google.com/go/firestore"
 
+	"github.com/fbadmin/fbadmin/internal/docpath"
 	"github.com/fbadmin/fbadmin/internal/errs"
 	"github.com/fbadmin/fbadmin/internal/stream"
 	"github.com/fbadmin/fbadmin/internal/value"
@@ -84,7 +85,7 @@ func (l *listener) emitFirst(ctx context.Context, snap *stream.Snapshot) error {
 	changes := make([]change, 0, len(docs))
 	present := make(map[string]struct{}, len(docs))
 	for _, d := range docs {
-		p := stream.RelPath(d.Ref.Path)
+		p := docpath.Rel(d.Ref.Path)
 		present[p] = struct{}{}
 		changes = append(changes, change{path: p, doc: d, ut: d.UpdateTime.UnixNano()})
 	}
@@ -176,7 +177,7 @@ func (l *listener) emitChanges(ctx context.Context, snap *stream.Snapshot) error
 	}
 	changes := make([]change, 0, len(snap.Changes))
 	for _, dc := range snap.Changes {
-		c := change{path: stream.RelPath(dc.Doc.Ref.Path)}
+		c := change{path: docpath.Rel(dc.Doc.Ref.Path)}
 		if dc.Kind != firestore.DocumentRemoved {
 			c.doc, c.ut = dc.Doc, dc.Doc.UpdateTime.UnixNano()
 		}

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/fbadmin/fbadmin/internal/docpath"
 	"github.com/fbadmin/fbadmin/internal/retry"
 )
 
@@ -408,13 +408,9 @@ func (s *stream) unverifiable(err error) error {
 	return err
 }
 
-// RelPath strips "projects/P/databases/D/documents/" from a document name.
-func RelPath(name string) string {
-	if i := strings.Index(name, "/documents/"); i >= 0 {
-		return name[i+len("/documents/"):]
-	}
-	return name
-}
+// RelPath strips "projects/P/databases/D/documents/" from a document name
+// (it is [docpath.Rel]).
+func RelPath(name string) string { return docpath.Rel(name) }
 
 // atReadTime runs f in a read-only transaction reading at t.
 func (s *stream) atReadTime(ctx context.Context, t time.Time, f func(tx *firestore.Transaction) error) error {
