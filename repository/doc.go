@@ -76,9 +76,12 @@
 //
 // A [BulkWriter] writes large numbers of documents: batches of up to 500
 // writes committed in parallel. Against Firestore it follows the "500/50/5"
-// ramp-up (500 writes per second, +50% every 5 minutes); against the emulator
-// it does not throttle. A failed write does not stop the others: the summary
-// lists each failed document with its error.
+// ramp-up: [BulkOptions].InitialRate writes per second (500), +50% every 5
+// minutes, up to MaxRate (10,000); against the emulator (when
+// FIRESTORE_EMULATOR_HOST is set) it does not throttle ([ThrottleAuto]). A
+// failed write does not stop the others: the summary lists each failed
+// document with its error. fbadmin's import, copy and delete commands pace
+// and retry their writes with the same pipeline.
 //
 // # Errors
 //

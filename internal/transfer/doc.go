@@ -28,12 +28,15 @@
 //
 // # Writing
 //
-// [Import] and [Copy] write with BatchWrite, the non-atomic batch call that
-// reports each document's outcome: batches of up to 500 documents (and 4
-// MiB), many in flight, unthrottled on the emulator and with Firestore's
-// 500/50/5 ramp-up in production. [Mode] chooses create, set, merge or
-// skip-existing. Transient failures are retried; a document refused for
-// good is a [Failure] and the job goes on.
+// [Import], [Copy] and [Delete] write through the module's one write
+// pipeline (internal/write): batches of up to 500 documents (and 4 MiB),
+// many in flight, each committed at once and, when some of its documents
+// are refused, again with BatchWrite, the non-atomic batch call that
+// reports each document's outcome. Writes are unthrottled on the emulator
+// and follow Firestore's 500/50/5 ramp-up in production (internal/retry's
+// Ramp). [Mode] chooses create, set, merge or skip-existing. Transient
+// failures are retried; a document refused for good is a [Failure] and the
+// job goes on.
 //
 // # Resuming
 //
