@@ -287,18 +287,12 @@ func (db *DB) getDocs(ctx context.Context, names []string, readTime time.Time, f
 			if err != nil {
 				return err
 			}
-			for {
-				resp, err := stream.Recv()
-				if err == io.EOF {
-					return nil
-				}
-				if err != nil {
-					return err
-				}
+			return recvAll(stream, func(resp *pb.BatchGetDocumentsResponse) error {
 				if d := resp.GetFound(); d != nil {
 					found = append(found, d)
 				}
-			}
+				return nil
+			})
 		})
 		if err != nil {
 			return errs.Wrap(err, "get", db.rel(names[0]))

@@ -121,24 +121,43 @@ func (db *DB) runOnce(ctx context.Context, s scan, o scanOptions, after string, 
 	if err != nil {
 		return errs.Wrap(err, "query", db.rel(s.parent))
 	}
+	err = recvAll(stream, func(resp *pb.RunQueryResponse) error {
+		if d := resp.GetDocument(); d != nil {
+			if err := fn(d); err != nil {
+				if errors.Is(err, errStop) {
+					return errStop
+				}
+				return callbackErr{err}
+			}
+		}
+		if resp.GetDone() {
+			return errStop
+		}
+		return nil
+	})
+	var ce callbackErr
+	switch {
+	case errors.As(err, &ce):
+		return err
+	case err == nil, errors.Is(err, errStop):
+		return nil
+	}
+	return errs.Wrap(err, "query", db.rel(s.parent))
+}
+
+// recvAll reads a server stream to its end (io.EOF), handing each response
+// to fn; it returns the first error of the stream or of fn.
+func recvAll[R any](stream interface{ Recv() (R, error) }, fn func(R) error) error {
 	for {
 		resp, err := stream.Recv()
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
-			return errs.Wrap(err, "query", db.rel(s.parent))
+			return err
 		}
-		if d := resp.GetDocument(); d != nil {
-			if err := fn(d); err != nil {
-				if errors.Is(err, errStop) {
-					return nil
-				}
-				return callbackErr{err}
-			}
-		}
-		if resp.GetDone() {
-			return nil
+		if err := fn(resp); err != nil {
+			return err
 		}
 	}
 }
@@ -461,18 +480,12 @@ func (db *DB) query(ctx context.Context, req *pb.RunQueryRequest, fn func(*pb.Do
 	if err != nil {
 		return err
 	}
-	for {
-		resp, err := stream.Recv()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+	return recvAll(stream, func(resp *pb.RunQueryResponse) error {
 		if d := resp.GetDocument(); d != nil {
 			fn(d)
 		}
-	}
+		return nil
+	})
 }
 
 func (db *DB) firstName(ctx context.Context, parent string, q *pb.StructuredQuery, readTime time.Time, what string) (string, error) {
@@ -618,18 +631,12 @@ func (db *DB) count(ctx context.Context, s scan, readTime time.Time) (int64, err
 		if err != nil {
 			return err
 		}
-		for {
-			resp, err := stream.Recv()
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
+		return recvAll(stream, func(resp *pb.RunAggregationQueryResponse) error {
 			if r := resp.GetResult(); r != nil {
 				n = r.GetAggregateFields()["n"].GetIntegerValue()
 			}
-		}
+			return nil
+		})
 	})
 	if err != nil {
 		return 0, errs.Wrap(err, "count", db.rel(s.parent))
