@@ -37,7 +37,7 @@ const (
 	DefaultInitialRate = retry.DefaultRampStart
 	DefaultMaxRate     = 10000.0
 
-	maxBatchSize = 500 // Firestore's limit of writes per commit
+	maxBatchSize = write.MaxBatch // Firestore's limit of writes per commit
 )
 
 // BulkOptions configures a [BulkWriter]. The zero value gives the defaults.
