@@ -278,12 +278,12 @@ func (s *Server) restSet(w http.ResponseWriter, r *http.Request) {
 	p := docPathOf(r)
 	if strings.TrimSpace(r.Header.Get("If-None-Match")) == "*" {
 		// Create-only: the parent collection and the ID from the path.
-		if _, _, err := docPath("create", p); err != nil {
+		coll, id, err := docPath("create", p)
+		if err != nil {
 			writeError(w, r, err)
 			return
 		}
-		i := strings.LastIndexByte(p, '/')
-		d, err := s.store.Create(ctx, dw.c, p[:i], p[i+1:], dw.body)
+		d, err := s.store.Create(ctx, dw.c, coll, id, dw.body)
 		if err != nil {
 			writeError(w, r, err)
 			return

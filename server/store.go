@@ -13,8 +13,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/fbadmin/fbadmin/internal/docpath"
 	"github.com/fbadmin/fbadmin/internal/errs"
-	"github.com/fbadmin/fbadmin/internal/transfer"
 	"github.com/fbadmin/fbadmin/internal/value"
 	"github.com/fbadmin/fbadmin/repository"
 )
@@ -98,26 +98,25 @@ type anyMap = map[string]any
 
 // docPath validates a document path and returns its collection path and ID.
 func docPath(op, p string) (coll, id string, err error) {
-	p = strings.Trim(p, "/")
-	if err := transfer.CheckPath(p); err != nil {
+	d, err := docpath.ParseRel(strings.Trim(p, "/"))
+	if err != nil {
 		return "", "", err
 	}
-	if !transfer.IsDocPath(p) {
-		return "", "", errs.New(errs.ErrInvalid, op, p, "%q is a collection path; a document path has an even number of segments (collection/id)", p)
+	if !d.IsDocument() {
+		return "", "", errs.New(errs.ErrInvalid, op, d.String(), "%q is a collection path; a document path has an even number of segments (collection/id)", d)
 	}
-	i := strings.LastIndexByte(p, '/')
-	return p[:i], p[i+1:], nil
+	return d.Parent().String(), d.ID(), nil
 }
 
 func collPath(op, p string) (string, error) {
-	p = strings.Trim(p, "/")
-	if err := transfer.CheckPath(p); err != nil {
+	c, err := docpath.ParseRel(strings.Trim(p, "/"))
+	if err != nil {
 		return "", err
 	}
-	if transfer.IsDocPath(p) {
-		return "", errs.New(errs.ErrInvalid, op, p, "%q is a document path; a collection path has an odd number of segments", p)
+	if c.IsDocument() {
+		return "", errs.New(errs.ErrInvalid, op, c.String(), "%q is a document path; a collection path has an odd number of segments", c)
 	}
-	return p, nil
+	return c.String(), nil
 }
 
 func toDocument(d *repository.Doc[anyMap]) (*Document, error) {
@@ -129,12 +128,7 @@ func toDocument(d *repository.Doc[anyMap]) (*Document, error) {
 }
 
 // relPath is a reference's path relative to the database.
-func relPath(r *firestore.DocumentRef) string {
-	if i := strings.Index(r.Path, "/documents/"); i >= 0 {
-		return r.Path[i+len("/documents/"):]
-	}
-	return r.Path
-}
+func relPath(r *firestore.DocumentRef) string { return docpath.Rel(r.Path) }
 
 // decodeData decodes a request body's document data.
 func decodeData(op, target string, raw json.RawMessage) (anyMap, error) {
