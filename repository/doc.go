@@ -83,6 +83,17 @@
 // document with its error. fbadmin's import, copy and delete commands pace
 // and retry their writes with the same pipeline.
 //
+// # Paths
+//
+// Collection paths and document IDs follow Firestore's rules, checked before
+// any request: valid UTF-8, no empty segment, no "." or "..", no reserved
+// __x__ ID, IDs of at most 1500 bytes. [New], [Sub], [Group] and every method
+// that takes an ID refuse others with [ErrInvalid]. A [Path], from
+// [ParsePath], [ParseDocumentPath] or [ParseCollectionPath], is a path
+// checked once by the same rules, with the navigation that library users
+// otherwise write by hand: its kind, parent, ID, children, and full
+// resource name.
+//
 // # Errors
 //
 // Every error from Firestore is classified once into one of the sentinels

@@ -22,9 +22,10 @@
 // errs.ErrInvalid that say what was wrong and where.
 //
 // The zero [Path] is the database root: neither a document nor a
-// collection. Parse never returns it; [Path.Parent] of a top-level
-// collection does. Paths that Firestore itself returned, which it has
-// checked by its own rules, become Paths with [FromFirestore].
+// collection. Parse returns it only with an error; [Path.Parent] of a
+// top-level collection returns it. Paths that Firestore itself returned,
+// which it has checked by its own rules, become Paths with
+// [FromFirestore].
 package docpath
 
 import (
