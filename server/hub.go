@@ -84,6 +84,10 @@ type Hub struct {
 	mu     sync.Mutex
 	topics map[string]*topic
 	closed bool
+
+	// tamper, in tests, alters the first snapshots of listen streams
+	// before they are verified (stream.Options.Tamper).
+	tamper func([]*firestore.DocumentSnapshot) []*firestore.DocumentSnapshot
 }
 
 // NewHub returns a hub that listens with client.
@@ -407,7 +411,12 @@ func (t *topic) run(ctx context.Context) {
 	var stopErr error
 	err := stream.Run(runCtx, stream.Options{
 		Client: t.hub.client, Query: t.query, Verify: stream.Verify(t.hub.cfg.Verify), Watchdog: t.hub.cfg.Watchdog,
-		Log: t.hub.log, Permanent: retry.Permanent,
+		Log: t.hub.log, Permanent: retry.Permanent, Tamper: t.hub.tamper,
+		Restarted: func(reason string) {
+			if t.hub.metrics != nil {
+				t.hub.metrics.reopened.WithLabelValues(reason).Inc()
+			}
+		},
 	}, func(_ context.Context, s *stream.Snapshot) error {
 		if err := t.apply(s); err != nil {
 			// Over watch.max_query_documents: the query is dropped and

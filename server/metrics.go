@@ -15,6 +15,7 @@ type metrics struct {
 	dropped       prometheus.Counter
 	rateLimited   prometheus.Counter
 	refused       *prometheus.CounterVec
+	reopened      *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -42,8 +43,11 @@ func newMetrics() *metrics {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fbadmin_serve_limit_refusals_total", Help: "Requests, sockets and subscriptions refused by a budget of docs/serve.md#limits-and-abuse, by limit.",
 		}, []string{"limit"}),
+		reopened: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fbadmin_serve_streams_reopened_total", Help: "Firestore listen streams of live queries reopened, by reason (error, watchdog: silent past watch.watchdog, inconsistent: a snapshot that differed from the query).",
+		}, []string{"reason"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.subscriptions, m.events, m.dropped, m.rateLimited, m.refused,
+	m.reg.MustRegister(m.requests, m.latency, m.subscriptions, m.events, m.dropped, m.rateLimited, m.refused, m.reopened,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

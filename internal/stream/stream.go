@@ -112,9 +112,11 @@ type Options struct {
 	// backend refuses does not get better).
 	Permanent func(error) bool
 
-	// lose, in tests, drops documents from a first snapshot as the
-	// emulator's streams sometimes do.
-	lose func(docs []*firestore.DocumentSnapshot) []*firestore.DocumentSnapshot
+	// Tamper, in tests only, alters a first snapshot's documents before
+	// they are verified: dropping some reproduces the emulator streams'
+	// lost documents (this package is internal; tests of the packages
+	// built on it set it through their own unexported hooks).
+	Tamper func(docs []*firestore.DocumentSnapshot) []*firestore.DocumentSnapshot
 }
 
 // Snapshot is one verified state of the query.
@@ -320,8 +322,8 @@ func (s *stream) first(ctx context.Context, qs *firestore.QuerySnapshot, snap *S
 	if err != nil {
 		return err
 	}
-	if s.o.lose != nil {
-		docs = s.o.lose(docs)
+	if s.o.Tamper != nil {
+		docs = s.o.Tamper(docs)
 	}
 	snap.Docs = docs
 	if s.checkLive() {

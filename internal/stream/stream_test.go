@@ -119,7 +119,7 @@ func TestFirstSnapshotMissingDocumentsIsReopened(t *testing.T) {
 			done := make(chan error, 1)
 			go func() {
 				done <- Run(ctx, Options{Client: f.Client, Query: q, Verify: v, Log: quiet, Restarted: r.restarted,
-					lose: func(docs []*firestore.DocumentSnapshot) []*firestore.DocumentSnapshot {
+					Tamper: func(docs []*firestore.DocumentSnapshot) []*firestore.DocumentSnapshot {
 						mu.Lock()
 						defer mu.Unlock()
 						if lost < 2 { // the first two openings lose a document
@@ -154,7 +154,7 @@ func TestFirstSnapshotMissingDocumentsIsReopened(t *testing.T) {
 		done := make(chan error, 1)
 		go func() {
 			done <- Run(ctx, Options{Client: f.Client, Query: q, Verify: VerifyNever, Log: quiet,
-				lose: func(docs []*firestore.DocumentSnapshot) []*firestore.DocumentSnapshot { return docs[1:] }}, r.handle)
+				Tamper: func(docs []*firestore.DocumentSnapshot) []*firestore.DocumentSnapshot { return docs[1:] }}, r.handle)
 		}()
 		waitFor(t, "a first snapshot", func() bool { firsts, _, _ := r.snapshot(); return len(firsts) >= 1 })
 		cancel()
