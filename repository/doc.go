@@ -63,7 +63,11 @@
 //   - [Query.Count], [Query.Sum], [Query.Avg] and [Query.Aggregate], computed
 //     by the server;
 //   - [Query.Watch], typed snapshots of changes (added, modified, removed)
-//     with their read time.
+//     with their read time, supervised by the change-stream core that
+//     `fbadmin listen` and `fbadmin serve` use: reopened with backoff after
+//     errors, recycled when silent ([WithWatchdog]), checked against the
+//     query ([WithVerify]); after a reopening the next snapshot carries
+//     what changed meanwhile.
 //
 // # Transactions
 //
