@@ -102,7 +102,7 @@ func parseLineKeep(line []byte, keep int) (string, map[string]*pb.Value, error) 
 	var v *pb.Value
 	var err error
 	if keep > 0 {
-		v, err = value.DecodeProtoShallow(line, keep)
+		v, err = value.CheckProto(line, keep)
 	} else {
 		v, err = value.DecodeProto(line)
 	}

@@ -43,14 +43,14 @@ func DecodeProto(data []byte) (*pb.Value, error) {
 	return v.(*pb.Value), nil
 }
 
-// DecodeProtoShallow checks data exactly as [DecodeProto] does (it fails
-// on the same input with the same error) but builds only the values nested
-// less than keep levels deep (the top-level value is at depth 0; keep must be
-// at least 1). A map or array whose elements are too deep to be built is
-// returned empty. It is the cheap way to validate a document line: with keep
-// 2, the line's own keys are built and the document's fields only checked.
-func DecodeProtoShallow(data []byte, keep int) (*pb.Value, error) {
-	v, err := decode(data, true, max(keep, 1))
+// CheckProto checks data exactly as [DecodeProto] does (it fails on the
+// same input with the same error) but builds only the top buildLevels
+// levels of the value (the value itself is level 1; at least 1 is built).
+// A map or array whose elements lie deeper is returned empty. It is the
+// cheap way to validate a document line: with 2 levels, the line's own
+// keys are built and the document's fields only checked.
+func CheckProto(data []byte, buildLevels int) (*pb.Value, error) {
+	v, err := decode(data, true, max(buildLevels, 1))
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +137,7 @@ type decoder struct {
 	pos  int
 	// proto makes every value a *pb.Value (see DecodeProto); with keep > 0
 	// only the values nested less than keep deep are built (see
-	// DecodeProtoShallow).
+	// CheckProto).
 	proto bool
 	keep  int
 	// out receives the protocol buffer encoding (see AppendFieldsProto).

@@ -89,7 +89,7 @@
 // [DecodeProto] reads the same format straight into Firestore's protocol
 // buffer values, and [AppendFieldsProto] straight into their encoded bytes,
 // with the same checks and errors as [Decode] and [DecodeMap];
-// [DecodeProtoShallow] checks a value as fully but builds only its top
+// [CheckProto] checks a value as fully but builds only its top
 // levels (the cheap way to validate a file before importing it). The bulk
 // import uses them so that no Go value or message is built per field.
 //

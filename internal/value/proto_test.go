@@ -45,31 +45,31 @@ func checkDecodeProto(t *testing.T, data []byte) {
 		t.Fatalf("DecodeProto(%q) = %v, want %v", data, got, toProtoSlow(want))
 	}
 	for keep := 1; keep <= 3; keep++ {
-		shallow, err := DecodeProtoShallow(data, keep)
+		shallow, err := CheckProto(data, keep)
 		if err != nil {
-			t.Fatalf("DecodeProtoShallow(%q, %d): %v; DecodeProto accepted it", data, keep, err)
+			t.Fatalf("CheckProto(%q, %d): %v; DecodeProto accepted it", data, keep, err)
 		}
 		if g, w := marshalValue(t, shallow), marshalValue(t, truncate(got, 0, keep)); !bytes.Equal(g, w) {
-			t.Fatalf("DecodeProtoShallow(%q, %d) = %v, want %v", data, keep, shallow, truncate(got, 0, keep))
+			t.Fatalf("CheckProto(%q, %d) = %v, want %v", data, keep, shallow, truncate(got, 0, keep))
 		}
 	}
 }
 
-// checkShallowErrors checks that DecodeProtoShallow refuses what
+// checkShallowErrors checks that CheckProto refuses what
 // DecodeProto refuses, with the same error.
 func checkShallowErrors(t *testing.T, data []byte) {
 	t.Helper()
 	_, wantErr := DecodeProto(data)
 	for keep := 1; keep <= 3; keep++ {
-		_, err := DecodeProtoShallow(data, keep)
+		_, err := CheckProto(data, keep)
 		if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
-			t.Fatalf("DecodeProtoShallow(%q, %d) error %v, DecodeProto error %v", data, keep, err, wantErr)
+			t.Fatalf("CheckProto(%q, %d) error %v, DecodeProto error %v", data, keep, err, wantErr)
 		}
 	}
 }
 
 // truncate empties the maps and arrays of v (at depth) whose elements are
-// keep or more levels deep, as DecodeProtoShallow returns them.
+// keep or more levels deep, as CheckProto returns them.
 func truncate(v *pb.Value, depth, keep int) *pb.Value {
 	switch x := v.GetValueType().(type) {
 	case *pb.Value_MapValue:
