@@ -8,9 +8,6 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// Set by the linker: -ldflags "-X main.version=v1.2.3".
-var version = "dev"
-
 func newApp() *cli.App {
 	app := &cli.App{
 		Name:  "fbadmin",
@@ -43,7 +40,8 @@ Examples:
 		ExitErrHandler: func(*cli.Context, error) {}, // main maps errors to exit codes
 	}
 	app.CommandNotFound = func(c *cli.Context, name string) {
-		fmt.Fprintf(c.App.ErrWriter, "fbadmin: unknown command %q: run 'fbadmin --help' for the list\n", name)
+		fmt.Fprintf(c.App.ErrWriter, "fbadmin: unknown command %q%s (hint: run 'fbadmin --help' for the list)\n",
+			name, didYouMean(name, commandNames(c.App.Commands)))
 		os.Exit(exitUsage)
 	}
 	for _, cmd := range app.Commands {

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -145,7 +148,7 @@ func withAllGlobalFlags(cmds []*cli.Command) {
 func setupCommand(cmd *cli.Command) {
 	if cmd.OnUsageError == nil {
 		cmd.OnUsageError = func(c *cli.Context, err error, _ bool) error {
-			return usagef("%v (hint: run 'fbadmin %s --help')", err, c.Command.FullName())
+			return flagUsageError(c.Command, err, os.Args[1:])
 		}
 	}
 	for _, sub := range cmd.Subcommands {
@@ -154,13 +157,149 @@ func setupCommand(cmd *cli.Command) {
 	if len(cmd.Subcommands) > 0 && cmd.Action == nil {
 		// A group without a sub-command: show its help, exit 2.
 		cmd.Action = func(c *cli.Context) error {
+			path := commandPath(c)
 			if c.Args().Present() {
-				return usagef("unknown command %q: run 'fbadmin %s --help' for the list", c.Args().First(), cmd.Name)
+				name := c.Args().First()
+				return usagef("unknown command %q%s (hint: run '%s --help' for the list)",
+					name, didYouMean(name, commandNames(cmd.Subcommands)), path)
 			}
 			cli.ShowSubcommandHelp(c)
-			return usagef("%s needs a sub-command", cmd.Name)
+			return usagef("%s needs a sub-command (hint: run '%s --help' for the list)", strings.TrimPrefix(path, "fbadmin "), path)
 		}
 	}
+}
+
+// commandPath is the command line's path to c's command, program name
+// included: "fbadmin fs get". urfave/cli v2's FullName gives only the last
+// name when a flag error is reported.
+func commandPath(c *cli.Context) string {
+	var names []string
+	for _, ctx := range c.Lineage() {
+		if ctx.Command != nil && ctx.Command.Name != "" && ctx.Command.Name != ctx.App.Name {
+			names = append(names, ctx.Command.Name)
+		}
+	}
+	slices.Reverse(names)
+	return strings.Join(append([]string{"fbadmin"}, names...), " ")
+}
+
+// flagUsageError turns a flag parsing error of cmd into a usage error that
+// names the flag as the user typed it (urfave/cli v2 reports it as the flag
+// package does, with one dash: "-frobnicate"), suggests a close flag name,
+// and points at the full command's help.
+func flagUsageError(cmd *cli.Command, err error, args []string) error {
+	msg := err.Error()
+	var name string
+	msg = flagInMessage.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := flagInMessage.FindStringSubmatch(m)
+		name = sub[2]
+		return sub[1] + flagAsTyped(name, args)
+	})
+	hint := ""
+	if strings.HasPrefix(msg, "flag provided but not defined") && name != "" {
+		var names []string
+		for _, f := range cmd.Flags {
+			names = append(names, f.Names()...)
+		}
+		if s := closest(name, names); s != "" {
+			hint = fmt.Sprintf(": did you mean %s?", dashes(s)+s)
+		}
+	}
+	path := cmd.HelpName
+	if path == "" {
+		path = "fbadmin " + cmd.Name
+	}
+	return usagef("%s%s (hint: run '%s --help')", msg, hint, path)
+}
+
+// flagInMessage finds the flag in the flag package's messages: "flag
+// provided but not defined: -x", "invalid value "v" for flag -x: ...",
+// "invalid boolean value "v" for -x: ...", "flag needs an argument: -x".
+var flagInMessage = regexp.MustCompile(`(defined: |for flag |for |argument: )-([A-Za-z0-9][A-Za-z0-9_.-]*)`)
+
+// flagAsTyped returns the flag name with the dashes the user typed (found in
+// args), or the usual ones ("--name", "-n").
+func flagAsTyped(name string, args []string) string {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		for _, d := range []string{"--", "-"} {
+			if a == d+name || strings.HasPrefix(a, d+name+"=") {
+				return d + name
+			}
+		}
+	}
+	return dashes(name) + name
+}
+
+func dashes(name string) string {
+	if len(name) == 1 {
+		return "-"
+	}
+	return "--"
+}
+
+func commandNames(cmds []*cli.Command) []string {
+	var names []string
+	for _, c := range cmds {
+		if !c.Hidden {
+			names = append(names, c.Names()...)
+		}
+	}
+	return names
+}
+
+// didYouMean returns `: did you mean "x"?` for the candidate closest to
+// typed, or "" when none is close.
+func didYouMean(typed string, candidates []string) string {
+	if s := closest(typed, candidates); s != "" {
+		return fmt.Sprintf(": did you mean %q?", s)
+	}
+	return ""
+}
+
+// closest returns the candidate nearest to typed by edit distance (an
+// adjacent transposition counts as one edit), if it is within a third of
+// its length (at least one edit); "" otherwise.
+func closest(typed string, candidates []string) string {
+	best, bestD := "", 0
+	for _, c := range candidates {
+		d := editDistance(typed, c)
+		if d > max(1, len(c)/3) {
+			continue
+		}
+		if best == "" || d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the optimal string alignment distance of a and b:
+// insertions, deletions, substitutions and adjacent transpositions.
+func editDistance(a, b string) int {
+	prev2 := make([]int, len(b)+1)
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
 }
 
 // commandGlobalFlags are the copies of the global flags that commands take.
