@@ -1,24 +1,18 @@
 package listeners
 
-import "github.com/fbadmin/fbadmin/internal/stream"
+import "github.com/fbadmin/fbadmin/repository"
 
 // Verify chooses how far the engine checks a stream's snapshots against
-// the query itself; see the constants and docs/listen.md, "Verified
-// streams". The checks live in the shared change-stream core.
-type Verify = stream.Verify
+// the query itself: the modes of [repository.Verify], whose checks live in
+// the change-stream core that repository.Watch, this engine and the
+// server share. See docs/listen.md, "Verified streams".
+type Verify = repository.Verify
 
-// The verification modes.
+// The verification modes, as in package repository (VerifyAuto is the
+// default).
 const (
-	// VerifyAuto checks every first snapshot by a count at its read
-	// time or, when FIRESTORE_EMULATOR_HOST is set, as VerifyAlways does.
-	// The default.
-	VerifyAuto = stream.VerifyAuto
-	// VerifyAlways compares first and live snapshots with the query's
-	// documents at their read time and confirms removals before they are
-	// emitted (meant for the emulator).
-	VerifyAlways = stream.VerifyAlways
-	// VerifyFirst checks first snapshots only, by count.
-	VerifyFirst = stream.VerifyFirst
-	// VerifyNever checks nothing.
-	VerifyNever = stream.VerifyNever
+	VerifyAuto   = repository.VerifyAuto
+	VerifyAlways = repository.VerifyAlways
+	VerifyFirst  = repository.VerifyFirst
+	VerifyNever  = repository.VerifyNever
 )

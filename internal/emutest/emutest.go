@@ -208,7 +208,8 @@ func doDelete(url string) error {
 	if err != nil {
 		return err
 	}
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	// Minutes: a benchmark's project can hold millions of documents.
+	resp, err := (&http.Client{Timeout: 5 * time.Minute}).Do(req)
 	if err != nil {
 		return err
 	}

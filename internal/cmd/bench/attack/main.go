@@ -91,8 +91,8 @@ func main() {
 		check(err)
 	}
 	bw.End()
-	defer cleanup(client, big)
-	defer cleanup(client, small)
+	defer serveproc.DeleteCollection(client, big)
+	defer serveproc.DeleteCollection(client, small)
 
 	srv := startServer(project)
 	defer srv.stop()
@@ -160,7 +160,7 @@ func main() {
 		lmu.Unlock()
 		r := attack()
 		lmu.Lock()
-		r["legit_p99_ms"] = pct(slices.Clone(lats), .99)
+		r["legit_p99_ms"] = serveproc.Percentile(slices.Clone(lats), .99)
 		attackLats = append(attackLats, lats...)
 		lmu.Unlock()
 		attacks[name] = r
@@ -184,12 +184,12 @@ func main() {
 	<-legitDone
 	close(sampling)
 
-	qp99, ap99 := pct(quietLats, .99), pct(attackLats, .99)
+	qp99, ap99 := serveproc.Percentile(quietLats, .99), serveproc.Percentile(attackLats, .99)
 	out := map[string]any{
 		"emulator": os.Getenv("FIRESTORE_EMULATOR_HOST"), "big_docs": *bigDocs,
-		"rss_before_mb": round3(float64(rss0) / 1024), "peak_rss_mb": round3(float64(peak.Load()) / 1024),
+		"rss_before_mb": serveproc.Round3(float64(rss0) / 1024), "peak_rss_mb": serveproc.Round3(float64(peak.Load()) / 1024),
 		"legit_quiet_p99_ms": qp99, "legit_attack_p99_ms": ap99, "legit_requests_during_attacks": len(attackLats),
-		"legit_errors": legitErrs.Load(), "legit_p99_vs_quiet": round3(ap99 / qp99),
+		"legit_errors": legitErrs.Load(), "legit_p99_vs_quiet": serveproc.Round3(ap99 / qp99),
 		"revoked_stream_close_s": closeS, "attacks": attacks,
 	}
 	b, err := json.Marshal(out)
@@ -347,7 +347,7 @@ func attackSubscriptions(ctx context.Context, srv *server, tok, coll string, n i
 	rss1 := srv.rssKiB()
 	logf("attack 1: %d subscriptions streaming, %d refused; server RSS %d -> %d KiB", accepted.Load(), refused.Load(), rss0, rss1)
 	return map[string]any{"subscriptions_sent": n, "streaming": accepted.Load(), "refused_count": refused.Load(),
-		"refused": refused.Load() > 0 && accepted.Load() < int64(n), "rss_mb": round3(float64(rss1) / 1024)}
+		"refused": refused.Load() > 0 && accepted.Load() < int64(n), "rss_mb": serveproc.Round3(float64(rss1) / 1024)}
 }
 
 // attackCost: finding 4.
@@ -457,7 +457,7 @@ func attackPreAuth(ctx context.Context, srv *server, n int) map[string]any {
 	conns.Range(func(_, v any) bool { v.(*websocket.Conn).CloseNow(); return true })
 	logf("attack 6: %d upgrades refused (429), %d closed with 1009 (message too big), %d not closed; server RSS %d KiB", refusedUpgrade.Load(), cut.Load(), open.Load(), rss)
 	return map[string]any{"upgrades_refused": refusedUpgrade.Load(), "closed_1009": cut.Load(), "not_closed": open.Load(),
-		"rss_mb": round3(float64(rss) / 1024), "refused": open.Load() == 0}
+		"rss_mb": serveproc.Round3(float64(rss) / 1024), "refused": open.Load() == 0}
 }
 
 // attackRevocation: finding 3. It returns the seconds from the revocation
@@ -482,7 +482,7 @@ func attackRevocation(ctx context.Context, srv *server, ac *auth.Client, uid, to
 	check(ac.RevokeRefreshTokens(ctx, uid))
 	select {
 	case err := <-closed:
-		s := round3(time.Since(t0).Seconds())
+		s := serveproc.Round3(time.Since(t0).Seconds())
 		logf("attack 3: the stream closed %.1f s after the revocation (%v)", s, err)
 		return s, map[string]any{"close_code": int(websocket.CloseStatus(err)), "refused": websocket.CloseStatus(err) == 4401}
 	case <-time.After(120 * time.Second):
@@ -542,29 +542,3 @@ func (s *server) rssKiB() int64 {
 	check(err)
 	return n
 }
-
-func cleanup(client *firestore.Client, coll string) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	bw := client.BulkWriter(ctx)
-	refs := client.Collection(coll).DocumentRefs(ctx)
-	for {
-		r, err := refs.Next()
-		if err != nil {
-			break
-		}
-		_, _ = bw.Delete(r)
-	}
-	bw.End()
-}
-
-func pct(d []time.Duration, p float64) float64 {
-	if len(d) == 0 {
-		return 0
-	}
-	slices.Sort(d)
-	i := int(p * float64(len(d)-1))
-	return float64(d[i].Microseconds()) / 1000
-}
-
-func round3(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }

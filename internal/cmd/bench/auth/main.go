@@ -52,6 +52,7 @@ import (
 	"time"
 
 	"github.com/fbadmin/fbadmin/auth"
+	"github.com/fbadmin/fbadmin/internal/emutest"
 )
 
 var hashKey = []byte("fbadmin-bench-hmac-key")
@@ -148,7 +149,7 @@ func run(ctx context.Context, n int, verifyFor time.Duration, verifyConc, verify
 	theirs := "demo-bench-" + suffix + "-firebase"
 	defer func() {
 		for _, p := range []string{ours, theirs} {
-			_ = resetProject(host, p)
+			_ = emutest.ResetAuth(host, p)
 		}
 	}()
 	oc, err := auth.New(ctx, auth.Config{ProjectID: ours, EmulatorHost: host})
@@ -426,19 +427,6 @@ func probe(host string) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("answered %s", resp.Status)
 	}
-	return nil
-}
-
-func resetProject(host, project string) error {
-	req, err := http.NewRequest(http.MethodDelete, fmt.Sprintf("http://%s/emulator/v1/projects/%s/accounts", host, project), nil)
-	if err != nil {
-		return err
-	}
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
 	return nil
 }
 

@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/firestore"
+	"github.com/fbadmin/fbadmin/internal/emutest"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/api/iterator"
 )
@@ -181,10 +182,10 @@ func (b *bench) cleanup() {
 	}
 }
 
+// resetProject deletes a project's documents (best effort: a benchmark
+// run goes on with what is left).
 func resetProject(host, project string) {
-	url := fmt.Sprintf("http://%s/emulator/v1/projects/%s/databases/(default)/documents", host, project)
-	cmd := exec.Command("curl", "-s", "-m", "300", "-X", "DELETE", url)
-	cmd.Run()
+	_ = emutest.ResetFirestore(host, project, "(default)")
 }
 
 func moduleRoot() (string, error) {

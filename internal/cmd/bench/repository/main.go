@@ -29,7 +29,6 @@ import (
 	"flag"
 	"fmt"
 	"math"
-	"net/http"
 	"os"
 	"os/signal"
 	"slices"
@@ -39,6 +38,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/firestore"
+	"github.com/fbadmin/fbadmin/internal/emutest"
 	"github.com/fbadmin/fbadmin/repository"
 	"google.golang.org/api/iterator"
 )
@@ -115,7 +115,7 @@ func run(ctx context.Context, host string, n, conc, rounds int) error {
 	}
 	defer client.Close()
 	defer func() {
-		if err := resetProject(host, project); err != nil {
+		if err := emutest.ResetFirestore(host, project, "(default)"); err != nil {
 			fmt.Fprintln(os.Stderr, "repository bench: cleaning up project", project+":", err)
 		}
 	}()
@@ -177,7 +177,7 @@ func run(ctx context.Context, host string, n, conc, rounds int) error {
 			fmt.Printf("  %-30s %7d docs in %7.3fs %9.0f docs/s (client CPU %.3fs)\n", s.name, n, d.Seconds(), rate, cpu.Seconds())
 		}
 		// Free the emulator's memory between rounds.
-		if err := resetProject(host, project); err != nil {
+		if err := emutest.ResetFirestore(host, project, "(default)"); err != nil {
 			fmt.Fprintf(os.Stderr, "repository bench: clearing round %d: %v\n", r, err)
 		}
 	}
@@ -340,22 +340,4 @@ func repoRead(ctx context.Context, client *firestore.Client, coll string, n int)
 		return 0, fmt.Errorf("read %d documents, want %d", count, n)
 	}
 	return dur, nil
-}
-
-// resetProject deletes the benchmark's data from the emulator.
-func resetProject(host, project string) error {
-	url := fmt.Sprintf("http://%s/emulator/v1/projects/%s/databases/(default)/documents", host, project)
-	req, err := http.NewRequest(http.MethodDelete, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := (&http.Client{Timeout: 2 * time.Minute}).Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("DELETE %s: %s", url, resp.Status)
-	}
-	return nil
 }

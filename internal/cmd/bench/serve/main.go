@@ -98,7 +98,7 @@ func main() {
 		check(err)
 	}
 	bw.End()
-	defer cleanup(client, getColl)
+	defer serveproc.DeleteCollection(client, getColl)
 
 	g := benchGet(ctx, client, srv.Base, token, getColl, *ndocs, *conc, *roundDur, *rounds)
 	for k, v := range g {
@@ -111,7 +111,7 @@ func main() {
 		return
 	}
 	fanColl := "bench-serve-fan-" + run
-	defer cleanup(client, fanColl)
+	defer serveproc.DeleteCollection(client, fanColl)
 	f := benchFanout(ctx, client, srv, token, fanColl, *subs, *writes, *gap)
 	for k, v := range f {
 		out[k] = v
@@ -178,32 +178,6 @@ func (s *server) heapBytes() float64 {
 	check(errors.New("no go_memstats_heap_inuse_bytes in /metrics"))
 	return 0
 }
-
-func cleanup(client *firestore.Client, coll string) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	bw := client.BulkWriter(ctx)
-	refs := client.Collection(coll).DocumentRefs(ctx)
-	for {
-		r, err := refs.Next()
-		if err != nil {
-			break
-		}
-		_, _ = bw.Delete(r)
-	}
-	bw.End()
-}
-
-func pct(d []time.Duration, p float64) float64 {
-	if len(d) == 0 {
-		return 0
-	}
-	slices.Sort(d)
-	i := int(p * float64(len(d)-1))
-	return float64(d[i].Microseconds()) / 1000
-}
-
-func round3(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }
 
 // benchGet measures GET through the server against a direct repository
 // Get, in alternating rounds.
@@ -279,10 +253,10 @@ func benchGet(ctx context.Context, client *firestore.Client, base, token, coll s
 	med := func(v []float64) float64 { slices.Sort(v); return v[len(v)/2] }
 	d, s := med(dRPS), med(sRPS)
 	return map[string]any{
-		"direct_get_rps": round3(d), "server_get_rps": round3(s),
-		"direct_get_p50_ms": pct(dLat, .5), "direct_get_p99_ms": pct(dLat, .99),
-		"server_get_p50_ms": pct(sLat, .5), "server_get_p99_ms": pct(sLat, .99),
-		"get_vs_direct": round3(s / d),
+		"direct_get_rps": serveproc.Round3(d), "server_get_rps": serveproc.Round3(s),
+		"direct_get_p50_ms": serveproc.Percentile(dLat, .5), "direct_get_p99_ms": serveproc.Percentile(dLat, .99),
+		"server_get_p50_ms": serveproc.Percentile(sLat, .5), "server_get_p99_ms": serveproc.Percentile(sLat, .99),
+		"get_vs_direct": serveproc.Round3(s / d),
 	}
 }
 
@@ -415,15 +389,15 @@ func benchFanout(ctx context.Context, client *firestore.Client, srv *server, tok
 	if len(all) == 0 || len(bare) == 0 {
 		check(fmt.Errorf("no latency sample (subscribers %d, bare %d)", len(all), len(bare)))
 	}
-	p99, bp99 := pct(all, .99), pct(bare, .99)
+	p99, bp99 := serveproc.Percentile(all, .99), serveproc.Percentile(bare, .99)
 	return map[string]any{
 		"fanout_events_expected": nsubs * nwrites, "fanout_events_received": len(all), "fanout_subscribers_complete": complete,
-		"fanout_p50_ms": pct(all, .5), "fanout_p99_ms": p99,
-		"bare_p50_ms": pct(bare, .5), "bare_p99_ms": bp99,
-		"fanout_p99_vs_bare":               round3(p99 / bp99),
-		"server_rss_per_subscriber_kib":    round3(float64(rss1-rss0) / float64(nsubs)),
-		"server_heap_per_subscriber_kib":   round3((heap1 - heap0) / 1024 / float64(nsubs)),
-		"server_rss_after_events_mb":       round3(float64(rss2) / 1024),
-		"server_rss_before_subscribers_mb": round3(float64(rss0) / 1024),
+		"fanout_p50_ms": serveproc.Percentile(all, .5), "fanout_p99_ms": p99,
+		"bare_p50_ms": serveproc.Percentile(bare, .5), "bare_p99_ms": bp99,
+		"fanout_p99_vs_bare":               serveproc.Round3(p99 / bp99),
+		"server_rss_per_subscriber_kib":    serveproc.Round3(float64(rss1-rss0) / float64(nsubs)),
+		"server_heap_per_subscriber_kib":   serveproc.Round3((heap1 - heap0) / 1024 / float64(nsubs)),
+		"server_rss_after_events_mb":       serveproc.Round3(float64(rss2) / 1024),
+		"server_rss_before_subscribers_mb": serveproc.Round3(float64(rss0) / 1024),
 	}
 }
