@@ -2,12 +2,14 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"os"
 	"sync"
 	"time"
 
 	fbauth "firebase.google.com/go/v4/auth"
+	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 
 	"github.com/fbadmin/fbadmin/internal/errs"
@@ -171,6 +173,46 @@ func (c *Client) SignInClient() *SignInClient {
 		TenantID:     c.tenant,
 		HTTPClient:   c.cfg.HTTPClient,
 	})
+}
+
+// CheckTenant returns [ErrNotFound] when the client is scoped to a tenant
+// that does not exist, and nil otherwise (also when the check itself could
+// not be made, for lack of permission for example: the operation that
+// follows then says what is wrong). User operations in a tenant that does
+// not exist do not all fail: the Auth emulator creates the tenant on first
+// use, so that listing its users gives an empty list.
+//
+// In production it gets the tenant. On the emulator, where getting a tenant
+// creates it, it looks for the tenant in the project's list: a tenant
+// exists there once it was created, or used by a user operation.
+func (c *Client) CheckTenant(ctx context.Context) error {
+	const op = "auth: tenant"
+	if c.tenant == "" {
+		return nil
+	}
+	notFound := func() error {
+		return errs.New(errs.ErrNotFound, op, c.tenant, "no such tenant in project %s", c.cfg.ProjectID)
+	}
+	if !c.Emulator() {
+		_, err := c.root.TenantManager.Tenant(ctx, c.tenant)
+		if fbauth.IsTenantNotFound(err) {
+			return notFound()
+		}
+		return nil
+	}
+	it := c.root.TenantManager.Tenants(ctx, "")
+	for {
+		t, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			return notFound()
+		}
+		if err != nil {
+			return nil
+		}
+		if t.ID == c.tenant {
+			return nil
+		}
+	}
 }
 
 // Tenant is an Identity Platform tenant.

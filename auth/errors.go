@@ -2,9 +2,12 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"strconv"
 	"strings"
 
 	fbauth "firebase.google.com/go/v4/auth"
@@ -92,7 +95,78 @@ func wrapErr(err error, op, target string) error {
 	if errors.As(err, &e) {
 		return errs.Wrap(err, op, target)
 	}
+	if status, msg, ok := rawHTTPError(err); ok {
+		// The SDK did not recognise the response and kept its raw body as
+		// the message: say what the service said, once.
+		if status == http.StatusNotImplemented {
+			return &errs.Error{Kind: errs.ErrInternal, Op: op, Target: target, Cause: &notSupportedError{detail: msg, cause: err}}
+		}
+		return &errs.Error{Kind: sdkKind(err), Op: op, Target: target, Cause: &serviceMessage{msg: msg, cause: err}}
+	}
 	return &errs.Error{Kind: sdkKind(err), Op: op, Target: target, Cause: err}
+}
+
+// ErrNotSupported is the reason of a call the Auth emulator does not
+// implement (it answers 501 Not Implemented): user search with a filter, a
+// limit, an offset or a sort other than by UID, among others. Errors that
+// unwrap to it also unwrap to the Admin SDK's error.
+var ErrNotSupported = errors.New("not supported by the Auth emulator")
+
+type notSupportedError struct {
+	detail string // the emulator's message ("limit is not implemented.")
+	cause  error
+}
+
+func (e *notSupportedError) Error() string {
+	if e.detail == "" {
+		return ErrNotSupported.Error()
+	}
+	return ErrNotSupported.Error() + " (" + strings.TrimSuffix(e.detail, ".") + ")"
+}
+
+func (e *notSupportedError) Unwrap() []error { return []error{ErrNotSupported, e.cause} }
+
+// serviceMessage is an SDK error whose message was a raw HTTP body,
+// reduced to the message in that body.
+type serviceMessage struct {
+	msg   string
+	cause error
+}
+
+func (e *serviceMessage) Error() string { return e.msg }
+func (e *serviceMessage) Unwrap() error { return e.cause }
+
+// rawHTTPPrefix starts the message of an Admin SDK error for a response it
+// did not recognise; the status code and the raw body follow.
+const rawHTTPPrefix = "unexpected http response with status: "
+
+// rawHTTPError reports whether err is such an error, with the status and
+// the message of its body (a Google API error's error.message, else the
+// body itself, else the status text).
+func rawHTTPError(err error) (status int, msg string, ok bool) {
+	rest, found := strings.CutPrefix(err.Error(), rawHTTPPrefix)
+	if !found {
+		return 0, "", false
+	}
+	code, body, _ := strings.Cut(rest, "\n")
+	status, convErr := strconv.Atoi(strings.TrimSpace(code))
+	if convErr != nil {
+		return 0, "", false
+	}
+	var e struct {
+		Error struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	switch body = strings.TrimSpace(body); {
+	case json.Unmarshal([]byte(body), &e) == nil && e.Error.Message != "":
+		msg = e.Error.Message
+	case body != "" && !strings.HasPrefix(body, "<"): // not an HTML page
+		msg = body
+	default:
+		msg = fmt.Sprintf("HTTP %d %s", status, http.StatusText(status))
+	}
+	return status, msg, true
 }
 
 func sdkKind(err error) error {

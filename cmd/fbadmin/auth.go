@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -42,8 +43,23 @@ Examples:
 	}
 }
 
-// auth returns the Auth client for the global flags.
+// auth returns the Auth client for the global flags. With --tenant, a
+// tenant that does not exist is a not-found error (exit 4), rather than the
+// empty results the Auth emulator gives for it.
 func (d *deps) auth(ctx context.Context) (*auth.Client, error) {
+	return d.authClient(ctx, true)
+}
+
+// authCreating is auth for the commands that create users (users create
+// and import): the Auth emulator creates a tenant on its first use, and
+// these commands are how one does so there, so on the emulator they do not
+// check that the tenant exists. (In production the service refuses a
+// tenant that does not exist.)
+func (d *deps) authCreating(ctx context.Context) (*auth.Client, error) {
+	return d.authClient(ctx, !d.authEmulator())
+}
+
+func (d *deps) authClient(ctx context.Context, checkTenant bool) (*auth.Client, error) {
 	project, err := d.project()
 	if err != nil {
 		return nil, err
@@ -67,6 +83,11 @@ func (d *deps) auth(ctx context.Context) (*auth.Client, error) {
 	c, err := auth.New(ctx, cfg)
 	if err != nil {
 		return nil, err
+	}
+	if checkTenant {
+		if err := c.CheckTenant(ctx); err != nil {
+			return nil, fmt.Errorf("%w (hint: check --tenant or FBADMIN_TENANT; on the Auth emulator a tenant exists once a user was created or imported in it)", err)
+		}
 	}
 	return c, nil
 }

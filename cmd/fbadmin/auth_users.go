@@ -65,14 +65,14 @@ func newUserRecord(u *auth.UserRecord) userRecord {
 
 func userFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "email"},
+		&cli.StringFlag{Name: "email", Usage: "the user's email address"},
 		&cli.StringFlag{Name: "password", Usage: "the password (prefer --password-file: a flag shows in ps)"},
 		&cli.StringFlag{Name: "password-file", Usage: "read the password from `FILE` (- for stdin)"},
 		&cli.StringFlag{Name: "phone", Usage: "phone number in E.164 form (+15555550100)"},
-		&cli.StringFlag{Name: "display-name"},
-		&cli.StringFlag{Name: "photo-url"},
-		&cli.BoolFlag{Name: "email-verified"},
-		&cli.BoolFlag{Name: "disabled"},
+		&cli.StringFlag{Name: "display-name", Usage: "the user's display name"},
+		&cli.StringFlag{Name: "photo-url", Usage: "the URL of the user's photo"},
+		&cli.BoolFlag{Name: "email-verified", Usage: "mark the email address as verified"},
+		&cli.BoolFlag{Name: "disabled", Usage: "disable the user: sign-in and token refresh fail"},
 	}
 }
 
@@ -154,7 +154,7 @@ func authUsersCreateCommand() *cli.Command {
 }
 
 func runUsersCreate(ctx context.Context, opts usersCreateOptions, d *deps) error {
-	a, err := d.auth(ctx)
+	a, err := d.authCreating(ctx)
 	if err != nil {
 		return err
 	}
@@ -481,13 +481,21 @@ func authUsersSearchCommand() *cli.Command {
 		Name:  "search",
 		Usage: "search users by email, phone number or UID",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "email"}, &cli.StringFlag{Name: "phone"}, &cli.StringFlag{Name: "uid"},
+			&cli.StringFlag{Name: "email", Usage: "users with this email address"},
+			&cli.StringFlag{Name: "phone", Usage: "users with this phone number (E.164)"},
+			&cli.StringFlag{Name: "uid", Usage: "the user with this UID"},
 			&cli.StringFlag{Name: "sort-by", Usage: "uid, name, created, last-login or email"},
 			&cli.BoolFlag{Name: "desc", Usage: "sort in descending order"},
-			&cli.IntFlag{Name: "limit", Usage: "at most N users (up to 500; default 500)"},
+			&cli.IntFlag{Name: "limit", Usage: "at most N users (up to 500)", DefaultText: "500"},
 			&cli.IntFlag{Name: "offset", Usage: "skip the first N matches"},
 		},
-		Description: `Examples:
+		Description: `Not supported by the Auth emulator, except without flags (every user, by
+UID): it implements no filter (--email, --phone, --uid), --limit, --offset or
+sort other than by UID, and fbadmin says so (exit 1). On the emulator, find a
+user with 'fbadmin auth users get EMAIL|UID|PHONE' and list them with
+'fbadmin auth users list'.
+
+Examples:
    fbadmin auth users search --email ada@example.com
    fbadmin auth users search --sort-by created --desc --limit 10 -o table`,
 		Action: func(c *cli.Context) error {
@@ -522,6 +530,9 @@ func runUsersSearch(ctx context.Context, opts usersSearchOptions, d *deps) error
 		q.Expression = []*auth.Expression{{Email: e, PhoneNumber: p, UID: u}}
 	}
 	res, err := a.QueryUsers(ctx, q)
+	if errors.Is(err, auth.ErrNotSupported) {
+		return fmt.Errorf("%w (hint: the Auth emulator searches only without flags; use 'fbadmin auth users get EMAIL|UID|PHONE' or 'fbadmin auth users list' there)", err)
+	}
 	if err != nil {
 		return err
 	}

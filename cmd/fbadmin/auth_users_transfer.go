@@ -61,7 +61,7 @@ Examples:
 }
 
 func runUsersImport(ctx context.Context, opts usersImportOptions, d *deps) error {
-	a, err := d.auth(ctx)
+	a, err := d.authCreating(ctx)
 	if err != nil {
 		return err
 	}
