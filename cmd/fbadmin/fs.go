@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fbadmin/fbadmin/internal/cliout"
+	"github.com/fbadmin/fbadmin/internal/docpath"
 	"github.com/fbadmin/fbadmin/internal/errs"
 	"github.com/fbadmin/fbadmin/internal/transfer"
 	"github.com/fbadmin/fbadmin/internal/value"
@@ -78,39 +79,38 @@ type writeRecord struct {
 
 // splitDocPath checks a document path and splits it into its collection
 // path and ID.
-func splitDocPath(p string) (coll, id string, err error) {
-	p = strings.Trim(stripResourcePrefix(p), "/")
-	if err := transfer.CheckPath(p); err != nil {
-		return "", "", usageError{err}
+func splitDocPath(arg string) (coll, id string, err error) {
+	p, err := parsePath(arg)
+	if err != nil {
+		return "", "", err
 	}
-	if !transfer.IsDocPath(p) {
+	if !p.IsDocument() {
 		return "", "", usagef("%q is a collection path: give a document path such as %s/ID (an even number of segments)", p, p)
 	}
-	i := strings.LastIndexByte(p, '/')
-	return p[:i], p[i+1:], nil
+	return p.Parent().String(), p.ID(), nil
 }
 
 // checkCollPath checks a collection path.
-func checkCollPath(p string) (string, error) {
-	p = strings.Trim(stripResourcePrefix(p), "/")
-	if err := transfer.CheckPath(p); err != nil {
-		return "", usageError{err}
+func checkCollPath(arg string) (string, error) {
+	p, err := parsePath(arg)
+	if err != nil {
+		return "", err
 	}
-	if transfer.IsDocPath(p) {
+	if p.IsDocument() {
 		return "", usagef("%q is a document path: give a collection path (an odd number of segments)", p)
 	}
-	return p, nil
+	return p.String(), nil
 }
 
-// stripResourcePrefix accepts full resource names
-// (projects/P/databases/D/documents/...) for paths.
-func stripResourcePrefix(p string) string {
-	if strings.HasPrefix(p, "projects/") {
-		if _, rest, ok := strings.Cut(p, "/documents/"); ok {
-			return rest
-		}
+// parsePath checks a path argument, given relative to the database or as
+// a full resource name (projects/P/databases/D/documents/...); slashes
+// around it are ignored. A refusal is a usage error.
+func parsePath(arg string) (docpath.Path, error) {
+	p, err := docpath.Parse(strings.Trim(arg, "/"))
+	if err != nil {
+		return p, usageError{err}
 	}
-	return p
+	return p, nil
 }
 
 func repo(client *firestore.Client, coll string) *repository.Repository[map[string]any] {
@@ -319,9 +319,9 @@ Examples:
 }
 
 func runCreate(ctx context.Context, opts createOptions, d *deps) error {
-	p := strings.Trim(stripResourcePrefix(opts.Path), "/")
-	if err := transfer.CheckPath(p); err != nil {
-		return usageError{err}
+	p, err := parsePath(opts.Path)
+	if err != nil {
+		return err
 	}
 	data, err := opts.Input.read(d.stdin)
 	if err != nil {
@@ -332,11 +332,10 @@ func runCreate(ctx context.Context, opts createOptions, d *deps) error {
 		return err
 	}
 	var wr *repository.WriteResult
-	if transfer.IsDocPath(p) {
-		coll, id, _ := splitDocPath(p)
-		wr, err = repo(client, coll).Create(ctx, id, data)
+	if p.IsDocument() {
+		wr, err = repo(client, p.Parent().String()).Create(ctx, p.ID(), data)
 	} else {
-		wr, err = repo(client, p).Add(ctx, data)
+		wr, err = repo(client, p.String()).Add(ctx, data)
 	}
 	if err != nil {
 		return err
@@ -474,15 +473,15 @@ Examples:
 func runDelete(ctx context.Context, opts deleteOptions, d *deps) error {
 	limitMemory()
 	var rels []string
-	for _, p := range opts.Paths {
-		p = strings.Trim(stripResourcePrefix(p), "/")
-		if err := transfer.CheckPath(p); err != nil {
-			return usageError{err}
+	for _, arg := range opts.Paths {
+		p, err := parsePath(arg)
+		if err != nil {
+			return err
 		}
-		if !opts.Recursive && !transfer.IsDocPath(p) {
+		if !opts.Recursive && !p.IsDocument() {
 			return usagef("%s is a collection: add --recursive to delete it with all its documents", p)
 		}
-		rels = append(rels, p)
+		rels = append(rels, p.String())
 	}
 	if opts.Resume && !opts.Recursive {
 		return usagef("--resume goes with --recursive")

@@ -9,6 +9,7 @@ import (
 	"cloud.google.com/go/firestore"
 	"github.com/urfave/cli/v2"
 
+	"github.com/fbadmin/fbadmin/internal/docpath"
 	"github.com/fbadmin/fbadmin/internal/value"
 	"github.com/fbadmin/fbadmin/repository"
 )
@@ -123,8 +124,8 @@ func queryBaseFrom(c *cli.Context) queryBase {
 func (b queryBase) build(client *firestore.Client) (repository.Query[map[string]any], error) {
 	var q repository.Query[map[string]any]
 	if b.Group {
-		if b.Collection == "" || strings.Contains(b.Collection, "/") {
-			return q, usagef("--group takes a collection ID such as comments, not a path")
+		if err := docpath.CheckID(b.Collection); err != nil {
+			return q, usagef("--group takes a collection ID such as comments: %v", err)
 		}
 		q = repository.Group[map[string]any](client, b.Collection)
 	} else {

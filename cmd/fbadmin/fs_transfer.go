@@ -78,8 +78,8 @@ func runExport(ctx context.Context, opts exportOptions, d *deps) error {
 		return err
 	}
 	for _, p := range opts.Paths {
-		if err := transfer.CheckPath(strings.Trim(stripResourcePrefix(p), "/")); err != nil {
-			return usageError{err}
+		if _, err := parsePath(p); err != nil {
+			return err
 		}
 	}
 	db, err := d.transferDB(ctx)
@@ -342,8 +342,8 @@ func runCopy(ctx context.Context, opts copyOptions, d *deps) error {
 		return err
 	}
 	for _, p := range []string{opts.Src, opts.Dst} {
-		if err := transfer.CheckPath(strings.Trim(stripResourcePrefix(p), "/")); err != nil {
-			return usageError{err}
+		if _, err := parsePath(p); err != nil {
+			return err
 		}
 	}
 	src, err := d.transferDB(ctx)

@@ -62,8 +62,7 @@ func runWatch(ctx context.Context, opts watchOptions, d *deps) error {
 	base := opts.queryBase
 	var docID string
 	if !base.Group {
-		p := stripResourcePrefix(base.Collection)
-		if coll, id, err := splitDocPath(p); err == nil {
+		if coll, id, err := splitDocPath(base.Collection); err == nil {
 			base.Collection, docID = coll, id
 		}
 	}
