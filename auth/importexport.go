@@ -1,11 +1,15 @@
 package auth
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"io"
+	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -174,6 +178,9 @@ type pendingUser struct {
 	index int
 	uid   string
 	user  *fbauth.UserToImport
+	// file is set instead of user for a user with the Auth emulator's
+	// placeholder hash, sent to the emulator as the file has it.
+	file *FileUser
 }
 
 // ImportUsers imports the users of a file in the Firebase CLI's auth:export
@@ -225,6 +232,7 @@ func (c *Client) ImportUsers(ctx context.Context, r io.Reader, opts ImportOption
 	}
 	rd := NewUserFileReader(r)
 	batch := make([]pendingUser, 0, opts.BatchSize)
+	var emuBatch []pendingUser // users with the emulator's placeholder hash
 	var readErr error
 	for {
 		if ctx.Err() != nil {
@@ -252,6 +260,18 @@ func (c *Client) ImportUsers(ctx context.Context, r io.Reader, opts ImportOption
 			continue
 		}
 		seen[h] = idx
+		if IsEmulatorHash(u.PasswordHash) {
+			if !c.Emulator() {
+				imp.fail(idx, u.LocalID, "passwordHash is the Auth emulator's placeholder (fakeHash:...), not a hash: such a user imports only into the Auth emulator")
+				continue
+			}
+			emuBatch = append(emuBatch, pendingUser{index: idx, uid: u.LocalID, file: u})
+			if len(emuBatch) == opts.BatchSize {
+				flush(emuBatch)
+				emuBatch = make([]pendingUser, 0, opts.BatchSize)
+			}
+			continue
+		}
 		if u.PasswordHash != "" && hashOpt == nil {
 			imp.fail(idx, u.LocalID, "has a password hash but no hash algorithm was given (HashConfig / --hash-algo)")
 			continue
@@ -266,14 +286,16 @@ func (c *Client) ImportUsers(ctx context.Context, r io.Reader, opts ImportOption
 			batch = make([]pendingUser, 0, opts.BatchSize)
 		}
 	}
-	if len(batch) > 0 && ctx.Err() == nil {
-		// Users read before a fatal file error are complete and valid:
-		// they are imported too, so that the report accounts for every
-		// user read.
-		flush(batch)
-	} else {
-		for _, p := range batch {
-			imp.fail(p.index, p.uid, "not imported: the import was canceled")
+	for _, batch := range [][]pendingUser{batch, emuBatch} {
+		if len(batch) > 0 && ctx.Err() == nil {
+			// Users read before a fatal file error are complete and
+			// valid: they are imported too, so that the report accounts
+			// for every user read.
+			flush(batch)
+		} else {
+			for _, p := range batch {
+				imp.fail(p.index, p.uid, "not imported: the import was canceled")
+			}
 		}
 	}
 	wg.Wait()
@@ -331,6 +353,10 @@ func (imp *importer) snapshot() *ImportReport {
 // argument is split in halves until the bad users are isolated; transient
 // failures are retried; what still fails is reported per user.
 func (imp *importer) importBatch(ctx context.Context, batch []pendingUser) {
+	if batch[0].file != nil {
+		imp.importPlaceholders(ctx, batch)
+		return
+	}
 	users := make([]*fbauth.UserToImport, len(batch))
 	for i, p := range batch {
 		users[i] = p.user
@@ -480,4 +506,85 @@ func (c *Client) ExportUsers(ctx context.Context, w io.Writer, opts ExportOption
 		return fw.Count(), err
 	}
 	return fw.Count(), nil
+}
+
+// importPlaceholders imports into the Auth emulator users whose hash is the
+// emulator's placeholder ([IsEmulatorHash]). The emulator keeps the
+// passwordHash and salt of an import as it receives them, and the Admin SDK
+// takes a hash as bytes that it sends in base64, so these users are posted
+// to the emulator's accounts:batchCreate as the file has them: the users
+// come back from an export identical, and sign in with the same password.
+func (imp *importer) importPlaceholders(ctx context.Context, batch []pendingUser) {
+	// The file's fields are the API's, but for the time of the last
+	// sign-in.
+	type upload struct {
+		*FileUser
+		LastSignedInAt Millis `json:"lastSignedInAt,omitempty"` // hides FileUser's
+		LastLoginAt    Millis `json:"lastLoginAt,omitempty"`
+	}
+	users := make([]upload, len(batch))
+	for i, p := range batch {
+		users[i] = upload{FileUser: p.file, LastLoginAt: p.file.LastSignedInAt}
+	}
+	var res struct {
+		Error []struct {
+			Index   int    `json:"index"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if err := imp.c.emulatorPost(ctx, "accounts:batchCreate", map[string]any{"users": users}, &res); err != nil {
+		reason := wrapErr(err, "import", "").Error()
+		for _, p := range batch {
+			imp.fail(p.index, p.uid, reason)
+		}
+		imp.progress(1, 0)
+		return
+	}
+	failed := map[int]bool{}
+	for _, e := range res.Error {
+		if e.Index < 0 || e.Index >= len(batch) || failed[e.Index] {
+			continue
+		}
+		failed[e.Index] = true
+		imp.fail(batch[e.Index].index, batch[e.Index].uid, e.Message)
+	}
+	imp.progress(1, len(batch)-len(failed))
+}
+
+// emulatorPost posts body as JSON to the Auth emulator's Identity Toolkit
+// v1 method of the client's project (or tenant) and decodes the answer into
+// out. A refusal is an error in the Admin SDK's words for an unrecognised
+// response, which [wrapErr] reduces to the service's message.
+func (c *Client) emulatorPost(ctx context.Context, method string, body, out any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	u := "http://" + c.cfg.EmulatorHost + "/identitytoolkit.googleapis.com/v1/projects/" + url.PathEscape(c.cfg.ProjectID)
+	if c.tenant != "" {
+		u += "/tenants/" + url.PathEscape(c.tenant)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u+"/"+method, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer owner") // the emulator's admin token
+	hc := c.cfg.HTTPClient
+	if hc == nil {
+		hc = defaultHTTPClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return &errs.Error{Kind: errs.ErrUnavailable, Op: "Auth emulator " + method, Cause: err}
+	}
+	defer resp.Body.Close()
+	rb, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return &errs.Error{Kind: errs.ErrUnavailable, Op: "Auth emulator " + method, Cause: err}
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s%d\n%s", rawHTTPPrefix, resp.StatusCode, rb)
+	}
+	return json.Unmarshal(rb, out)
 }

@@ -16,6 +16,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	fbauth "firebase.google.com/go/v4/auth"
+
+	"github.com/fbadmin/fbadmin/internal/emutest"
 )
 
 var testHashKey = []byte("fbadmin-test-hmac-key")
@@ -147,7 +151,7 @@ func TestImportExportRoundTrip(t *testing.T) {
 	bad := map[int]string{
 		5:    `{"localId": "rt-00003", "email": "dup@example.com"}`, // duplicate of a UID already read
 		700:  `{"localId": "bad-email", "email": "not-an-email"}`,
-		1500: `{"localId": "bad-hash", "passwordHash": "fakeHash:salt=x:password=y"}`,
+		1500: `{"localId": "bad-hash", "passwordHash": "not base64!"}`,
 		2000: `{"localId": "bad-key", "nickname": "x"}`,
 		2200: `{"localId": "bad-claims", "customAttributes": "{\"iss\":1}"}`,
 	}
@@ -394,5 +398,93 @@ func TestExportEmptyAndCanceled(t *testing.T) {
 	cancel()
 	if _, err := c.ExportUsers(ctx, io.Discard, ExportOptions{}); !errors.Is(err, ErrCanceled) {
 		t.Fatalf("canceled export: got %v, want ErrCanceled", err)
+	}
+}
+
+// Hashes and salts are written in standard base64, padded, whatever the
+// API's alphabet, and read in either; the Auth emulator's placeholder hash
+// is not base64 and passes through unchanged.
+func TestPasswordHashCodec(t *testing.T) {
+	raw := []byte{0xfb, 0xff, 0xbf, 0x12, 0x34, 0xfe}
+	std := base64.StdEncoding.EncodeToString(raw) // "+/+/EjT+"-like: both + and /
+	for _, in := range []string{std, base64.URLEncoding.EncodeToString(raw), base64.RawStdEncoding.EncodeToString(raw),
+		base64.RawURLEncoding.EncodeToString(raw)} {
+		got, err := decodeB64(in)
+		if err != nil || !bytes.Equal(got, raw) {
+			t.Errorf("decodeB64(%q) = %x, %v; want %x", in, got, err, raw)
+		}
+		if got := exportB64(in); got != std {
+			t.Errorf("exportB64(%q) = %q, want %q", in, got, std)
+		}
+	}
+	odd := []byte{1, 2, 3, 4} // needs padding
+	if got, want := exportB64(base64.RawURLEncoding.EncodeToString(odd)), base64.StdEncoding.EncodeToString(odd); got != want {
+		t.Errorf("exportB64 of unpadded: got %q, want %q", got, want)
+	}
+	fake := "fakeHash:salt=fakeSaltAbC:password=pw-with_dash+plus/slash"
+	if got := exportB64(fake); got != fake {
+		t.Errorf("exportB64(%q) = %q: the emulator's placeholder must pass unchanged", fake, got)
+	}
+	u := &FileUser{LocalID: "u", PasswordHash: fake, Salt: "fakeSaltAbC"}
+	if err := u.Validate(); err != nil {
+		t.Errorf("Validate of a user with the emulator's placeholder hash: %v", err)
+	}
+	rec := &ExportedUserRecord{UserRecord: &UserRecord{UserInfo: &fbauth.UserInfo{UID: "u"}},
+		PasswordHash: base64.URLEncoding.EncodeToString(raw), PasswordSalt: "c2FsdC0_Pw"}
+	if f := FileUserFromRecord(rec); f.PasswordHash != std || f.Salt != "c2FsdC0/Pw==" {
+		t.Errorf("FileUserFromRecord: hash %q salt %q, want %q and %q", f.PasswordHash, f.Salt, std, "c2FsdC0/Pw==")
+	}
+}
+
+// A password user exported from the Auth emulator imports back identically
+// (the emulator's placeholder hash and salt unchanged, - and _ in the
+// password included) and signs in with the same password; a production
+// project refuses such a user by name.
+func TestEmulatorPasswordRoundTrip(t *testing.T) {
+	t.Parallel()
+	c := emuClient(t)
+	ctx := context.Background()
+	var tenants [2]*Client
+	for i := range tenants {
+		ten, err := c.CreateTenant(ctx, (&TenantToCreate{}).DisplayName(fmt.Sprintf("roundtrip%d", i)).AllowPasswordSignUp(true))
+		if err != nil {
+			t.Fatalf("CreateTenant: %v", err)
+		}
+		t.Cleanup(func() { _ = c.DeleteTenant(context.Background(), ten.ID) })
+		if tenants[i], err = c.ForTenant(ten.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, dst := tenants[0], tenants[1]
+	email, password := emutest.UniqueEmail(t, "roundtrip"), "pw-a+b/c-d_e=="
+	if _, err := src.CreateUser(ctx, (&UserToCreate{}).UID("rt").Email(email).Password(password)); err != nil {
+		t.Fatal(err)
+	}
+	var first bytes.Buffer
+	if _, err := src.ExportUsers(ctx, &first, ExportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(first.String(), ":password="+password+`"`) {
+		t.Fatalf("export changed the emulator's placeholder hash:\n%s", first.String())
+	}
+	rep, err := dst.ImportUsers(ctx, bytes.NewReader(first.Bytes()), ImportOptions{})
+	if err != nil || rep.Imported != 1 || rep.Failed != 0 {
+		t.Fatalf("import: %+v, %v", rep, err)
+	}
+	var second bytes.Buffer
+	if _, err := dst.ExportUsers(ctx, &second, ExportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if first.String() != second.String() {
+		t.Fatalf("export, import, export: the files differ:\n%s\n%s", first.String(), second.String())
+	}
+	if _, err := dst.SignInClient().SignInWithPassword(ctx, email, password); err != nil {
+		t.Fatalf("sign-in with the password after the import: %v", err)
+	}
+
+	prod := productionClient(t, "demo-roundtrip")
+	rep, err = prod.ImportUsers(ctx, bytes.NewReader(first.Bytes()), ImportOptions{})
+	if err != nil || rep.Failed != 1 || len(rep.Failures) != 1 || !strings.Contains(rep.Failures[0].Reason, "Auth emulator's placeholder") {
+		t.Fatalf("import of a placeholder hash into production: got %+v, %v; want one failure naming the placeholder", rep, err)
 	}
 }

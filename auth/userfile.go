@@ -283,12 +283,12 @@ func (u *FileUser) Validate() error {
 	if u.PhoneNumber != "" && !phoneRE.MatchString(u.PhoneNumber) {
 		return fmt.Errorf("phone number %q is not E.164 (+ and digits)", u.PhoneNumber)
 	}
-	if u.PasswordHash != "" {
+	if u.PasswordHash != "" && !IsEmulatorHash(u.PasswordHash) {
 		if _, err := decodeB64(u.PasswordHash); err != nil {
 			return errors.New("passwordHash is not base64")
 		}
 	}
-	if u.Salt != "" {
+	if u.Salt != "" && !IsEmulatorHash(u.PasswordHash) {
 		if _, err := decodeB64(u.Salt); err != nil {
 			return errors.New("salt is not base64")
 		}
@@ -328,6 +328,25 @@ func (u *FileUser) Claims() (map[string]any, error) {
 	}
 	return claims, nil
 }
+
+// emulatorHashPrefix starts what the Auth emulator stores instead of a
+// password hash: "fakeHash:salt=SALT:password=PASSWORD", the password in
+// clear (the emulator hashes nothing).
+const emulatorHashPrefix = "fakeHash:"
+
+// IsEmulatorHash reports whether a passwordHash is the Auth emulator's
+// placeholder rather than a hash. Such a hash is exported as it is (it is
+// not base64) and imports only into the Auth emulator, which takes it back
+// as it is: [Client.ImportUsers] sends it to the emulator unchanged.
+func IsEmulatorHash(h string) bool { return strings.HasPrefix(h, emulatorHashPrefix) }
+
+// Password hashes and salts are bytes. The Identity Toolkit API writes them
+// in base64 (URL-safe in production), the Firebase CLI's file in standard
+// base64 (auth:export turns - and _ into + and /, auth:import back), and the
+// Admin SDK takes raw bytes to import (UserToImport.PasswordHash), which it
+// sends as URL-safe base64. So fbadmin writes standard base64, padded, and
+// reads either alphabet, padded or not; the emulator's placeholder hash,
+// which is not base64 at all, passes through unchanged.
 
 // decodeB64 accepts standard or URL-safe base64, padded or not.
 func decodeB64(s string) ([]byte, error) {
@@ -392,8 +411,8 @@ func (u *FileUser) toImport() (*fbauth.UserToImport, string) {
 // salt, only the providers the CLI knows, claims as a JSON string.
 func FileUserFromRecord(r *ExportedUserRecord) *FileUser {
 	u := &FileUser{
-		PasswordHash: toStdBase64(r.PasswordHash),
-		Salt:         toStdBase64(r.PasswordSalt),
+		PasswordHash: exportB64(r.PasswordHash),
+		Salt:         exportB64(r.PasswordSalt),
 	}
 	if r.UserRecord == nil {
 		return u
@@ -439,10 +458,26 @@ func FileUserFromRecord(r *ExportedUserRecord) *FileUser {
 	return u
 }
 
-// toStdBase64 turns the API's URL-safe base64 into the standard alphabet,
-// character for character, as the Firebase CLI does.
-func toStdBase64(s string) string {
-	return strings.NewReplacer("_", "/", "-", "+").Replace(s)
+// exportB64 writes a hash or a salt the API returned as the users file
+// holds it: in standard base64, padded. What is not base64 (the Auth
+// emulator's placeholder hash, see [IsEmulatorHash]) is written unchanged:
+// turning its - and _ into + and /, as the Firebase CLI does, would change
+// the password inside it.
+func exportB64(s string) string {
+	if s == "" || IsEmulatorHash(s) {
+		return s
+	}
+	b, err := decodeB64(s)
+	if err != nil {
+		return s
+	}
+	std := base64.StdEncoding.EncodeToString(b)
+	if strings.TrimRight(std, "=") != strings.NewReplacer("_", "/", "-", "+").Replace(strings.TrimRight(s, "=")) {
+		// Not the canonical encoding of its bytes (stray low bits at the
+		// end): keep its characters, in the standard alphabet.
+		return strings.NewReplacer("_", "/", "-", "+").Replace(s)
+	}
+	return std
 }
 
 // UserFileWriter writes a users file incrementally: {"users": [ then one

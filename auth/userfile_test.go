@@ -40,7 +40,7 @@ func TestUserFileReader(t *testing.T) {
  "providerUserInfo": [{"providerId": "google.com", "rawId": "g1", "email": "a@gmail.com"}]},
 {"localId": "b", "unknownKey": 1},
 {"localId": "c", "email": "not-an-email"},
-{"localId": "d", "passwordHash": "fakeHash:salt=x:password=y"},
+{"localId": "d", "passwordHash": "not base64!"},
 {"localId": "e", "customAttributes": "{\"sub\":\"x\"}"},
 {"localId": "f", "providerUserInfo": [{"providerId": "password", "rawId": "f@example.com"}]},
 {"localId": "g", "phoneNumber": "5551234"},
