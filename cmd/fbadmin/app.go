@@ -59,6 +59,7 @@ func commands() []*cli.Command {
 		serveCommand(),
 		versionCommand(),
 		completionCommand(),
+		manCommand(),
 	}
 	return cmds
 }

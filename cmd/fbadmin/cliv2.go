@@ -38,6 +38,15 @@ func interspersed(app *cli.App, args []string) []string {
 	if len(args) < 2 {
 		return args
 	}
+	if n := len(args) - 1; args[n] == completionFlag {
+		// Shell completion: urfave/cli looks for its flag at the very
+		// end, and for the word being completed just before it (in
+		// os.Args), so both stay where they are.
+		if n >= 2 && isFlagArg(args[n-1]) {
+			return append(interspersed(app, args[:n-1]), args[n-1:]...)
+		}
+		return append(interspersed(app, args[:n]), args[n])
+	}
 	out := []string{args[0]}
 	flags, cmds := app.Flags, app.Commands
 	i := 1
@@ -101,6 +110,11 @@ walk:
 }
 
 func isFlagArg(a string) bool { return len(a) > 1 && a[0] == '-' }
+
+// completionFlag is the last argument of urfave/cli's shell completion
+// protocol: the shell scripts of completion.go run
+// "fbadmin WORDS... [PARTIAL-FLAG] --generate-bash-completion".
+const completionFlag = "--generate-bash-completion"
 
 // takesValue reports whether a flag argument without "=value" consumes the
 // next argument.
