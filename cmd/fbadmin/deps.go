@@ -421,5 +421,6 @@ func (d *deps) confirm(yes bool, prompt string) error {
 	case "y", "yes":
 		return nil
 	}
-	return errors.New("not confirmed: nothing was changed")
+	// Declined: a usage outcome (exit 2), as without a terminal.
+	return usagef("%s: not confirmed: nothing was changed", prompt)
 }
