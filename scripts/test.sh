@@ -8,6 +8,9 @@
 #    than emulator/package-lock.json.
 # 2. Starts the emulators that are not running yet (scripts/emulators.sh
 #    start) and exports their hosts.
+#    Starts the PostgreSQL test cluster the same way when it is not running
+#    (scripts/postgres.sh start; FBADMIN_SKIP_POSTGRES=1 skips it, and the
+#    tests that need it then skip, or fail under CI=true).
 # 3. Checks: gofmt -l, go vet, staticcheck (go tool staticcheck; set
 #    FBADMIN_SKIP_STATICCHECK=1 to skip it), golangci-lint with
 #    .golangci.yml (the layering rules; installed at a pinned version on
@@ -15,8 +18,9 @@
 #    tested, go build of cmd/fbadmin for linux, darwin and windows on amd64
 #    and arm64 with CGO_ENABLED=0 (FBADMIN_SKIP_CROSSBUILD=1 skips them).
 # 4. go test -race -count=1 -timeout $FBADMIN_TEST_TIMEOUT [args] ./...
-# 5. Stops the emulators this run started, also when something failed or the
-#    run was interrupted; emulators that were already running stay up.
+# 5. Stops the emulators (and PostgreSQL) this run started, also when
+#    something failed or the run was interrupted; emulators that were
+#    already running stay up.
 #
 # Arguments go to go test. When one of them starts with ./ the arguments name
 # the packages (vet and staticcheck then check those only); otherwise ./... is
@@ -51,9 +55,12 @@ record=$(mktemp "${TMPDIR:-/tmp}/fbadmin-started.XXXXXX")
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
-	if [ -s "$record" ]; then
+	if grep -qx postgres "$record" 2>/dev/null; then
+		scripts/postgres.sh stop || fb_log "could not stop the PostgreSQL cluster this run started; see scripts/postgres.sh status"
+	fi
+	if grep -qvx postgres "$record" 2>/dev/null; then
 		# shellcheck disable=SC2046 # one word per emulator name
-		scripts/emulators.sh stop $(sort -u "$record") ||
+		scripts/emulators.sh stop $(grep -vx postgres "$record" | sort -u) ||
 			fb_log "could not stop every emulator this run started; see scripts/emulators.sh status"
 	fi
 	rm -f "$record"
@@ -81,6 +88,12 @@ timed() {
 fb_npm_ci
 timed "start emulators" scripts/emulators.sh start --record "$record"
 eval "$(scripts/emulators.sh env)"
+if [ "${FBADMIN_SKIP_POSTGRES:-}" = 1 ]; then
+	fb_log "PostgreSQL skipped (FBADMIN_SKIP_POSTGRES=1)"
+else
+	timed "start postgres" scripts/postgres.sh start --record "$record"
+	eval "$(scripts/postgres.sh env)"
+fi
 fb_log "FIRESTORE_EMULATOR_HOST=$FIRESTORE_EMULATOR_HOST FIREBASE_AUTH_EMULATOR_HOST=$FIREBASE_AUTH_EMULATOR_HOST PUBSUB_EMULATOR_HOST=$PUBSUB_EMULATOR_HOST FBADMIN_PROJECT=$FBADMIN_PROJECT"
 
 # go_files prints, NUL-separated, the Go files of the packages checked: the
