@@ -183,7 +183,7 @@ func fsQueryCommand() *cli.Command {
 		ArgsUsage: "COLLECTION",
 		Flags: append(queryFilterFlags(),
 			&cli.StringSliceFlag{Name: "order-by", Usage: "sort by `FIELD[:desc]` (repeatable); __name__ is the document ID"},
-			&cli.IntFlag{Name: "limit", Aliases: []string{"n"}, Usage: fmt.Sprintf("at most N documents (default %d unless --all or --page-size)", defaultQueryLimit)},
+			&cli.IntFlag{Name: "limit", Aliases: []string{"n"}, Usage: "at most N documents (--all for every one; --page-size pages instead)", DefaultText: fmt.Sprint(defaultQueryLimit)},
 			&cli.StringSliceFlag{Name: "select", Usage: "only these fields, comma-separated `F,G`"},
 			&cli.StringFlag{Name: "start-after", Usage: "start after these order-by `VALUES` (typed JSON; an array for several --order-by fields)"},
 			&cli.IntFlag{Name: "page-size", Usage: "return one page of N documents and a token for the next"},
