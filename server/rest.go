@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fbadmin/fbadmin/internal/docpath"
 	"github.com/fbadmin/fbadmin/internal/errs"
-	"github.com/fbadmin/fbadmin/internal/transfer"
 )
 
 // REST API, under /v1 (docs/serve.md):
@@ -173,7 +173,7 @@ func (s *Server) restGet(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := s.reqCtx(r)
 	defer cancel()
 	p := docPathOf(r)
-	if p != "" && !transfer.IsDocPath(p) {
+	if pp, err := docpath.Parse(p); err == nil && pp.IsCollection() {
 		s.restList(ctx, w, r, c, p)
 		return
 	}
