@@ -160,6 +160,17 @@ func withAllGlobalFlags(cmds []*cli.Command) {
 // setupCommand gives cmd and its sub-commands their usage-error handler
 // and groups an action that shows their help.
 func setupCommand(cmd *cli.Command) {
+	if before := cmd.Before; len(cmd.Subcommands) == 0 {
+		cmd.Before = func(c *cli.Context) error {
+			if err := checkNotNegative(c); err != nil {
+				return err
+			}
+			if before != nil {
+				return before(c)
+			}
+			return nil
+		}
+	}
 	if cmd.OnUsageError == nil {
 		cmd.OnUsageError = func(c *cli.Context, err error, _ bool) error {
 			return flagUsageError(c.Command, err, os.Args[1:])
@@ -224,6 +235,48 @@ func flagUsageError(cmd *cli.Command, err error, args []string) error {
 		path = "fbadmin " + cmd.Name
 	}
 	return usagef("%s%s (hint: run '%s --help')", msg, hint, path)
+}
+
+// checkNotNegative refuses a negative value of any numeric flag of the
+// command line (counts, sizes, limits, durations: --concurrency, --limit,
+// --page-size, --parallel, --timeout...), given before or after the
+// command or through its environment variable; the flag package takes "-3"
+// as a valid int.
+func checkNotNegative(c *cli.Context) error {
+	for _, ctx := range c.Lineage() {
+		if ctx.Command == nil {
+			continue
+		}
+		for _, f := range ctx.Command.Flags {
+			name := f.Names()[0]
+			if !ctx.IsSet(name) {
+				continue
+			}
+			var v any
+			switch f.(type) {
+			case *cli.IntFlag:
+				if n := ctx.Int(name); n < 0 {
+					v = n
+				}
+			case *cli.Int64Flag:
+				if n := ctx.Int64(name); n < 0 {
+					v = n
+				}
+			case *cli.Float64Flag:
+				if n := ctx.Float64(name); n < 0 {
+					v = n
+				}
+			case *cli.DurationFlag:
+				if n := ctx.Duration(name); n < 0 {
+					v = n
+				}
+			}
+			if v != nil {
+				return usagef("%s %v: must not be negative (hint: run '%s --help')", flagAsTyped(name, os.Args[1:]), v, commandPath(c))
+			}
+		}
+	}
+	return nil
 }
 
 // flagInMessage finds the flag in the flag package's messages: "flag

@@ -363,7 +363,7 @@ func runCopy(ctx context.Context, opts copyOptions, d *deps) error {
 		ReadTime: rt, Concurrency: opts.Concurrency, Progress: prog, OnFailure: failures.add})
 	prog.Finish()
 	failures.flush()
-	if err == nil || st.Docs > 0 {
+	if (err == nil && st.Docs+st.Skipped+st.Failed > 0) || st.Docs > 0 {
 		d.info("%s", summaryLine("copy", "copied", st))
 	}
 	if err != nil {
@@ -376,7 +376,8 @@ func runCopy(ctx context.Context, opts copyOptions, d *deps) error {
 		return partialError{fmt.Errorf("copy: %d documents failed", st.Failed)}
 	}
 	if st.Docs == 0 && st.Skipped == 0 {
-		d.info("copy: nothing found at %s", opts.Src)
+		// As fs get: a source that does not exist is not found (exit 4).
+		return errs.New(errs.ErrNotFound, "copy", opts.Src, "nothing found: no such document or collection")
 	}
 	return nil
 }
