@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -54,6 +55,53 @@ func (c *counts) acquire(key string) (release func(), ok bool) {
 			c.mu.Unlock()
 		})
 	}, true
+}
+
+// turns lets each key run one thing at a time (a user's change-stream
+// setups): others of the same key wait their turn, in no set order.
+type turns struct {
+	mu sync.Mutex
+	m  map[string]*turn
+}
+
+type turn struct {
+	ch      chan struct{} // holds a token while someone has the turn
+	waiting int           // holders and waiters, to drop idle keys
+}
+
+func newTurns() *turns { return &turns{m: map[string]*turn{}} }
+
+// take waits for key's turn, or for ctx. Call the release function once
+// when done.
+func (t *turns) take(ctx context.Context, key string) (release func(), err error) {
+	t.mu.Lock()
+	tn := t.m[key]
+	if tn == nil {
+		tn = &turn{ch: make(chan struct{}, 1)}
+		t.m[key] = tn
+	}
+	tn.waiting++
+	t.mu.Unlock()
+	leave := func() {
+		t.mu.Lock()
+		if tn.waiting--; tn.waiting == 0 {
+			delete(t.m, key)
+		}
+		t.mu.Unlock()
+	}
+	select {
+	case tn.ch <- struct{}{}:
+	case <-ctx.Done():
+		leave()
+		return nil, ctx.Err()
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			<-tn.ch
+			leave()
+		})
+	}, nil
 }
 
 // clientAddr is the IP address of a request's client (without the port).

@@ -54,6 +54,7 @@ type Server struct {
 	sockAddr    *counts       // open WebSockets per client address
 	sockUser    *counts       // open WebSockets per user
 	docsUser    *weights      // documents of the live queries of each user's subscriptions
+	setups      *turns        // one change-stream setup at a time per user
 
 	conns     sync.WaitGroup // open WebSockets
 	closing   chan struct{}
@@ -92,6 +93,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	s.sockAddr = newCounts(cfg.Watch.MaxSocketsPerAddress)
 	s.sockUser = newCounts(cfg.Watch.MaxSocketsPerUser)
 	s.docsUser = newWeights(cfg.Watch.MaxDocumentsPerUser)
+	s.setups = newTurns()
 	s.handler = s.routes()
 	return s, nil
 }
@@ -460,7 +462,23 @@ func (s *Server) acquireUserSocket(c *Caller) (func(), error) {
 // caller's remaining budget or watch.max_query_documents, plus one), so
 // a user at their budget pays the backend almost nothing per refused
 // attempt; the hub reuses the count.
+//
+// A user's subscriptions are set up one at a time (counted, listened to,
+// first snapshot read): one account opening many at once waits for its
+// turn instead of loading the backend with all of them together, which
+// keeps the server responsive for everyone else.
 func (s *Server) subscribe(ctx context.Context, c *Caller, q QuerySpec, resume string) (*Subscription, error) {
+	// A setup stuck on the backend does not hold the user's others back
+	// for long: past maxSetupWait they go ahead without their turn.
+	tctx, cancel := context.WithTimeout(ctx, maxSetupWait)
+	done, err := s.setups.take(tctx, c.UID)
+	cancel()
+	switch {
+	case err == nil:
+		defer done()
+	case ctx.Err() != nil:
+		return nil, errs.Wrap(ctx.Err(), "watch", q.Collection)
+	}
 	var release func()
 	counted := int64(-1)
 	if s.cfg.Watch.MaxDocumentsPerUser >= 0 {
@@ -502,6 +520,10 @@ func (s *Server) subscribe(ctx context.Context, c *Caller, q QuerySpec, resume s
 	}
 	return sub, nil
 }
+
+// maxSetupWait bounds how long a subscription waits for its user's
+// previous setup before going ahead anyway.
+const maxSetupWait = 10 * time.Second
 
 // atLeast spells a count read with limit+1: "more than limit" when it
 // reached it.

@@ -1,8 +1,11 @@
 package server
 
 import (
+	"encoding/json"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -121,5 +124,50 @@ func TestWatchSurvivesSilentAndLossyStreams(t *testing.T) {
 				t.Errorf("metrics lack the inconsistent reopening:\n%s", reopened)
 			}
 		})
+	}
+}
+
+// One user's subscriptions are set up one at a time (a user opening many
+// at once does not load the backend with all of them together); different
+// users' setups run side by side.
+func TestSubscriptionSetupsTakeTurnsPerUser(t *testing.T) {
+	t.Parallel()
+	e := newSrvEnv(t, openRules)
+	var inFlight, most atomic.Int64
+	e.srv.hub.tamper = func(docs []*firestore.DocumentSnapshot) []*firestore.DocumentSnapshot {
+		n := inFlight.Add(1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		time.Sleep(300 * time.Millisecond)
+		inFlight.Add(-1)
+		return docs
+	}
+	open := func(base int, uids []string) int64 {
+		t.Helper()
+		most.Store(0)
+		var wg sync.WaitGroup
+		for i, uid := range uids {
+			wg.Go(func() {
+				q := QuerySpec{Collection: "turns", Where: []Filter{{Field: "n", Op: "<", Value: json.RawMessage(strconv.Itoa(base + i))}}}
+				sub, err := e.srv.subscribe(t.Context(), &Caller{UID: uid}, q, "")
+				if err != nil {
+					t.Errorf("subscribe %d: %v", i, err)
+					return
+				}
+				t.Cleanup(sub.Close)
+			})
+		}
+		wg.Wait()
+		return most.Load()
+	}
+	if got := open(1000, []string{"u1", "u1", "u1", "u1"}); got != 1 {
+		t.Errorf("one user's 4 setups: %d ran at once, want 1", got)
+	}
+	if got := open(2000, []string{"u2", "u3"}); got != 2 {
+		t.Errorf("two users' setups: %d ran at once, want 2", got)
 	}
 }
