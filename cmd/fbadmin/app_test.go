@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 
@@ -113,15 +112,5 @@ func TestExitCode(t *testing.T) {
 		if got := exitCode(c.ctx, c.err); got != c.want {
 			t.Errorf("exitCode(%v) = %d, want %d", c.err, got, c.want)
 		}
-	}
-}
-
-func TestShellJoin(t *testing.T) {
-	got := shellJoin([]string{"plain/path", "with space", "it's"})
-	if want := `plain/path 'with space' 'it'\''s'`; got != want {
-		t.Errorf("shellJoin = %s, want %s", got, want)
-	}
-	if !slices.Contains(strings.Fields(shellJoin([]string{"a.ndjson"})), "a.ndjson") {
-		t.Error("shellJoin quoted a plain file name")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,6 +64,7 @@ type deps struct {
 	stdout, stderr                 io.Writer
 	stdinTTY, stdoutTTY, stderrTTY bool
 	format                         cliout.Format
+	given                          []string // the global flags given on the command line, as typed again by command
 	log                            *slog.Logger
 	fs                             *firestore.Client
 	db                             *transfer.DB
@@ -82,6 +84,7 @@ func newDeps(c *cli.Context) (*deps, error) {
 		return nil, usageError{err}
 	}
 	d.format = f
+	d.given = givenGlobals(c)
 	level := slog.LevelInfo
 	switch {
 	case g.Verbose:
@@ -96,6 +99,51 @@ func newDeps(c *cli.Context) (*deps, error) {
 		return a
 	}}))
 	return d, nil
+}
+
+// givenGlobals returns the global flags that select what a command works
+// on (project, database, emulator, tenant, credentials) and were given on
+// the command line (os.Args; not through their environment variables),
+// before or after the command, as arguments: what a command prints for
+// the user to run needs them to do the same.
+func givenGlobals(c *cli.Context) []string {
+	var args []string
+	for _, name := range []string{"project", "database", "emulator", "tenant", "credentials"} {
+		switch {
+		case !onCommandLine(name, os.Args[1:]):
+		case name == "emulator":
+			if flagValue(c, name, func(ctx *cli.Context, n string) bool { return ctx.Bool(n) }) {
+				args = append(args, "--emulator")
+			}
+		default:
+			args = append(args, "--"+name, flagValue(c, name, func(ctx *cli.Context, n string) string { return ctx.String(n) }))
+		}
+	}
+	return args
+}
+
+// onCommandLine reports whether the flag name (or its alias) is in args.
+func onCommandLine(name string, args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if !isFlagArg(a) {
+			continue
+		}
+		a, _, _ = strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if a == name {
+			return true
+		}
+	}
+	return false
+}
+
+// command renders a command line for the user to run, quoted for a
+// shell, with the global flags this one was given: "fbadmin --project
+// demo-big fs import big.ndjson --mode create --resume".
+func (d *deps) command(args ...string) string {
+	return "fbadmin " + cliout.ShellJoin(append(slices.Clone(d.given), args...)...)
 }
 
 // withDeps runs a command body with its deps and the global timeout.

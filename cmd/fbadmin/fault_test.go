@@ -1,12 +1,17 @@
 package main
 
 import (
+	"errors"
 	"os"
+	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/rogpeppe/go-internal/testscript"
 )
 
 // installFaultHook is the end-to-end tests' fault injection, installed by
@@ -53,5 +58,46 @@ func (f *faultProgress) Add(docs, bytes int64) {
 	f.jobProgress.Add(docs, bytes)
 	if f.done.Add(docs) >= f.after {
 		f.once.Do(func() { syscall.Kill(os.Getpid(), f.sig) })
+	}
+}
+
+// hintRE finds the command a hint tells the user to run.
+var hintRE = regexp.MustCompile(`(?:run|finish with): (fbadmin .*?)(?:\)$|$)`)
+
+// runhint CODE [FILE]: runs, through sh, the command that the last stderr
+// (or FILE, a copy of an earlier one) told the user to run ("... to
+// finish, run: fbadmin ..."), exactly as printed, and checks its exit
+// code: printed commands must work when pasted.
+func cmdRunHint(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: runhint CODE [FILE]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	from := "stderr"
+	if len(args) == 2 {
+		from = args[1]
+	}
+	var cmd string
+	for _, line := range strings.Split(ts.ReadFile(from), "\n") {
+		if m := hintRE.FindStringSubmatch(line); m != nil {
+			cmd = m[1]
+		}
+	}
+	if cmd == "" {
+		ts.Fatalf("no command to run in stderr")
+	}
+	ts.Logf("running the hint: %s", cmd)
+	err = ts.Exec("sh", "-c", cmd)
+	got := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		got = ee.ExitCode()
+	case err != nil:
+		ts.Fatalf("%s: %v", cmd, err)
+	}
+	if got != want {
+		ts.Fatalf("%s exited with %d, want %d", cmd, got, want)
 	}
 }

@@ -534,15 +534,15 @@ func runDelete(ctx context.Context, opts deleteOptions, d *deps) error {
 		d.info("%s", summary)
 	}
 	if err != nil {
+		resumeCmd := d.command(append(append([]string{"fs", "delete"}, rels...), "--recursive", "--yes", "--resume")...)
 		if interrupted(ctx) && opts.Recursive && !opts.DryRun {
-			return interruptedError{fmt.Sprintf("delete interrupted after %d documents; to finish, run: fbadmin fs delete %s --recursive --yes --resume",
-				st.Docs, shellJoin(rels))}
+			return interruptedError{fmt.Sprintf("delete interrupted after %d documents; to finish, run: %s", st.Docs, resumeCmd)}
 		}
 		if opts.Recursive && !opts.DryRun && ctx.Err() == nil && errs.KindOf(err) == errs.ErrUnavailable {
 			// The backend stayed unreachable through every retry; the
 			// job's state file says what is left to do.
-			return fmt.Errorf("delete stopped after %d documents: %w (hint: once the backend answers again, finish with: fbadmin fs delete %s --recursive --yes --resume)",
-				st.Docs, err, shellJoin(rels))
+			return fmt.Errorf("delete stopped after %d documents: %w (hint: once the backend answers again, finish with: %s)",
+				st.Docs, err, resumeCmd)
 		}
 		return err
 	}
@@ -554,21 +554,6 @@ func runDelete(ctx context.Context, opts deleteOptions, d *deps) error {
 
 func summaryLine(label, verb string, st transfer.Stats) string {
 	return cliout.Summary(label, verb, st.Docs, st.Skipped, st.Failed, st.Bytes, st.Elapsed)
-}
-
-// shellJoin quotes arguments for a command line the user can paste.
-func shellJoin(args []string) string {
-	out := make([]string, len(args))
-	for i, a := range args {
-		if a != "" && strings.IndexFunc(a, func(r rune) bool {
-			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-:=@", r))
-		}) < 0 {
-			out[i] = a
-			continue
-		}
-		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-	}
-	return strings.Join(out, " ")
 }
 
 // failureLog prints per-document failures on stderr, the first 20 in full.

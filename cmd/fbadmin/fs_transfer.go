@@ -108,7 +108,17 @@ func runExport(ctx context.Context, opts exportOptions, d *deps) error {
 	prog.Finish()
 	if err != nil {
 		if interrupted(ctx) {
-			return interruptedError{fmt.Sprintf("export interrupted after %d documents; nothing was kept, run it again", st.Docs)}
+			args := append([]string{"fs", "export"}, opts.Paths...)
+			if opts.Group != "" {
+				args = append(args, "--group", opts.Group)
+			}
+			if !rt.IsZero() {
+				args = append(args, "--read-time", rt.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano))
+			}
+			if opts.Out != "-" && opts.Out != "" {
+				args = append(args, "--out", opts.Out)
+			}
+			return interruptedError{fmt.Sprintf("export interrupted after %d documents; nothing was kept, run it again: %s", st.Docs, d.command(args...))}
 		}
 		return err
 	}
@@ -226,10 +236,11 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 		}
 		d.info("%s", s)
 	}
-	resumeCmd := fmt.Sprintf("fbadmin fs import %s --mode %s --resume", shellJoin([]string{opts.File}), mode)
+	resumeArgs := []string{"fs", "import", opts.File, "--mode", mode.String(), "--resume"}
 	if opts.Journal != "" {
-		resumeCmd += " --journal " + shellJoin([]string{opts.Journal})
+		resumeArgs = append(resumeArgs, "--journal", opts.Journal)
 	}
+	resumeCmd := d.command(resumeArgs...)
 	switch {
 	case err != nil && interrupted(ctx) && opts.File != "-" && !opts.DryRun:
 		return interruptedError{fmt.Sprintf("import interrupted after %d documents; to finish, run: %s", st.Docs, resumeCmd)}
@@ -368,7 +379,7 @@ func runCopy(ctx context.Context, opts copyOptions, d *deps) error {
 	}
 	if err != nil {
 		if interrupted(ctx) {
-			return interruptedError{fmt.Sprintf("copy interrupted after %d documents; run it again with --mode set or skip-existing to finish", st.Docs)}
+			return interruptedError{fmt.Sprintf("copy interrupted after %d documents; to finish, run: %s", st.Docs, d.command(copyAgain(opts, mode, rt)...))}
 		}
 		return err
 	}
@@ -380,6 +391,30 @@ func runCopy(ctx context.Context, opts copyOptions, d *deps) error {
 		return errs.New(errs.ErrNotFound, "copy", opts.Src, "nothing found: no such document or collection")
 	}
 	return nil
+}
+
+// copyAgain is the command that finishes an interrupted copy: the same
+// copy, of the same snapshot when it had one, where documents already
+// copied are skipped (create mode) or written again with the same data.
+func copyAgain(opts copyOptions, mode transfer.Mode, rt time.Time) []string {
+	if mode == transfer.ModeCreate {
+		mode = transfer.ModeSkipExisting
+	}
+	args := []string{"fs", "copy", opts.Src, opts.Dst}
+	if opts.Recursive {
+		args = append(args, "--recursive")
+	}
+	if opts.ToProject != "" {
+		args = append(args, "--to-project", opts.ToProject)
+	}
+	if opts.ToDB != "" {
+		args = append(args, "--to-database", opts.ToDB)
+	}
+	args = append(args, "--mode", mode.String())
+	if !rt.IsZero() {
+		args = append(args, "--read-time", rt.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano))
+	}
+	return args
 }
 
 // limitMemory sets a soft heap limit for bulk jobs (unless GOMEMLIMIT is

@@ -65,6 +65,7 @@ func TestScripts(t *testing.T) {
 			"cmpexport": cmdCmpExport,
 			"exitcode":  cmdExitCode,
 			"sleep":     cmdSleep,
+			"runhint":   cmdRunHint,
 		},
 	})
 }
