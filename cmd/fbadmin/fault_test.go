@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"math"
 	"os"
 	"os/exec"
 	"regexp"
@@ -20,7 +21,9 @@ import (
 // FBADMIN_TEST_SIGNAL_AFTER="N:SIG" makes the process send itself SIG (INT,
 // TERM, KILL or STOP) once N documents of a job are done, so that the tests
 // interrupt or kill a job at a known point, or freeze it there while they
-// take its backend away.
+// take its backend away; "STEP:SIG" sends it when the job reaches STEP
+// (transfer.StepJournalRemove, transfer.StepJournalRemoved: an import
+// about to remove its journal, or just after).
 func installFaultHook() {
 	spec := os.Getenv("FBADMIN_TEST_SIGNAL_AFTER")
 	if spec == "" {
@@ -33,7 +36,8 @@ func installFaultHook() {
 // count of documents is done.
 type faultProgress struct {
 	jobProgress
-	after int64
+	after int64  // documents, or
+	step  string // a step of the job
 	sig   syscall.Signal
 	done  atomic.Int64
 	once  sync.Once
@@ -42,7 +46,10 @@ type faultProgress struct {
 func newFaultProgress(p jobProgress, spec string) *faultProgress {
 	n, sig, _ := strings.Cut(spec, ":")
 	f := &faultProgress{jobProgress: p, sig: syscall.SIGINT}
-	f.after, _ = strconv.ParseInt(n, 10, 64)
+	var err error
+	if f.after, err = strconv.ParseInt(n, 10, 64); err != nil {
+		f.after, f.step = math.MaxInt64, n
+	}
 	switch sig {
 	case "KILL":
 		f.sig = syscall.SIGKILL
@@ -57,8 +64,24 @@ func newFaultProgress(p jobProgress, spec string) *faultProgress {
 func (f *faultProgress) Add(docs, bytes int64) {
 	f.jobProgress.Add(docs, bytes)
 	if f.done.Add(docs) >= f.after {
-		f.once.Do(func() { syscall.Kill(os.Getpid(), f.sig) })
+		f.signal()
 	}
+}
+
+// Step implements transfer.Stepper.
+func (f *faultProgress) Step(name string) {
+	if name == f.step {
+		f.signal()
+	}
+}
+
+func (f *faultProgress) signal() {
+	f.once.Do(func() {
+		syscall.Kill(os.Getpid(), f.sig)
+		if f.sig == syscall.SIGKILL {
+			select {} // being killed: go no further
+		}
+	})
 }
 
 // hintRE finds the command a hint tells the user to run.

@@ -558,9 +558,10 @@ func summaryLine(label, verb string, st transfer.Stats) string {
 
 // failureLog prints per-document failures on stderr, the first 20 in full.
 type failureLog struct {
-	d     *deps
-	label string
-	n     int
+	d      *deps
+	label  string
+	n      int
+	exists int // of which the document already existed
 }
 
 const maxFailureLines = 20
@@ -569,6 +570,9 @@ func (f *failureLog) init(d *deps, label string) { f.d, f.label = d, label }
 
 func (f *failureLog) add(fl transfer.Failure) {
 	f.n++
+	if errs.KindOf(fl.Err) == errs.ErrAlreadyExists {
+		f.exists++
+	}
 	if f.n > maxFailureLines {
 		return
 	}

@@ -211,6 +211,11 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 	if err != nil {
 		return err
 	}
+	if opts.Resume && !opts.DryRun && !journalLeft(opts, file) {
+		// Killed after its journal was removed, or never started: a
+		// resume is a plain run, idempotent as resumes are.
+		d.info("import: no journal of an interrupted import (%s): importing the whole file; documents already there with the same data are skipped", journalOf(opts, file))
+	}
 	label := "import"
 	if opts.DryRun {
 		label = "import (dry run)"
@@ -258,8 +263,12 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 		return err
 	case st.Failed > 0 && opts.DryRun:
 		return partialError{fmt.Errorf("import (dry run): %d documents would fail", st.Failed)}
+	case st.Failed > 0 && opts.File != "-" && failures.exists == failures.n && mode == transfer.ModeCreate:
+		return partialError{fmt.Errorf("import: %d documents failed: they already exist (hint: to replace them with the file's version, run: %s)",
+			st.Failed, d.command(importAgain(opts, transfer.ModeSet)...))}
 	case st.Failed > 0 && opts.File != "-":
-		return partialError{fmt.Errorf("import: %d documents failed (hint: fix them or the data, then retry only those with: %s)", st.Failed, resumeCmd)}
+		return partialError{fmt.Errorf("import: %d documents failed (hint: fix the lines listed above, then write the documents still missing with: %s)",
+			st.Failed, d.command(importAgain(opts, transfer.ModeSkipExisting)...))}
 	case st.Failed > 0:
 		return partialError{fmt.Errorf("import: %d documents failed", st.Failed)}
 	}
@@ -272,12 +281,25 @@ func journalLeft(opts importOptions, file string) bool {
 	if opts.File == "-" || opts.DryRun {
 		return false
 	}
-	j := opts.Journal
-	if j == "" {
-		j = transfer.JournalPath(file)
-	}
-	_, err := os.Stat(j)
+	_, err := os.Stat(journalOf(opts, file))
 	return err == nil
+}
+
+// journalOf is the journal file of an import.
+func journalOf(opts importOptions, file string) string {
+	if opts.Journal != "" {
+		return opts.Journal
+	}
+	return transfer.JournalPath(file)
+}
+
+// importAgain is a new import of the same file in mode.
+func importAgain(opts importOptions, mode transfer.Mode) []string {
+	args := []string{"fs", "import", opts.File, "--mode", mode.String()}
+	if opts.Journal != "" {
+		args = append(args, "--journal", opts.Journal)
+	}
+	return args
 }
 
 // spool copies stdin to a temporary file, so that it can be validated

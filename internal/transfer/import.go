@@ -508,10 +508,16 @@ func Import(ctx context.Context, db *DB, file string, o ImportOptions) (Stats, e
 	case ctx.Err() != nil:
 		return st, ctx.Err()
 	}
-	if j != nil && st.Failed == 0 {
+	// Every line was attempted: the job is over, failures or not (they
+	// were reported, and a rerun in another mode handles them), so its
+	// journal goes. A process killed before the removal leaves a journal
+	// whose every line is done: a resume then writes nothing and removes it.
+	if j != nil {
+		step(o.Progress, StepJournalRemove)
 		if err := j.remove(); err != nil {
 			return st, fmt.Errorf("remove journal: %w", err)
 		}
+		step(o.Progress, StepJournalRemoved)
 	}
 	return st, nil
 }

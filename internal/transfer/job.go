@@ -35,6 +35,28 @@ func wantsTotal(p Progress) bool {
 	return true
 }
 
+// A Stepper is an optional interface of a Progress: it is told when a job
+// reaches a step where being stopped matters for resuming it, so that
+// tests can kill the job exactly there.
+type Stepper interface {
+	Step(name string)
+}
+
+// The steps of an import that a [Stepper] is told of.
+const (
+	// StepJournalRemove: every line is written and journaled; the
+	// journal is about to be removed.
+	StepJournalRemove = "journal-remove"
+	// StepJournalRemoved: the journal is gone; Import is about to return.
+	StepJournalRemoved = "journal-removed"
+)
+
+func step(p Progress, name string) {
+	if s, ok := p.(Stepper); ok {
+		s.Step(name)
+	}
+}
+
 type noProgress struct{}
 
 func (noProgress) SetTotal(int64)   {}

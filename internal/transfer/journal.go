@@ -2,9 +2,11 @@ package transfer
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"slices"
@@ -40,11 +42,19 @@ type journalHeader struct {
 // JournalPath returns where the journal of an import of input lives.
 func JournalPath(input string) string { return input + ".journal" }
 
-// openJournal opens (resume) or creates the journal for an import.
+// openJournal opens (resume) or creates the journal for an import. A
+// journal without a whole header line (a process killed as it created it,
+// before anything was written) records nothing: it is started over.
 func openJournal(path string, h journalHeader, resume bool) (*journal, error) {
 	j := &journal{path: path}
 	_, statErr := os.Stat(path)
 	exists := statErr == nil
+	if exists && headerTorn(path) {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("journal: %w", err)
+		}
+		exists, statErr = false, fs.ErrNotExist
+	}
 	switch {
 	case exists && !resume:
 		return nil, errs.New(errs.ErrConflict, "import", h.Input,
@@ -73,6 +83,19 @@ func openJournal(path string, h journalHeader, resume bool) (*journal, error) {
 	}
 	j.f = f
 	return j, nil
+}
+
+// headerTorn reports whether the journal at path lacks a whole first line
+// (it is empty, or its creator was killed while writing the header).
+func headerTorn(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b := make([]byte, 4096)
+	n, _ := io.ReadFull(f, b)
+	return !bytes.Contains(b[:n], []byte("\n")) && n < len(b)
 }
 
 func (j *journal) load(want journalHeader) error {
@@ -146,13 +169,17 @@ func (j *journal) close() error {
 	return j.f.Close()
 }
 
-// remove deletes the journal after a complete import.
+// remove deletes the journal after a complete import; one already gone
+// is removed.
 func (j *journal) remove() error {
 	if j == nil {
 		return nil
 	}
 	j.close()
-	return os.Remove(j.path)
+	if err := os.Remove(j.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // doneCursor answers "is line n done?" for increasing n.
