@@ -17,6 +17,7 @@ import (
 	"github.com/fbadmin/fbadmin/internal/yamlconf"
 	"github.com/fbadmin/fbadmin/listeners"
 	"github.com/fbadmin/fbadmin/listeners/filesink"
+	"github.com/fbadmin/fbadmin/listeners/postgressink"
 )
 
 // DefaultHTTPAddr serves health and metrics on the loopback interface only.
@@ -68,14 +69,15 @@ type EngineConfig struct {
 
 // SinkConfig is one sink: a name and exactly one of the kind blocks.
 type SinkConfig struct {
-	Name    string         `yaml:"name"`
-	Stdout  *StdoutConfig  `yaml:"stdout"`
-	File    *FileConfig    `yaml:"file"`
-	Webhook *WebhookConfig `yaml:"webhook"`
-	PubSub  *PubSubConfig  `yaml:"pubsub"`
+	Name     string          `yaml:"name"`
+	Stdout   *StdoutConfig   `yaml:"stdout"`
+	File     *FileConfig     `yaml:"file"`
+	Webhook  *WebhookConfig  `yaml:"webhook"`
+	PubSub   *PubSubConfig   `yaml:"pubsub"`
+	Postgres *PostgresConfig `yaml:"postgres"`
 }
 
-// Kind returns the sink's kind: stdout, file, webhook or pubsub ("" if
+// Kind returns the sink's kind: stdout, file, webhook, pubsub or postgres ("" if
 // none or several blocks are set).
 func (s SinkConfig) Kind() string {
 	var kinds []string
@@ -90,6 +92,9 @@ func (s SinkConfig) Kind() string {
 	}
 	if s.PubSub != nil {
 		kinds = append(kinds, "pubsub")
+	}
+	if s.Postgres != nil {
+		kinds = append(kinds, "postgres")
 	}
 	if len(kinds) != 1 {
 		return ""
@@ -126,6 +131,48 @@ type PubSubConfig struct {
 	// Project of the topic; default the config's project.
 	Project string `yaml:"project"`
 	Topic   string `yaml:"topic"`
+}
+
+// DefaultPostgresDSNEnv is the variable holding a postgres sink's DSN when
+// dsn_env is not set.
+const DefaultPostgresDSNEnv = "FBADMIN_POSTGRES_DSN"
+
+// PostgresConfig configures a PostgreSQL sink (listeners/postgressink).
+type PostgresConfig struct {
+	// DSNEnv names the environment variable holding the DSN (a secret, so
+	// never in the file); default FBADMIN_POSTGRES_DSN.
+	DSNEnv string `yaml:"dsn_env"`
+	// Schema of the tables; default public.
+	Schema string `yaml:"schema"`
+	// Table receives every listener of the sink; default: one table per
+	// listener, named after it.
+	Table string `yaml:"table"`
+	// Deletes is row (default) or mark.
+	Deletes string `yaml:"deletes"`
+	// Columns are typed copies of document fields.
+	Columns []PostgresColumn `yaml:"columns"`
+}
+
+// PostgresColumn maps a document field to a typed column.
+type PostgresColumn struct {
+	Field  string `yaml:"field"`
+	Column string `yaml:"column"`
+	Type   string `yaml:"type"`
+}
+
+func (p *PostgresConfig) dsnEnv() string {
+	if p.DSNEnv == "" {
+		return DefaultPostgresDSNEnv
+	}
+	return p.DSNEnv
+}
+
+func (p *PostgresConfig) columns() []postgressink.Column {
+	var out []postgressink.Column
+	for _, c := range p.Columns {
+		out = append(out, postgressink.Column{Field: c.Field, Name: c.Column, Type: c.Type})
+	}
+	return out
 }
 
 // ListenerConfig is one listener: exactly one of Collection and
@@ -271,7 +318,7 @@ func (c *Config) validate(bad func(path, format string, args ...any)) {
 
 	sinkNames := map[string]bool{}
 	if len(c.Sinks) == 0 {
-		bad("$.sinks", "no sinks: define at least one (stdout, file, webhook or pubsub)")
+		bad("$.sinks", "no sinks: define at least one (stdout, file, webhook, pubsub or postgres)")
 	}
 	for i, s := range c.Sinks {
 		p := fmt.Sprintf("$.sinks[%d]", i)
@@ -284,7 +331,7 @@ func (c *Config) validate(bad func(path, format string, args ...any)) {
 		sinkNames[s.Name] = true
 		switch s.Kind() {
 		case "":
-			bad(p, "sink %q: set exactly one of stdout, file, webhook, pubsub", s.Name)
+			bad(p, "sink %q: set exactly one of stdout, file, webhook, pubsub, postgres", s.Name)
 		case "file":
 			f := s.File
 			if f.Path == "" {
@@ -318,6 +365,29 @@ func (c *Config) validate(bad func(path, format string, args ...any)) {
 			}
 			if s.PubSub.Project == "" && c.Project == "" {
 				bad(p+".pubsub.project", "no project: set it here or at the top level (or GOOGLE_CLOUD_PROJECT)")
+			}
+		case "postgres":
+			pg := s.Postgres
+			if os.Getenv(pg.dsnEnv()) == "" {
+				bad(p+".postgres.dsn_env", "environment variable %s is not set: it holds the DSN (postgres://USER@HOST:PORT/DATABASE?sslmode=...)", pg.dsnEnv())
+			}
+			switch pg.Deletes {
+			case "", postgressink.DeleteRow, postgressink.DeleteMark:
+			default:
+				bad(p+".postgres.deletes", "%q: use row or mark", pg.Deletes)
+			}
+			if pg.Schema != "" {
+				if err := postgressink.CheckName("schema", pg.Schema, 63); err != nil {
+					bad(p+".postgres.schema", "%v", err)
+				}
+			}
+			if pg.Table != "" {
+				if err := postgressink.CheckName("table", pg.Table, postgressink.MaxTableName); err != nil {
+					bad(p+".postgres.table", "%v", err)
+				}
+			}
+			if err := postgressink.CheckColumns(pg.columns()); err != nil {
+				bad(p+".postgres.columns", "%v", err)
 			}
 		}
 	}
@@ -365,6 +435,11 @@ func (c *Config) validate(bad func(path, format string, args ...any)) {
 				bad(fmt.Sprintf("%s.sinks[%d]", p, j), "sink %q listed twice", s)
 			}
 			seen[s] = true
+			if sc := c.sinkConfig(s); sc != nil && sc.Postgres != nil && sc.Postgres.Table == "" {
+				if err := postgressink.CheckName("table", postgressink.TableName(l.Name), postgressink.MaxTableName); err != nil {
+					bad(fmt.Sprintf("%s.sinks[%d]", p, j), "%v: the postgres sink %q names its table after the listener; set table: in the sink", err, s)
+				}
+			}
 		}
 		for j, w := range l.Where {
 			wp := fmt.Sprintf("%s.where[%d]", p, j)
@@ -379,6 +454,15 @@ func (c *Config) validate(bad func(path, format string, args ...any)) {
 			}
 		}
 	}
+}
+
+func (c *Config) sinkConfig(name string) *SinkConfig {
+	for i := range c.Sinks {
+		if c.Sinks[i].Name == name {
+			return &c.Sinks[i]
+		}
+	}
+	return nil
 }
 
 func sortedKeys(m map[string]bool) []string {

@@ -57,6 +57,7 @@ import (
 	"github.com/fbadmin/fbadmin/internal/logconf"
 	"github.com/fbadmin/fbadmin/listeners"
 	"github.com/fbadmin/fbadmin/listeners/filesink"
+	"github.com/fbadmin/fbadmin/listeners/postgressink"
 	"github.com/fbadmin/fbadmin/listeners/pubsubsink"
 	"github.com/fbadmin/fbadmin/listeners/stdoutsink"
 	"github.com/fbadmin/fbadmin/listeners/webhook"
@@ -125,6 +126,11 @@ func Run(ctx context.Context, cfg *Config, opts Options) error {
 			return errs.Wrap(err, "open sink", sc.Name)
 		}
 		opened = append(opened, s)
+		if pg, ok := s.(*postgressink.Sink); ok {
+			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "fbadmin_listen_dead_letters_total",
+				Help: "Events a sink stored in its dead-letter table instead of applying them.", ConstLabels: prometheus.Labels{"sink": sc.Name}},
+				func() float64 { return float64(pg.DeadLetters()) }))
+		}
 		if err := eng.AddSink(sc.Name, s); err != nil {
 			closeAll()
 			return err
@@ -222,6 +228,14 @@ func openSink(ctx context.Context, cfg *Config, sc SinkConfig, stdout io.Writer,
 		// The sink must keep publishing while the daemon drains, after ctx
 		// is done.
 		return pubsubsink.New(context.WithoutCancel(ctx), pubsubsink.Options{Project: project, Topic: p.Topic})
+	case "postgres":
+		p := sc.Postgres
+		dsn := os.Getenv(p.dsnEnv())
+		if dsn == "" {
+			return nil, fmt.Errorf("environment variable %s is not set: it holds the postgres sink's DSN", p.dsnEnv())
+		}
+		return postgressink.New(postgressink.Options{DSN: dsn, Schema: p.Schema, Table: p.Table, Deletes: p.Deletes,
+			Columns: p.columns(), Logger: logger.With("sink", sc.Name)})
 	}
 	return nil, fmt.Errorf("sink %q has no kind", sc.Name)
 }

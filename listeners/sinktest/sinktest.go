@@ -47,6 +47,11 @@ type Fixture struct {
 	// events, for destinations that only order per key (Pub/Sub ordering
 	// keys are document paths).
 	PerDocumentOrder bool
+	// Latest is for destinations that keep each document's latest state
+	// rather than a stream (a table keyed by path: the postgres sink).
+	// Received returns one event per document, in any order, and the
+	// suite compares it with the last event sent for that document.
+	Latest bool
 }
 
 // Run runs the suite; open is called once per subtest.
@@ -111,13 +116,33 @@ func Run(t *testing.T, open func(t *testing.T) Fixture) {
 
 func (f Fixture) compare(t testing.TB, got, want []listeners.Event) {
 	t.Helper()
-	if f.PerDocumentOrder {
+	if f.Latest {
+		got, want = latest(got), latest(want)
+	}
+	if f.PerDocumentOrder || f.Latest {
 		byPath := func(a, b listeners.Event) int { return strings.Compare(a.Path, b.Path) }
 		got, want = slices.Clone(got), slices.Clone(want)
 		slices.SortStableFunc(got, byPath)
 		slices.SortStableFunc(want, byPath)
 	}
 	Compare(t, got, want)
+}
+
+// latest keeps the last event of each document, in the order of their
+// first events.
+func latest(evs []listeners.Event) []listeners.Event {
+	at := map[string]int{}
+	var out []listeners.Event
+	for _, ev := range evs {
+		k := ev.Listener + "\x00" + ev.Path
+		if i, ok := at[k]; ok {
+			out[i] = ev
+			continue
+		}
+		at[k] = len(out)
+		out = append(out, ev)
+	}
+	return out
 }
 
 func mustSend(t testing.TB, s listeners.Sink, evs []listeners.Event) {
