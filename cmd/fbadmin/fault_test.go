@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -78,8 +79,13 @@ func (f *faultProgress) Step(name string) {
 func (f *faultProgress) signal() {
 	f.once.Do(func() {
 		syscall.Kill(os.Getpid(), f.sig)
-		if f.sig == syscall.SIGKILL {
+		switch f.sig {
+		case syscall.SIGKILL:
 			select {} // being killed: go no further
+		case syscall.SIGINT, syscall.SIGTERM:
+			// Let main's handler cancel the job before it goes on, so that
+			// a signal sent at a point arrives there.
+			time.Sleep(100 * time.Millisecond)
 		}
 	})
 }

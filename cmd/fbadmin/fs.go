@@ -510,6 +510,9 @@ func runDelete(ctx context.Context, opts deleteOptions, d *deps) error {
 	if opts.DryRun {
 		onPath = func(p string) { pr.Item(map[string]string{"path": p}) } // called one at a time
 	}
+	if !opts.DryRun {
+		defer d.onInterrupt(ctx, "delete: interrupted: finishing the batches in flight... (Ctrl-C again to stop at once; --resume finishes the job either way)")()
+	}
 	prog := d.progress(label)
 	st, err := transfer.Delete(ctx, db, transfer.DeleteOptions{
 		Paths: rels, Recursive: opts.Recursive, DryRun: opts.DryRun, Resume: opts.Resume,
@@ -545,6 +548,9 @@ func runDelete(ctx context.Context, opts deleteOptions, d *deps) error {
 				st.Docs, err, resumeCmd)
 		}
 		return err
+	}
+	if !opts.DryRun {
+		d.doneDespite(ctx, "delete")
 	}
 	if st.Failed > 0 {
 		return partialError{fmt.Errorf("delete: %d documents could not be deleted", st.Failed)}

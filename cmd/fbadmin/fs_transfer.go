@@ -103,6 +103,7 @@ func runExport(ctx context.Context, opts exportOptions, d *deps) error {
 		}()
 		w = f
 	}
+	defer d.onInterrupt(ctx, "export: interrupted: stopping; the partial output is discarded")()
 	prog := d.progress("export")
 	st, err := transfer.Export(ctx, db, w, transfer.ExportOptions{Paths: opts.Paths, Group: opts.Group, ReadTime: rt, Parallel: opts.Parallel, Progress: prog})
 	prog.Finish()
@@ -222,6 +223,7 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 	}
 	var failures failureLog
 	failures.init(d, "import")
+	defer d.onInterrupt(ctx, "import: interrupted: finishing the batches in flight... (Ctrl-C again to stop at once; --resume finishes the job either way)")()
 	prog := d.progress(label)
 	st, err := transfer.Import(ctx, db, file, transfer.ImportOptions{
 		Mode: mode, DryRun: opts.DryRun, Concurrency: opts.Concurrency, Journal: journal, Resume: opts.Resume,
@@ -240,6 +242,9 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 			s += fmt.Sprintf("; %d lines were done before", st.Resumed)
 		}
 		d.info("%s", s)
+	}
+	if err == nil {
+		d.doneDespite(ctx, label)
 	}
 	resumeArgs := []string{"fs", "import", opts.File, "--mode", mode.String(), "--resume"}
 	if opts.Journal != "" {
@@ -391,6 +396,7 @@ func runCopy(ctx context.Context, opts copyOptions, d *deps) error {
 	}
 	var failures failureLog
 	failures.init(d, "copy")
+	defer d.onInterrupt(ctx, "copy: interrupted: finishing the batches in flight... (Ctrl-C again to stop at once)")()
 	prog := d.progress("copy")
 	st, err := transfer.Copy(ctx, src, dst, transfer.CopyOptions{Src: opts.Src, Dst: opts.Dst, Recursive: opts.Recursive, Mode: mode,
 		ReadTime: rt, Concurrency: opts.Concurrency, Progress: prog, OnFailure: failures.add})
@@ -405,6 +411,7 @@ func runCopy(ctx context.Context, opts copyOptions, d *deps) error {
 		}
 		return err
 	}
+	d.doneDespite(ctx, "copy")
 	if st.Failed > 0 {
 		return partialError{fmt.Errorf("copy: %d documents failed", st.Failed)}
 	}
@@ -437,6 +444,26 @@ func copyAgain(opts copyOptions, mode transfer.Mode, rt time.Time) []string {
 		args = append(args, "--read-time", rt.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano))
 	}
 	return args
+}
+
+// onInterrupt says on stderr, as soon as the first signal cancels ctx,
+// what the job does before it stops (a drain takes seconds); the returned
+// function ends the watch.
+func (d *deps) onInterrupt(ctx context.Context, msg string) func() {
+	stop := context.AfterFunc(ctx, func() {
+		if interrupted(ctx) {
+			d.info("%s", msg)
+		}
+	})
+	return func() { stop() }
+}
+
+// doneDespite says, after a job that finished, that a signal which came
+// after its last batch did not stop it.
+func (d *deps) doneDespite(ctx context.Context, label string) {
+	if interrupted(ctx) {
+		d.info("%s: done: the interruption came after the last batch", label)
+	}
 }
 
 // limitMemory sets a soft heap limit for bulk jobs (unless GOMEMLIMIT is

@@ -449,6 +449,9 @@ func Import(ctx context.Context, db *DB, file string, o ImportOptions) (Stats, e
 		})
 	}
 
+	// complete: every line went to the workers, which write them all
+	// (a cancellation that comes later does not stop the job).
+	complete := false
 	readErr := func() error {
 		defer close(batches)
 		lr := newLineReader(f)
@@ -466,12 +469,12 @@ func Import(ctx context.Context, db *DB, file string, o ImportOptions) (Stats, e
 			}
 		}
 		for {
-			if stopRead.Err() != nil {
-				return nil
-			}
 			line, no, size, err := lr.next()
 			if err == io.EOF {
-				send()
+				complete = send()
+				return nil
+			}
+			if stopRead.Err() != nil {
 				return nil
 			}
 			if err != nil {
@@ -505,7 +508,7 @@ func Import(ctx context.Context, db *DB, file string, o ImportOptions) (Stats, e
 		return st, readErr
 	case fatal != nil:
 		return st, fatal
-	case ctx.Err() != nil:
+	case !complete && ctx.Err() != nil:
 		return st, ctx.Err()
 	}
 	// Every line was attempted: the job is over, failures or not (they

@@ -86,9 +86,11 @@ func (p *pipe) run(ctx context.Context, produce func(ctx context.Context, emit f
 	switch {
 	case fatal != nil:
 		return fatal
-	case ctx.Err() != nil:
+	case err != nil && ctx.Err() != nil:
 		return ctx.Err()
 	}
+	// err == nil: every item went to the committers, which wrote them
+	// all, even when ctx was cancelled meanwhile: the job is done.
 	return err
 }
 
