@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,7 +35,7 @@ func fsExportCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Aliases: []string{"O"}, Value: "-", Usage: "write to `FILE` (- for stdout)"},
 			&cli.StringFlag{Name: "group", Usage: "export the documents of every collection with this `ID` (a collection group)"},
-			&cli.StringFlag{Name: "read-time", Usage: "read a consistent snapshot at `TIME` (RFC 3339, or a duration ago such as 5m)"},
+			&cli.StringFlag{Name: "read-time", Usage: "read a consistent snapshot at `TIME` (RFC 3339, or a duration ago such as 5m or 2d): at most 1 hour back, 7 days with point-in-time recovery"},
 			&cli.IntFlag{Name: "parallel", Usage: "queries run at once (default 8 in production, 2 on the emulator)"},
 		},
 		Description: `Writes one JSON object per line:
@@ -65,10 +66,36 @@ func parseReadTime(s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
 	}
-	if d, err := time.ParseDuration(strings.TrimPrefix(s, "-")); err == nil && d >= 0 {
+	ago := strings.TrimPrefix(s, "-")
+	if days, err := strconv.Atoi(strings.TrimSuffix(ago, "d")); err == nil && strings.HasSuffix(ago, "d") && days >= 0 {
+		return time.Now().AddDate(0, 0, -days), nil
+	}
+	if d, err := time.ParseDuration(ago); err == nil && d >= 0 {
 		return time.Now().Add(-d), nil
 	}
-	return time.Time{}, usagef("--read-time %q: want an RFC 3339 time (2024-05-01T10:00:00Z) or a duration ago (5m)", s)
+	return time.Time{}, usagef("--read-time %q: want an RFC 3339 time (2024-05-01T10:00:00Z) or a duration ago (5m, 2h, 7d)", s)
+}
+
+// readTimeError turns the backend's refusal of a --read-time (too far
+// back, in the future) into bad input (exit 2) that says how far back a
+// read may go; Firestore answers "too old" with FAILED_PRECONDITION, which
+// would otherwise read as a conflict.
+func readTimeError(err error, arg string) error {
+	if err == nil || arg == "" {
+		return err
+	}
+	if k := errs.KindOf(err); k != errs.ErrConflict && k != errs.ErrInvalid {
+		return err
+	}
+	msg := strings.ToLower(err.Error())
+	switch {
+	case strings.Contains(msg, "future"):
+		return usageError{fmt.Errorf("--read-time %s: %w (hint: give a time in the past)", arg, err)}
+	case strings.Contains(msg, "too old"), strings.Contains(msg, "read_time"), strings.Contains(msg, "read time"), strings.Contains(msg, "snapshot version"):
+		return usageError{fmt.Errorf("--read-time %s: %w (hint: Firestore reads at most 1 hour back, or 7 days back, at a whole minute, "+
+			"when point-in-time recovery is enabled on the database; the emulator reads 7 days back)", arg, err)}
+	}
+	return err
 }
 
 func runExport(ctx context.Context, opts exportOptions, d *deps) error {
@@ -121,7 +148,7 @@ func runExport(ctx context.Context, opts exportOptions, d *deps) error {
 			}
 			return interruptedError{fmt.Sprintf("export interrupted after %d documents; nothing was kept, run it again: %s", st.Docs, d.command(args...))}
 		}
-		return err
+		return readTimeError(err, opts.ReadTime)
 	}
 	if f != nil {
 		if err := f.Close(); err != nil {
@@ -409,7 +436,7 @@ func runCopy(ctx context.Context, opts copyOptions, d *deps) error {
 		if interrupted(ctx) {
 			return interruptedError{fmt.Sprintf("copy interrupted after %d documents; to finish, run: %s", st.Docs, d.command(copyAgain(opts, mode, rt)...))}
 		}
-		return err
+		return readTimeError(err, opts.ReadTime)
 	}
 	d.doneDespite(ctx, "copy")
 	if st.Failed > 0 {
