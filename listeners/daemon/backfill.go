@@ -1,0 +1,245 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"google.golang.org/api/iterator"
+
+	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/internal/retry"
+	"github.com/fbadmin/fbadmin/internal/value"
+	"github.com/fbadmin/fbadmin/listeners"
+)
+
+// BackfillOptions are the optional inputs of [Backfill].
+type BackfillOptions struct {
+	// Sinks restricts the backfill to some of the listener's sinks; empty
+	// means all of them.
+	Sinks []string
+	// ReadTime is the time the database is read at; zero means one second
+	// ago (a read time must not be in the future of the server's clock).
+	ReadTime time.Time
+	// Logger receives progress; nil means one built from the config.
+	Logger *slog.Logger
+	// Stdout receives the events of stdout sinks; nil means os.Stdout.
+	Stdout io.Writer
+}
+
+// BackfillResult says what [Backfill] did.
+type BackfillResult struct {
+	ReadTime time.Time
+	// Documents the query returned at ReadTime.
+	Documents int
+	// Sent and Removed count, per sink, the documents sent and the removals
+	// sent for documents its checkpoint held that are gone.
+	Sent, Removed map[string]int
+}
+
+// Backfill fills the sinks of one listener from the database as it was at
+// one read time, then writes their checkpoints as if the listener had
+// delivered exactly that state. The next run of the daemon diffs its first
+// snapshot against those checkpoints, so the live listener continues from
+// the read time: it emits what changed since, and nothing else.
+//
+// The query is read once, at the read time, as one consistent snapshot,
+// in a stream (not held in memory beyond one batch and the checkpoint).
+// Documents a sink's existing checkpoint already holds in the same version
+// are not sent again; documents it holds that the query no longer returns
+// are sent as removed. Run it while the daemon is stopped: both write the
+// same checkpoint files. A backfill cut short writes no checkpoint, and
+// can simply be run again (its events carry the same IDs).
+func Backfill(ctx context.Context, cfg *Config, listener string, opts BackfillOptions) (*BackfillResult, error) {
+	i := slices.IndexFunc(cfg.Listeners, func(l ListenerConfig) bool { return l.Name == listener })
+	if i < 0 {
+		var names []string
+		for _, l := range cfg.Listeners {
+			names = append(names, l.Name)
+		}
+		return nil, errs.New(errs.ErrNotFound, "backfill", listener, "no such listener (defined: %s)", strings.Join(names, ", "))
+	}
+	lc := cfg.Listeners[i]
+	sinks := opts.Sinks
+	if len(sinks) == 0 {
+		sinks = lc.Sinks
+	}
+	for _, s := range sinks {
+		if !slices.Contains(lc.Sinks, s) {
+			return nil, errs.New(errs.ErrInvalid, "backfill", listener, "sink %q is not one of the listener's sinks (%s)", s, strings.Join(lc.Sinks, ", "))
+		}
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = NewLogger(cfg.Log, os.Stderr)
+	}
+	logger = logger.With("listener", listener)
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	rt := opts.ReadTime
+	if rt.IsZero() {
+		rt = time.Now().Add(-time.Second)
+	}
+	rt = rt.UTC().Truncate(time.Microsecond)
+
+	type target struct {
+		name    string
+		sink    listeners.Sink
+		ckpt    string
+		old     listeners.Checkpoint
+		next    listeners.Checkpoint
+		pending []listeners.Event
+	}
+	var targets []*target
+	defer func() {
+		for _, t := range targets {
+			t.sink.Close()
+		}
+	}()
+	for _, name := range sinks {
+		sc := *cfg.sinkConfig(name)
+		path := filepath.Join(cfg.StateDir, "checkpoints", listener, name+".ckpt")
+		old, err := listeners.LoadCheckpoint(path)
+		switch {
+		case errors.Is(err, listeners.ErrNoCheckpoint):
+			old = listeners.Checkpoint{}
+		case err != nil:
+			return nil, err
+		}
+		s, err := openSink(ctx, cfg, sc, opts.Stdout, logger)
+		if err != nil {
+			return nil, errs.Wrap(err, "open sink", name)
+		}
+		targets = append(targets, &target{name: name, sink: s, ckpt: path, old: old, next: listeners.Checkpoint{}})
+	}
+
+	project, database := lc.Project, lc.Database
+	if project == "" {
+		project = cfg.Project
+	}
+	if database == "" {
+		database = cfg.Database
+	}
+	client, err := firestore.NewClientWithDatabase(ctx, project, database)
+	if err != nil {
+		return nil, errs.Wrap(err, "open firestore client", project)
+	}
+	defer client.Close()
+
+	batchSize := cfg.Engine.BatchSize
+	if batchSize <= 0 {
+		batchSize = 500
+	}
+	backoffInitial, backoffMax := cfg.Engine.BackoffInitial, cfg.Engine.BackoffMax
+	if backoffInitial <= 0 {
+		backoffInitial = 500 * time.Millisecond
+	}
+	if backoffMax <= 0 {
+		backoffMax = 30 * time.Second
+	}
+	send := func(t *target, evs []listeners.Event) error {
+		for attempt := 0; ; attempt++ {
+			err := t.sink.Send(ctx, evs)
+			if err == nil {
+				return nil
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			d := retry.Backoff(backoffInitial, backoffMax, attempt)
+			logger.Warn("backfill: send failed; retrying", "sink", t.name, "err", err, "retry_in", d)
+			if !retry.Sleep(ctx, d) {
+				return ctx.Err()
+			}
+		}
+	}
+	flush := func(t *target, min int) error {
+		if len(t.pending) < max(min, 1) {
+			return nil
+		}
+		if err := send(t, t.pending); err != nil {
+			return err
+		}
+		t.pending = nil // a sink may keep the slice it was sent
+		return nil
+	}
+
+	res := &BackfillResult{ReadTime: rt, Sent: map[string]int{}, Removed: map[string]int{}}
+	logger.Info("backfill: reading the query", "read_time", rt.Format(time.RFC3339Nano), "sinks", strings.Join(sinks, ","))
+	q := lc.query()(client)
+	it := q.WithReadOptions(firestore.ReadTime(rt)).Documents(ctx)
+	defer it.Stop()
+	for {
+		snap, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return nil, errs.Wrap(err, "backfill: read the query at", rt.Format(time.RFC3339Nano))
+		}
+		res.Documents++
+		path := snap.Ref.Path[strings.Index(snap.Ref.Path, "/documents/")+len("/documents/"):]
+		data, err := value.EncodeMap(snap.Data())
+		if err != nil {
+			return nil, fmt.Errorf("backfill: encode %s: %w", path, err)
+		}
+		ut := snap.UpdateTime.UTC()
+		for _, t := range targets {
+			t.next[path] = ut.UnixNano()
+			old, had := t.old[path]
+			if had && old == ut.UnixNano() {
+				continue // the sink has this version
+			}
+			typ := listeners.Added
+			if had {
+				typ = listeners.Modified
+			}
+			t.pending = append(t.pending, listeners.Event{ID: listeners.EventID(path, ut, false), Type: typ,
+				Listener: listener, Path: path, Data: data, UpdateTime: ut, ReadTime: rt})
+			res.Sent[t.name]++
+			if err := flush(t, batchSize); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, t := range targets {
+		for path, old := range t.old {
+			if _, ok := t.next[path]; ok {
+				continue
+			}
+			ut := time.Unix(0, old).UTC()
+			t.pending = append(t.pending, listeners.Event{ID: listeners.EventID(path, ut, true), Type: listeners.Removed,
+				Listener: listener, Path: path, UpdateTime: ut, ReadTime: rt})
+			res.Removed[t.name]++
+			if err := flush(t, batchSize); err != nil {
+				return nil, err
+			}
+		}
+		if err := flush(t, 1); err != nil {
+			return nil, err
+		}
+		if f, ok := t.sink.(listeners.Flusher); ok {
+			if err := f.Flush(ctx); err != nil {
+				return nil, errs.Wrap(err, "flush sink", t.name)
+			}
+		}
+		if err := os.MkdirAll(filepath.Dir(t.ckpt), 0o755); err != nil {
+			return nil, err
+		}
+		if err := listeners.SaveCheckpoint(t.ckpt, t.next); err != nil {
+			return nil, err
+		}
+		logger.Info("backfill: sink filled; the live listener continues from the read time", "sink", t.name,
+			"documents", len(t.next), "sent", res.Sent[t.name], "removed", res.Removed[t.name])
+	}
+	return res, nil
+}
