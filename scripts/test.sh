@@ -18,6 +18,9 @@
 #    tested, go build of cmd/fbadmin for linux, darwin and windows on amd64
 #    and arm64 with CGO_ENABLED=0 (FBADMIN_SKIP_CROSSBUILD=1 skips them).
 # 4. go test -race -count=1 -timeout $FBADMIN_TEST_TIMEOUT [args] ./...
+#    It includes TestDocExamples (cmd/fbadmin/docexamples_test.go), which
+#    runs every ```sh example of README.md and docs/*.md, in order, as
+#    pasted, against these emulators (-run TestDocExamples for it alone).
 # 5. Stops the emulators (and PostgreSQL) this run started, also when
 #    something failed or the run was interrupted; emulators that were
 #    already running stay up.
