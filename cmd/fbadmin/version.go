@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -73,6 +74,10 @@ func (v versionInfo) text() string {
 func buildVersion() versionInfo {
 	info := versionInfo{Version: version, Commit: commit, Date: date, GoVersion: runtime.Version(),
 		Platform: runtime.GOOS + "/" + runtime.GOARCH}
+	if info.Commit == "none" || strings.HasPrefix(info.Date, "0001-") {
+		// GoReleaser's placeholders when it could not read git.
+		info.Commit, info.Date = "", ""
+	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return info
@@ -95,7 +100,7 @@ func buildVersion() versionInfo {
 			modified = s.Value == "true"
 		}
 	}
-	if modified && commit == "" && info.Commit != "" {
+	if modified && info.Commit != "" && (commit == "" || commit == "none") {
 		info.Commit += "-dirty"
 	}
 	for _, d := range bi.Deps {
