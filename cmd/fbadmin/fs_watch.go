@@ -82,7 +82,14 @@ func runWatch(ctx context.Context, opts watchOptions, d *deps) error {
 	if !d.g.Verbose {
 		logger = slog.New(slog.NewTextHandler(d.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	d.info("watching %s (Ctrl-C to stop)", base.Collection)
+	what := base.Collection
+	switch {
+	case docID != "":
+		what += "/" + docID
+	case base.Group:
+		what = "the collection group " + what
+	}
+	d.info("watching %s (Ctrl-C to stop)", what)
 	return daemon.Watch(ctx, client, func(*firestore.Client) firestore.Query { return fq }, d.stdout, daemon.WatchOptions{
 		Name: opts.Name, Initial: initial, StateDir: opts.StateDir, Logger: logger,
 	})

@@ -129,3 +129,49 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+func TestSummaryCounts(t *testing.T) {
+	cases := map[string]string{
+		Summary("import", "written", 1, 0, 0, 0, time.Second):          "import: 1 doc written, 0 failed in 1.00 s (1 doc/s)",
+		Summary("export", "exported", 0, 0, 0, 0, 20*time.Millisecond): "export: 0 docs exported, 0 failed in 0.02 s",
+		Summary("delete", "deleted", 2, 0, 0, 0, time.Second):          "delete: 2 docs deleted, 0 failed in 1.00 s (2 docs/s)",
+	}
+	for got, want := range cases {
+		if got != want {
+			t.Errorf("Summary = %q, want %q", got, want)
+		}
+	}
+}
+
+// A rate shows only once there is one: no "0 docs/s" (log lines) or
+// "0 docs/hr" (the bar) at the start of a job.
+func TestProgressRateOnlyOnceThereIsOne(t *testing.T) {
+	var logw syncBuffer
+	p := NewProgress(&logw, ProgressOptions{Label: "import", Interval: 5 * time.Millisecond})
+	time.Sleep(30 * time.Millisecond)
+	if s := logw.String(); !strings.Contains(s, "import: 0 docs\n") || strings.Contains(s, "/s") {
+		t.Errorf("log lines before any document: %q, want \"import: 0 docs\" without a rate", s)
+	}
+	p.Add(1, 0)
+	time.Sleep(30 * time.Millisecond)
+	p.Finish()
+	if s := logw.String(); !strings.Contains(s, "import: 1 doc, ") || !strings.Contains(s, "/s") {
+		t.Errorf("log lines after a document: %q, want \"import: 1 doc, N docs/s\"", s)
+	}
+
+	var bar syncBuffer
+	b := NewProgress(&bar, ProgressOptions{Label: "import", Terminal: true})
+	b.SetTotal(100)
+	time.Sleep(250 * time.Millisecond)
+	b.Add(0, 0)
+	if s := bar.String(); strings.Contains(s, "/hr") || strings.Contains(s, "/min") || strings.Contains(s, "/s") {
+		t.Errorf("bar before any document: %q, want no rate", s)
+	}
+	b.Add(50, 0)
+	time.Sleep(150 * time.Millisecond) // the bar redraws every 100 ms at most
+	b.Add(1, 0)
+	b.Finish()
+	if s := bar.String(); !strings.Contains(s, "docs/s") {
+		t.Errorf("bar after documents: %q, want a rate", s)
+	}
+}

@@ -28,7 +28,9 @@ type Progress struct {
 	docs  atomic.Int64
 	bytes atomic.Int64
 	bar   *progressbar.ProgressBar
-	mu    sync.Mutex // guards bar
+	mu    sync.Mutex // guards bar and described
+	// described is when the bar's description (label and rate) last changed.
+	described time.Time
 	stop  chan struct{}
 	done  sync.WaitGroup
 }
@@ -45,8 +47,6 @@ func NewProgress(w io.Writer, o ProgressOptions) *Progress {
 			progressbar.OptionSetWriter(w),
 			progressbar.OptionSetDescription(o.Label),
 			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("docs"),
 			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionSetPredictTime(true),
 			progressbar.OptionFullWidth(),
@@ -91,23 +91,33 @@ func (p *Progress) SetTotal(n int64) {
 
 // Add counts documents and bytes done.
 func (p *Progress) Add(docs, bytes int64) {
-	p.docs.Add(docs)
+	n := p.docs.Add(docs)
 	p.bytes.Add(bytes)
 	if p.bar != nil {
 		p.mu.Lock()
 		p.bar.Add64(docs)
+		// The rate shows once there is one (the bar's own starts at
+		// "0 docs/hr"), refreshed at most a few times a second.
+		if now := time.Now(); n > 0 && now.Sub(p.described) >= 250*time.Millisecond {
+			p.described = now
+			p.bar.Describe(fmt.Sprintf("%s (%s/s)", p.o.Label, Count(int64(p.rate(n)+0.5), "doc")))
+		}
 		p.mu.Unlock()
 	}
+}
+
+// rate is the documents done per second so far.
+func (p *Progress) rate(docs int64) float64 {
+	if el := time.Since(p.start).Seconds(); el > 0 {
+		return float64(docs) / el
+	}
+	return 0
 }
 
 // line is the periodic log line.
 func (p *Progress) line() string {
 	docs, total := p.docs.Load(), p.total.Load()
-	el := time.Since(p.start).Seconds()
-	rate := 0.0
-	if el > 0 {
-		rate = float64(docs) / el
-	}
+	rate := p.rate(docs)
 	s := fmt.Sprintf("%s: %d", p.o.Label, docs)
 	if total >= 0 {
 		s += fmt.Sprintf("/%d docs", total)
@@ -115,9 +125,11 @@ func (p *Progress) line() string {
 			s += fmt.Sprintf(" (%.0f%%)", 100*float64(docs)/float64(total))
 		}
 	} else {
-		s += " docs"
+		s = fmt.Sprintf("%s: %s", p.o.Label, Count(docs, "doc"))
 	}
-	s += fmt.Sprintf(", %.0f docs/s", rate)
+	if docs > 0 {
+		s += fmt.Sprintf(", %s/s", Count(int64(rate+0.5), "doc"))
+	}
 	if b := p.bytes.Load(); b > 0 {
 		s += ", " + Bytes(b)
 	}
@@ -157,10 +169,19 @@ func Bytes(n int64) string {
 	return fmt.Sprintf("%.2f GB", float64(n)/1e9)
 }
 
+// Count formats a count of things: "1 doc", "0 docs", "20000 docs".
+func Count(n int64, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}
+
 // Summary formats a job's closing line, for example
 // "import: 20000 docs written, 3 skipped, 0 failed, 3.1 MB in 1.20 s (16667 docs/s)".
+// The rate shows when there is one.
 func Summary(label, verb string, docs, skipped, failed, bytes int64, elapsed time.Duration) string {
-	s := fmt.Sprintf("%s: %d docs %s", label, docs, verb)
+	s := fmt.Sprintf("%s: %s %s", label, Count(docs, "doc"), verb)
 	if skipped > 0 {
 		s += fmt.Sprintf(", %d skipped", skipped)
 	}
@@ -170,8 +191,8 @@ func Summary(label, verb string, docs, skipped, failed, bytes int64, elapsed tim
 	}
 	sec := elapsed.Seconds()
 	s += fmt.Sprintf(" in %.2f s", sec)
-	if sec > 0 {
-		s += fmt.Sprintf(" (%.0f docs/s)", float64(docs+skipped)/sec)
+	if sec > 0 && docs+skipped > 0 {
+		s += fmt.Sprintf(" (%s/s)", Count(int64(float64(docs+skipped)/sec+0.5), "doc"))
 	}
 	return s
 }

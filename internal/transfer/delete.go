@@ -131,6 +131,18 @@ func Delete(ctx context.Context, db *DB, o DeleteOptions) (Stats, error) {
 		}
 		scans = append(scans, s...)
 	}
+	if o.Recursive && len(docs) > 0 {
+		// A named document that does not exist (a phantom parent of
+		// subcollections) is not counted, in a dry run or for real.
+		var existing []string
+		if err := db.getDocs(ctx, docs, time.Time{}, func(d *pb.Document) error {
+			existing = append(existing, d.GetName())
+			return nil
+		}); err != nil {
+			return Stats{}, err
+		}
+		docs = existing
+	}
 	countCtx, stopCount := context.WithCancel(ctx)
 	defer stopCount()
 	if wantsTotal(o.Progress) {
@@ -154,20 +166,9 @@ func Delete(ctx context.Context, db *DB, o DeleteOptions) (Stats, error) {
 	if o.DryRun {
 		err = func() error {
 			for _, d := range docs {
-				if !o.Recursive {
-					emitPath(d)
-					c.docs.Add(1)
-				}
-			}
-			if o.Recursive && len(docs) > 0 {
-				if err := db.getDocs(ctx, docs, time.Time{}, func(d *pb.Document) error {
-					emitPath(d.GetName())
-					c.docs.Add(1)
-					prog.Add(1, 0)
-					return nil
-				}); err != nil {
-					return err
-				}
+				emitPath(d)
+				c.docs.Add(1)
+				prog.Add(1, 0)
 			}
 			return db.runScans(ctx, scans, scanOptions{namesOnly: true}, o.Parallel, func(_ int, d *pb.Document) error {
 				emitPath(d.GetName())
