@@ -57,9 +57,23 @@ func exitCode(ctx context.Context, err error) int {
 }
 
 // errorLine renders an error as the one line printed on stderr, with a hint
-// by kind when the message has none.
+// by kind when the message has none. A list in the message ("N problems:"
+// then "- ..." lines, as config errors have) keeps one item a line.
 func errorLine(err error) string {
-	msg := strings.Join(strings.Fields(err.Error()), " ")
+	var parts []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		l = strings.Join(strings.Fields(l), " ")
+		switch {
+		case l == "":
+		case strings.HasPrefix(l, "- ") && len(parts) > 0:
+			parts = append(parts, "\n  "+l)
+		case len(parts) > 0:
+			parts = append(parts, " "+l)
+		default:
+			parts = append(parts, l)
+		}
+	}
+	msg := strings.Join(parts, "")
 	line := "fbadmin: " + msg
 	if strings.Contains(msg, "hint:") {
 		return line

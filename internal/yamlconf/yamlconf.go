@@ -41,7 +41,9 @@ func ReadFile(path, hint string) ([]byte, error) {
 // path is a YAML path such as "$.rules[2].match". setDefaults, when not
 // nil, runs between expansion and validation. All problems are returned
 // together in one errs.ErrInvalid error naming the file (name) and each
-// problem's line.
+// problem's line, one problem a line ("  - line 3: sinks[0].url: ...").
+// A key is reported once: a variable that is not set is not also reported
+// as the value it left empty.
 func Decode(name string, src []byte, out any, setDefaults func(), validate func(bad func(path, format string, args ...any))) error {
 	if err := yaml.UnmarshalWithOptions(src, out, yaml.Strict()); err != nil {
 		return errs.New(errs.ErrInvalid, "config", name, "%s", withLine(src, yaml.FormatError(err, false, true)))
@@ -52,21 +54,30 @@ func Decode(name string, src []byte, out any, setDefaults func(), validate func(
 	}
 	loc := locator{file: file}
 	var problems []string
-	expandEnv(reflect.ValueOf(out).Elem(), "$", func(path, msg string) {
+	reported := map[string]bool{} // YAML paths with a problem
+	add := func(path, msg string) {
+		if reported[path] {
+			return
+		}
+		reported[path] = true
 		problems = append(problems, loc.at(path)+msg)
-	})
+	}
+	expandEnv(reflect.ValueOf(out).Elem(), "$", add)
 	if setDefaults != nil {
 		setDefaults()
 	}
 	if validate != nil {
 		validate(func(path, format string, args ...any) {
-			problems = append(problems, loc.at(path)+fmt.Sprintf(format, args...))
+			add(path, fmt.Sprintf(format, args...))
 		})
 	}
-	if len(problems) > 0 {
-		return errs.New(errs.ErrInvalid, "config", name, "%d problem(s):\n  %s", len(problems), strings.Join(problems, "\n  "))
+	switch len(problems) {
+	case 0:
+		return nil
+	case 1:
+		return errs.New(errs.ErrInvalid, "config", name, "%s", problems[0])
 	}
-	return nil
+	return errs.New(errs.ErrInvalid, "config", name, "%d problems:\n  - %s", len(problems), strings.Join(problems, "\n  - "))
 }
 
 var quotedRE = regexp.MustCompile(`"([^"]+)"`)
