@@ -31,8 +31,8 @@ type Progress struct {
 	mu    sync.Mutex // guards bar and described
 	// described is when the bar's description (label and rate) last changed.
 	described time.Time
-	stop  chan struct{}
-	done  sync.WaitGroup
+	stop      chan struct{}
+	done      sync.WaitGroup
 }
 
 // NewProgress starts reporting; call Finish at the end.
