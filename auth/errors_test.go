@@ -42,3 +42,14 @@ func TestWrapErrRawHTTP(t *testing.T) {
 		t.Errorf("501: kind %v, want %v", k, errs.ErrInternal)
 	}
 }
+
+// The sign-in client's errors say the same for a 501.
+func TestServiceErrNotImplemented(t *testing.T) {
+	err := serviceErr("sign in with custom token", 501, []byte(`{"error":{"code":501,"message":"returnRefreshToken is not implemented yet.","status":"NOT_IMPLEMENTED"}}`))
+	if !errors.Is(err, ErrNotSupported) {
+		t.Fatalf("serviceErr(501) = %v: not ErrNotSupported", err)
+	}
+	if got, want := err.Error(), "sign in with custom token: not supported by the Auth emulator (returnRefreshToken is not implemented yet)"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

@@ -315,6 +315,10 @@ func serviceErr(op string, status int, body []byte) error {
 			return tokenErr(op, r.reason, "", se)
 		}
 	}
+	if status == http.StatusNotImplemented {
+		// The Auth emulator's answer for what it does not implement.
+		return &errs.Error{Kind: errs.ErrInternal, Op: op, Cause: &notSupportedError{detail: msg, cause: se}}
+	}
 	var kind error
 	switch {
 	case status == http.StatusTooManyRequests || strings.HasPrefix(code, "TOO_MANY_ATTEMPTS"):
