@@ -1,0 +1,62 @@
+package postgressink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/fbadmin/fbadmin/listeners"
+)
+
+var _ listeners.StateReader = (*Sink)(nil)
+
+// ReadState calls fn for each live row of the listener's table written by
+// listener (deleted rows of mark mode excluded), in [listeners.ComparePaths]
+// order: the table is sorted by the path's segments, each compared
+// byte-wise (COLLATE "C"), as Firestore sorts document names. Rows are
+// streamed, not loaded. A table not created yet holds nothing.
+func (s *Sink) ReadState(ctx context.Context, listener string, fn func(listeners.StateEntry) error) error {
+	table := s.TableFor(listener)
+	if err := CheckName("table", table, MaxTableName); err != nil {
+		return err
+	}
+	sql := fmt.Sprintf(`SELECT path, update_time, data::text FROM %s WHERE listener = $1 AND NOT deleted
+ORDER BY string_to_array(path, '/') COLLATE "C"`, s.ident(table))
+	rows, err := s.pool.Query(ctx, sql, listener)
+	if err != nil {
+		if undefinedTable(err) {
+			return nil
+		}
+		return fmt.Errorf("postgres sink: read %s: %w", s.ident(table), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var path string
+		var ut time.Time
+		var data *string
+		if err := rows.Scan(&path, &ut, &data); err != nil {
+			return fmt.Errorf("postgres sink: read %s: %w", s.ident(table), err)
+		}
+		e := listeners.StateEntry{Path: path, UpdateTime: ut.UTC()}
+		if data != nil {
+			e.Hash = listeners.DataHash([]byte(*data))
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil && !undefinedTable(err) {
+		return fmt.Errorf("postgres sink: read %s: %w", s.ident(table), err)
+	}
+	return nil
+}
+
+// undefinedTable reports whether err is PostgreSQL's undefined_table or
+// invalid_schema_name: the sink has not written there yet.
+func undefinedTable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "42P01" || pe.Code == "3F000")
+}
