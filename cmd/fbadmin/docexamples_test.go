@@ -58,14 +58,19 @@ import (
 // examples (serve's 8088) to one run at a time. The Auth emulator issues ID
 // tokens for its own project only (GCLOUD_PROJECT, as scripts/emulators.sh
 // env prints it), so the examples that verify tokens or serve requests work
-// there, as a reader's shell does after eval "$(scripts/emulators.sh env)";
-// those examples delete what they create, and that project is never reset.
+// there, as a reader's shell does after eval "$(scripts/emulators.sh env)".
+// That project is shared with other tests and never reset: after each file
+// the test deletes there the users and top-level collections that appeared
+// meanwhile and whose IDs the file's blocks spell out (other tests use
+// random IDs).
 // `scripts/emulators.sh` in the working directory runs the checkout's
 // script with a run directory of this test's own: its start finds the
 // emulators running and uses them, its stop stops nothing it did not
 // start, and its env prints the emulators' project.
 //
-// Without the emulators the test is skipped, and fails under CI=true.
+// The log (go test -v) lists, per file, the blocks run and the blocks not
+// run with their reasons. Without the emulators the test is skipped, and
+// fails under CI=true.
 // FBADMIN_DOCS_OUTPUT=1 logs each file's whole output (go test -v).
 func TestDocExamples(t *testing.T) {
 	if _, err := exec.LookPath("bash"); err != nil {
@@ -98,9 +103,6 @@ func TestDocExamples(t *testing.T) {
 		files = append(files, "docs/"+filepath.Base(d))
 	}
 
-	unlock := lockDocExamples(t, fsHost)
-	defer unlock()
-
 	tmp := t.TempDir()
 	bin := filepath.Join(tmp, "bin")
 	start := time.Now()
@@ -111,6 +113,13 @@ func TestDocExamples(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	t.Logf("built fbadmin in %s", time.Since(start).Round(time.Millisecond))
+
+	start = time.Now()
+	unlock := lockDocExamples(t, fsHost)
+	defer unlock()
+	if d := time.Since(start); d > time.Second {
+		t.Logf("waited %s for another run of TestDocExamples on these emulators", d.Round(time.Millisecond))
+	}
 
 	for _, file := range files {
 		t.Run(file, func(t *testing.T) {
