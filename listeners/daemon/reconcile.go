@@ -240,19 +240,20 @@ func Reconcile(ctx context.Context, cfg *Config, listener string, opts Reconcile
 	}
 
 	logger.Info("reconcile: comparing the query with the sinks", "read_time", rt.Format(time.RFC3339Nano), "sinks", strings.Join(sinks, ","), "repair", opts.Repair)
-	q := lc.query()(client).OrderBy(firestore.DocumentID, firestore.Asc)
-	it := q.WithReadOptions(firestore.ReadTime(rt)).Documents(ctx)
-	defer it.Stop()
+	src, err := openDBSource(ctx, client, lc, rt)
+	if err != nil {
+		return nil, err
+	}
+	defer src.stop()
 	var prev string
 	for {
-		snap, err := it.Next()
-		if errors.Is(err, iterator.Done) {
+		d, err := src.next()
+		if err != nil {
+			return nil, err
+		}
+		if d == nil {
 			break
 		}
-		if err != nil {
-			return nil, errs.Wrap(err, "reconcile: read the query at", rt.Format(time.RFC3339Nano))
-		}
-		d := &dbDoc{path: docpath.Rel(snap.Ref.Path), snap: snap, ut: snap.UpdateTime.UTC()}
 		if prev != "" && listeners.ComparePaths(prev, d.path) >= 0 {
 			return nil, fmt.Errorf("reconcile: the database returned %s after %s, out of the order of listeners.ComparePaths (numeric __idN__ document IDs are not supported)", d.path, prev)
 		}
@@ -299,14 +300,23 @@ type reconcileTarget struct {
 // dbDoc is one document of the query, its data encoded when first needed.
 type dbDoc struct {
 	path string
-	snap *firestore.DocumentSnapshot
 	ut   time.Time
-	data json.RawMessage
-	hash []byte
+	// snap is nil until fetch gets it (for queries read in memory).
+	snap  *firestore.DocumentSnapshot
+	fetch func() (*firestore.DocumentSnapshot, error)
+	data  json.RawMessage
+	hash  []byte
 }
 
 func (d *dbDoc) encoded() (json.RawMessage, error) {
 	if d.data == nil {
+		if d.snap == nil {
+			snap, err := d.fetch()
+			if err != nil {
+				return nil, errs.Wrap(err, "reconcile: read", d.path)
+			}
+			d.snap = snap
+		}
 		b, err := value.EncodeMap(d.snap.Data())
 		if err != nil {
 			return nil, fmt.Errorf("reconcile: encode %s: %w", d.path, err)
@@ -453,4 +463,80 @@ func (r *reconciler) flush(t *reconcileTarget, min int) error {
 	}
 	t.pending = nil // a sink may keep the slice it was sent
 	return nil
+}
+
+// dbSource yields the query's documents at the read time in
+// [listeners.ComparePaths] order; next returns nil at the end.
+type dbSource struct {
+	next func() (*dbDoc, error)
+	stop func()
+}
+
+// rangeOps are the filters after which Firestore orders by the filtered
+// field first: such a query cannot be read in document-name order.
+var rangeOps = []string{"<", "<=", ">", ">=", "!=", "not-in"}
+
+// openDBSource reads the listener's query at rt ordered by document name,
+// streaming. A query with a range filter (<, >, !=, not-in...) cannot be
+// ordered by name alone (Firestore sorts by the filtered field first): it
+// is read once in its own order, keeping the path, update time and data
+// hash of each document in memory, sorted, and the data of the few
+// documents a repair needs is read again at rt.
+func openDBSource(ctx context.Context, client *firestore.Client, lc ListenerConfig, rt time.Time) (*dbSource, error) {
+	q := lc.query()(client)
+	ranged := slices.ContainsFunc(lc.Where, func(w FilterConfig) bool { return slices.Contains(rangeOps, w.Op) })
+	readErr := func(err error) error {
+		return errs.Wrap(err, "reconcile: read the query at", rt.Format(time.RFC3339Nano))
+	}
+	if !ranged {
+		q = q.OrderBy(firestore.DocumentID, firestore.Asc)
+		it := q.WithReadOptions(firestore.ReadTime(rt)).Documents(ctx)
+		return &dbSource{stop: it.Stop, next: func() (*dbDoc, error) {
+			snap, err := it.Next()
+			if errors.Is(err, iterator.Done) {
+				return nil, nil
+			}
+			if err != nil {
+				return nil, readErr(err)
+			}
+			return &dbDoc{path: docpath.Rel(snap.Ref.Path), snap: snap, ut: snap.UpdateTime.UTC()}, nil
+		}}, nil
+	}
+	type held struct {
+		path string
+		ut   time.Time
+		hash []byte
+	}
+	var all []held
+	it := q.WithReadOptions(firestore.ReadTime(rt)).Documents(ctx)
+	defer it.Stop()
+	for {
+		snap, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return nil, readErr(err)
+		}
+		p := docpath.Rel(snap.Ref.Path)
+		data, err := value.EncodeMap(snap.Data())
+		if err != nil {
+			return nil, fmt.Errorf("reconcile: encode %s: %w", p, err)
+		}
+		all = append(all, held{path: p, ut: snap.UpdateTime.UTC(), hash: listeners.DataHash(data)})
+	}
+	slices.SortFunc(all, func(a, b held) int { return listeners.ComparePaths(a.path, b.path) })
+	i := 0
+	return &dbSource{stop: func() {}, next: func() (*dbDoc, error) {
+		if i == len(all) {
+			return nil, nil
+		}
+		h := all[i]
+		all[i] = held{} // let it go
+		i++
+		ref := client.Doc(h.path)
+		return &dbDoc{path: h.path, ut: h.ut, hash: h.hash, fetch: func() (*firestore.DocumentSnapshot, error) {
+			return ref.WithReadOptions(firestore.ReadTime(rt)).Get(ctx)
+		}}, nil
+	}}, nil
 }

@@ -58,6 +58,10 @@ listeners:
   - name: items
     collection_group: items
     sinks: [archive, warehouse, console]
+  - name: some
+    collection: items
+    where: [{field: n, op: ">=", value: 3}]
+    sinks: [archive]
 `, f.ProjectID, dir, dir))
 	cfg, err := LoadConfig(path)
 	if err != nil {
@@ -184,6 +188,23 @@ listeners:
 	// The repaired table holds the database's data.
 	if s := sameState(must(pgState(t, db.Pool, "items")), dbState(t, f.Client.CollectionGroup("items").Query)); s != "" {
 		t.Errorf("table after the repair: %s", s)
+	}
+
+	// A range filter: Firestore cannot order such a query by name alone,
+	// so it is read in memory and sorted; a repair reads the documents
+	// it sends again at the read time.
+	for _, repair := range []bool{true, false} {
+		res, err = Reconcile(bg, cfg, "some", ReconcileOptions{ReadTime: time.Now(), Logger: quiet, Repair: repair})
+		if err != nil {
+			t.Fatalf("listener with a range filter: %v", err)
+		}
+		want := ReconcileCounts{Documents: 9, Missing: 9, Repaired: 9} // the file holds only listener items
+		if !repair {
+			want = ReconcileCounts{Documents: 9, Rows: 9}
+		}
+		if c := res.Sinks["archive"]; *c != want {
+			t.Errorf("listener with a range filter, repair=%v: %+v, want %+v", repair, *c, want)
+		}
 	}
 
 	// Bad input.
