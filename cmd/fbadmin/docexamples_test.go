@@ -324,9 +324,9 @@ func (d *docFile) summary() (run int, skipped []docBlock) {
 const docScriptHeader = `set -eE -o pipefail; __fbdoc_bg_pids=(); __fbdoc_bg_lines=(); ` +
 	`__fbdoc_block() { echo "@@FBDOC block $1" >&2; }; ` +
 	// __fbdoc_bg PID LINE [URL]: a command put in the background; wait until URL answers.
-	`__fbdoc_bg() { local pid=$1 i; __fbdoc_bg_pids+=("$pid"); __fbdoc_bg_lines+=("$2"); [ -n "${3:-}" ] || return 0; ` +
+	`__fbdoc_bg() { local pid=$1 i st; __fbdoc_bg_pids+=("$pid"); __fbdoc_bg_lines+=("$2"); [ -n "${3:-}" ] || return 0; ` +
 	`for ((i = 0; i < 600; i++)); do curl -fsS -o /dev/null --max-time 2 "$3" 2>/dev/null && return 0; ` +
-	`kill -0 "$pid" 2>/dev/null || { wait "$pid"; echo "the background command exited with status $? before $3 answered" >&2; return 1; }; sleep 0.1; done; ` +
+	`kill -0 "$pid" 2>/dev/null || { st=0; wait "$pid" || st=$?; echo "the background command exited with status $st before $3 answered" >&2; return 1; }; sleep 0.1; done; ` +
 	`echo "$3 did not answer within 60s" >&2; return 1; }; ` +
 	// __fbdoc_stop: the background commands must still run; SIGTERM, then they must exit cleanly.
 	`__fbdoc_stop() { local i k pid st rc=0; for k in "${!__fbdoc_bg_pids[@]}"; do pid=${__fbdoc_bg_pids[$k]}; ` +
