@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -29,6 +30,9 @@ what was missed. SIGTERM or SIGINT drains and exits 0; a second signal aborts (e
 Health, readiness and Prometheus metrics are served on 127.0.0.1:9464 by default.
 The config format, the event format and the delivery guarantee are in docs/listen.md.
 
+Subcommands: 'listen backfill' fills a listener's sinks from the database at a read time;
+'listen reconcile' compares them with the database and, with --repair, fixes them.
+
 Examples:
    fbadmin listen --config listen.yaml --check
    fbadmin listen --config listen.yaml
@@ -37,7 +41,7 @@ Examples:
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "the YAML config `FILE` (required)", EnvVars: []string{"FBADMIN_LISTEN_CONFIG"}},
 			&cli.BoolFlag{Name: "check", Usage: "validate the config and exit, connecting to nothing"},
 		},
-		Subcommands: []*cli.Command{listenBackfillCommand()},
+		Subcommands: []*cli.Command{listenBackfillCommand(), listenReconcileCommand()},
 		Action: func(c *cli.Context) error {
 			if c.String("config") == "" {
 				return usagef("listen needs --config FILE (or FBADMIN_LISTEN_CONFIG); see docs/listen.md for a sample")
@@ -132,4 +136,117 @@ func runBackfill(ctx context.Context, opts backfillOptions, d *deps) error {
 		return readTimeError(err, opts.readTime)
 	}
 	return d.printer().One(backfillSummary{Listener: opts.listener, ReadTime: res.ReadTime, Documents: res.Documents, Sent: res.Sent, Removed: res.Removed})
+}
+
+type reconcileOptions struct {
+	config, listener string
+	sinks            []string
+	readTime         string
+	repair           bool
+}
+
+func listenReconcileCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "reconcile",
+		Usage:     "compare a listener's sinks with the database at a read time, and with --repair make them equal",
+		UsageText: "fbadmin listen reconcile --config FILE --listener NAME [--sink NAME]... [--read-time TIME] [--repair]",
+		Description: `Reads the listener's query at a read time in document-name order and, alongside, what each
+of its postgres and file sinks holds (or those named by --sink) in the same order, and prints
+each document on which they differ: missing (the query returns it, the sink lacks it), extra
+(the sink holds it, the query does not return it) or stale (another update time, or other
+data), with both update times. A summary per sink goes to stderr. Exit 3 when differences
+were found and not repaired; 0 when there were none, or --repair fixed them all.
+
+--repair sends, through each sink as the daemon would, the document for a missing or stale
+one and a removal for an extra one; a sink holding a version newer than the database's is
+reported but cannot be moved back. Repair while the daemon is stopped; checkpoints are kept.
+
+Examples:
+   fbadmin listen reconcile --config listen.yaml --listener users -o ndjson
+   fbadmin listen reconcile --config listen.yaml --listener users --sink warehouse --repair
+   fbadmin listen reconcile -c listen.yaml --listener users --read-time 2026-12-05T10:00:00Z -o table`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "the YAML config `FILE`", Required: true, EnvVars: []string{"FBADMIN_LISTEN_CONFIG"}},
+			&cli.StringFlag{Name: "listener", Aliases: []string{"l"}, Usage: "the listener `NAME` to compare", Required: true},
+			&cli.StringSliceFlag{Name: "sink", Usage: "only this sink `NAME` of the listener (repeatable; default: its postgres and file sinks)"},
+			&cli.StringFlag{Name: "read-time", Usage: "read the database as of `TIME` (RFC 3339, or a duration ago such as 10m; default: one second ago)"},
+			&cli.BoolFlag{Name: "repair", Usage: "send the events that make the sinks equal to the database"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("listen reconcile takes no arguments (got %q): name the listener with --listener", c.Args().First())
+			}
+			opts := reconcileOptions{config: c.String("config"), listener: c.String("listener"), sinks: c.StringSlice("sink"),
+				readTime: c.String("read-time"), repair: c.Bool("repair")}
+			return withDeps(c, func(ctx context.Context, d *deps) error { return runReconcile(ctx, opts, d) })
+		},
+	}
+}
+
+// reconcileDiff is one line of `listen reconcile`'s output.
+type reconcileDiff struct {
+	Sink               string     `json:"sink"`
+	Path               string     `json:"path"`
+	Kind               string     `json:"kind"`
+	DatabaseUpdateTime *time.Time `json:"database_update_time"`
+	SinkUpdateTime     *time.Time `json:"sink_update_time"`
+	Repaired           bool       `json:"repaired"`
+}
+
+func runReconcile(ctx context.Context, opts reconcileOptions, d *deps) error {
+	cfg, err := daemon.LoadConfig(opts.config)
+	if err != nil {
+		return err
+	}
+	rt, err := parseReadTime(opts.readTime)
+	if err != nil {
+		return err
+	}
+	logger := daemon.NewLogger(cfg.Log, d.stderr)
+	pr := d.printer()
+	var perr error
+	res, err := daemon.Reconcile(ctx, cfg, opts.listener, daemon.ReconcileOptions{Sinks: opts.sinks, ReadTime: rt, Repair: opts.repair, Logger: logger,
+		Report: func(df daemon.Difference) {
+			out := reconcileDiff{Sink: df.Sink, Path: df.Path, Kind: string(df.Kind), Repaired: df.Repaired}
+			if !df.DatabaseTime.IsZero() {
+				out.DatabaseUpdateTime = &df.DatabaseTime
+			}
+			if !df.SinkTime.IsZero() {
+				out.SinkUpdateTime = &df.SinkTime
+			}
+			if err := pr.Item(out); err != nil && perr == nil {
+				perr = err
+			}
+		}})
+	if err != nil {
+		return readTimeError(err, opts.readTime)
+	}
+	if err := pr.Close(); err != nil {
+		return err
+	}
+	if perr != nil {
+		return perr
+	}
+	names := make([]string, 0, len(res.Sinks))
+	for name := range res.Sinks {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		c := res.Sinks[name]
+		fmt.Fprintf(d.stderr, "reconcile %s at %s: sink %s: %d documents in the database, %d in the sink: %d missing, %d extra, %d stale",
+			opts.listener, res.ReadTime.Format(time.RFC3339Nano), name, c.Documents, c.Rows, c.Missing, c.Extra, c.Stale)
+		if opts.repair {
+			fmt.Fprintf(d.stderr, ", %d repaired", c.Repaired)
+		}
+		fmt.Fprintln(d.stderr)
+	}
+	if n := res.Unrepaired(); n > 0 {
+		hint := "run again with --repair to fix them through the sinks"
+		if opts.repair {
+			hint = "what is left the sinks refuse: they hold a newer version or removal than the database's at the read time; reconcile at a later --read-time, or fix those rows by hand"
+		}
+		return partialError{fmt.Errorf("listen reconcile %s: %d difference(s) between the sinks and the database (hint: %s)", opts.listener, n, hint)}
+	}
+	return nil
 }
