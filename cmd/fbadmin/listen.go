@@ -204,6 +204,7 @@ func runReconcile(ctx context.Context, opts reconcileOptions, d *deps) error {
 	}
 	logger := daemon.NewLogger(cfg.Log, d.stderr)
 	pr := d.printer()
+	pr.Empty = "no differences"
 	var perr error
 	res, err := daemon.Reconcile(ctx, cfg, opts.listener, daemon.ReconcileOptions{Sinks: opts.sinks, ReadTime: rt, Repair: opts.repair, Logger: logger,
 		Report: func(df daemon.Difference) {
