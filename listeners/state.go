@@ -14,11 +14,12 @@ import (
 // from the latest event per path in its files). daemon.Reconcile compares
 // that state with the database.
 //
-// ReadState calls fn once per document the sink holds for listener (not
-// removed), in ascending [ComparePaths] order, the order in which
-// Firestore returns documents sorted by name. It stops at fn's first error
-// and returns it. A sink that holds nothing for the listener calls fn
-// never and returns nil.
+// ReadState calls fn once per document the sink holds for listener, and
+// once per document it remembers as removed (Removed set), in ascending
+// [ComparePaths] order, the order in which Firestore returns documents
+// sorted by name, each path once. It stops at fn's first error and returns
+// it. A sink that holds nothing for the listener calls fn never and
+// returns nil.
 type StateReader interface {
 	ReadState(ctx context.Context, listener string, fn func(StateEntry) error) error
 }
@@ -27,8 +28,12 @@ type StateReader interface {
 type StateEntry struct {
 	// Path relative to the database root: users/alice/orders/A17.
 	Path string
-	// UpdateTime of the version held.
+	// UpdateTime of the version held; for a removal, of the version
+	// removed: the sink refuses that version and older ones.
 	UpdateTime time.Time
+	// Removed: the sink holds the document as removed (a tombstone), not
+	// as present.
+	Removed bool
 	// Hash is [DataHash] of the data held, or nil when the sink does not
 	// keep it: then only versions are compared.
 	Hash []byte

@@ -49,8 +49,9 @@ type Difference struct {
 	// data.
 	DatabaseTime, SinkTime time.Time
 	// Repaired says that the repair sent an event for it. A sink holding a
-	// version newer than the database's cannot be moved back through its
-	// Send (the sinks refuse older versions), so that one stays.
+	// version, or a removal, newer than the database's cannot be moved back
+	// through its Send (the sinks refuse older versions), so that one
+	// stays.
 	Repaired bool
 }
 
@@ -354,7 +355,9 @@ func (r *reconciler) advance(t *reconcileTarget) error {
 	t.prev = e.Path
 	e.UpdateTime = e.UpdateTime.UTC()
 	t.head = &e
-	t.counts.Rows++
+	if !e.Removed {
+		t.counts.Rows++
+	}
 	return nil
 }
 
@@ -379,6 +382,12 @@ func (r *reconciler) merge(t *reconcileTarget, d *dbDoc) error {
 	// Update times compare to the microsecond, Firestore's precision and
 	// PostgreSQL's.
 	ht, dt := held.UpdateTime.Truncate(time.Microsecond), d.ut.Truncate(time.Microsecond)
+	if held.Removed {
+		// A removal of this version or a newer one refuses it.
+		diff := Difference{Sink: t.name, Path: d.path, Kind: Missing, DatabaseTime: d.ut, Repaired: r.repair && dt.After(ht)}
+		t.counts.Missing++
+		return r.found(t, diff, d, listeners.Added)
+	}
 	same := ht.Equal(dt)
 	if same && held.Hash != nil {
 		data, err := d.encoded()
@@ -400,11 +409,15 @@ func (r *reconciler) merge(t *reconcileTarget, d *dbDoc) error {
 	return r.found(t, diff, d, listeners.Modified)
 }
 
-// extra takes t.head as a document the query does not return.
+// extra takes t.head as a document the query does not return (nothing
+// when the sink holds it as removed).
 func (r *reconciler) extra(t *reconcileTarget) error {
 	held := *t.head
 	if err := r.advance(t); err != nil {
 		return err
+	}
+	if held.Removed {
+		return nil
 	}
 	t.counts.Extra++
 	return r.found(t, Difference{Sink: t.name, Path: held.Path, Kind: Extra, SinkTime: held.UpdateTime, Repaired: r.repair}, nil, listeners.Removed)
@@ -419,8 +432,8 @@ func (r *reconciler) found(t *reconcileTarget, diff Difference, d *dbDoc, typ li
 	}
 	if !diff.Repaired {
 		if r.repair {
-			r.logger.Warn("reconcile: the sink holds a version newer than the database's at the read time; a repair cannot move it back",
-				"sink", t.name, "path", diff.Path, "sink_update_time", diff.SinkTime, "database_update_time", diff.DatabaseTime)
+			r.logger.Warn("reconcile: the sink holds a newer version or removal than the database's at the read time; a repair cannot move it back",
+				"sink", t.name, "path", diff.Path, "kind", diff.Kind, "database_update_time", diff.DatabaseTime)
 		}
 		return nil
 	}

@@ -190,6 +190,35 @@ listeners:
 		t.Errorf("table after the repair: %s", s)
 	}
 
+	// Versions and removals newer than the database's: reported, but no
+	// repair can move a sink back.
+	for _, sql := range []string{
+		`UPDATE items SET update_time = update_time + interval '1 hour' WHERE path = 'items/d06'`,
+		`WITH gone AS (DELETE FROM items WHERE path = 'items/d07' RETURNING path)
+		 INSERT INTO items_tombstones (path, update_time, listener, event_id, read_time) SELECT path, now() + interval '1 hour', 'items', 'e', now() FROM gone`,
+	} {
+		if _, err := db.Pool.Exec(bg, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	late := time.Now().Add(time.Hour).UTC()
+	ev := listeners.Event{ID: listeners.EventID("items/d08", late, true), Type: listeners.Removed, Listener: "items", Path: "items/d08", UpdateTime: late, ReadTime: late}
+	b, _ := listeners.AppendNDJSON(nil, ev)
+	if err := os.WriteFile(file, append(must(os.ReadFile(file)), b...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var ahead []string
+	res, err = Reconcile(bg, cfg, "items", ReconcileOptions{ReadTime: time.Now(), Repair: true, Logger: quiet, Report: func(d Difference) {
+		ahead = append(ahead, fmt.Sprintf("%s %s %s repaired=%v", d.Sink, d.Kind, d.Path, d.Repaired))
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(ahead)
+	if w := []string{"archive missing items/d08 repaired=false", "warehouse missing items/d07 repaired=false", "warehouse stale items/d06 repaired=false"}; !slices.Equal(ahead, w) || res.Unrepaired() != 3 {
+		t.Errorf("sinks ahead of the database: %q, %d unrepaired; want %q, 3", ahead, res.Unrepaired(), w)
+	}
+
 	// A range filter: Firestore cannot order such a query by name alone,
 	// so it is read in memory and sorted; a repair reads the documents
 	// it sends again at the read time.

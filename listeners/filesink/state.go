@@ -19,8 +19,8 @@ import (
 var _ listeners.StateReader = (*Sink)(nil)
 
 // ReadState replays the events of listener in the sink's files, the oldest
-// rotated file first, and calls fn for each document they leave present,
-// in [listeners.ComparePaths] order. Replaying follows the rules of the
+// rotated file first, and calls fn for each document they leave present or
+// removed (Removed set), in [listeners.ComparePaths] order. Replaying follows the rules of the
 // postgres sink: an event replaces what a path holds when its update time
 // is newer, or the same and it is a removal or what is held is not (so a
 // removal of version T removes T, and a stale event changes nothing).
@@ -39,10 +39,8 @@ func (s *Sink) ReadState(ctx context.Context, listener string, fn func(listeners
 		return err
 	}
 	paths := make([]string, 0, len(held))
-	for p, h := range held {
-		if !h.removed {
-			paths = append(paths, p)
-		}
+	for p := range held {
+		paths = append(paths, p)
 	}
 	slices.SortFunc(paths, listeners.ComparePaths)
 	for _, p := range paths {
@@ -50,7 +48,7 @@ func (s *Sink) ReadState(ctx context.Context, listener string, fn func(listeners
 			return err
 		}
 		h := held[p]
-		e := listeners.StateEntry{Path: p, UpdateTime: time.Unix(0, h.ut).UTC()}
+		e := listeners.StateEntry{Path: p, UpdateTime: time.Unix(0, h.ut).UTC(), Removed: h.removed}
 		if h.hashed {
 			e.Hash = h.hash[:]
 		}

@@ -13,18 +13,23 @@ import (
 
 var _ listeners.StateReader = (*Sink)(nil)
 
-// ReadState calls fn for each live row of the listener's table written by
-// listener (deleted rows of mark mode excluded), in [listeners.ComparePaths]
-// order: the table is sorted by the path's segments, each compared
-// byte-wise (COLLATE "C"), as Firestore sorts document names. Rows are
+// ReadState calls fn for each row of the listener's table written by
+// listener, and for each of its tombstones (row mode) whose path has no
+// row, in [listeners.ComparePaths] order: sorted by the path's segments,
+// each compared byte-wise (COLLATE "C"), as Firestore sorts document
+// names. Deleted rows (mark mode) and tombstones come as Removed. Rows are
 // streamed, not loaded. A table not created yet holds nothing.
 func (s *Sink) ReadState(ctx context.Context, listener string, fn func(listeners.StateEntry) error) error {
 	table := s.TableFor(listener)
 	if err := CheckName("table", table, MaxTableName); err != nil {
 		return err
 	}
-	sql := fmt.Sprintf(`SELECT path, update_time, data::text FROM %s WHERE listener = $1 AND NOT deleted
-ORDER BY string_to_array(path, '/') COLLATE "C"`, s.ident(table))
+	sql := fmt.Sprintf(`SELECT path, update_time, data, deleted FROM (
+	SELECT path, update_time, CASE WHEN deleted THEN NULL ELSE data::text END AS data, deleted FROM %[1]s WHERE listener = $1
+	UNION ALL
+	SELECT b.path, b.update_time, NULL, true FROM %[2]s b
+		WHERE b.listener = $1 AND NOT EXISTS (SELECT 1 FROM %[1]s t WHERE t.path = b.path)
+) u ORDER BY string_to_array(path, '/') COLLATE "C"`, s.ident(table), s.ident(table+"_tombstones"))
 	rows, err := s.pool.Query(ctx, sql, listener)
 	if err != nil {
 		if undefinedTable(err) {
@@ -37,10 +42,11 @@ ORDER BY string_to_array(path, '/') COLLATE "C"`, s.ident(table))
 		var path string
 		var ut time.Time
 		var data *string
-		if err := rows.Scan(&path, &ut, &data); err != nil {
+		var deleted bool
+		if err := rows.Scan(&path, &ut, &data, &deleted); err != nil {
 			return fmt.Errorf("postgres sink: read %s: %w", s.ident(table), err)
 		}
-		e := listeners.StateEntry{Path: path, UpdateTime: ut.UTC()}
+		e := listeners.StateEntry{Path: path, UpdateTime: ut.UTC(), Removed: deleted}
 		if data != nil {
 			e.Hash = listeners.DataHash([]byte(*data))
 		}
