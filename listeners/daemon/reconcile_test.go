@@ -52,7 +52,7 @@ sinks:
   - name: archive
     file: {path: %s/events.ndjson, fsync: always}
   - name: warehouse
-    postgres: {dsn_env: FBADMIN_TEST_PG_DSN}
+    postgres: {dsn_env: FBADMIN_TEST_PG_DSN, columns: [{field: n, column: n, type: bigint}]}
   - {name: console, stdout: {}}
 listeners:
   - name: items

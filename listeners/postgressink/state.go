@@ -18,10 +18,16 @@ var _ listeners.StateReader = (*Sink)(nil)
 // row, in [listeners.ComparePaths] order: sorted by the path's segments,
 // each compared byte-wise (COLLATE "C"), as Firestore sorts document
 // names. Deleted rows (mark mode) and tombstones come as Removed. Rows are
-// streamed, not loaded. A table not created yet holds nothing.
+// streamed, not loaded. Like Send, it creates the tables when missing.
 func (s *Sink) ReadState(ctx context.Context, listener string, fn func(listeners.StateEntry) error) error {
 	table := s.TableFor(listener)
 	if err := CheckName("table", table, MaxTableName); err != nil {
+		return err
+	}
+	// The tables are created (or brought up to date) first, as the first
+	// Send would: a Send during the read then needs no DDL, whose locks
+	// would wait for this read's own.
+	if err := s.ensureTables(ctx, []row{{table: table}}); err != nil {
 		return err
 	}
 	sql := fmt.Sprintf(`SELECT path, update_time, data, deleted FROM (
