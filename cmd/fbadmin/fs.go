@@ -541,6 +541,10 @@ func runDelete(ctx context.Context, opts deleteOptions, d *deps) error {
 		if interrupted(ctx) && opts.Recursive && !opts.DryRun {
 			return interruptedError{fmt.Sprintf("delete interrupted after %d documents; to finish, run: %s", st.Docs, resumeCmd)}
 		}
+		if errors.Is(err, transfer.ErrNothingToResume) {
+			return fmt.Errorf("%w (hint: to delete what is there, run: %s)", err,
+				d.command(append(append([]string{"fs", "delete"}, rels...), "--recursive", "--yes")...))
+		}
 		if opts.Recursive && !opts.DryRun && ctx.Err() == nil && errs.KindOf(err) == errs.ErrUnavailable {
 			// The backend stayed unreachable through every retry; the
 			// job's state file says what is left to do.

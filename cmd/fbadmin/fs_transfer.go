@@ -283,6 +283,12 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 		return interruptedError{fmt.Sprintf("import interrupted after %d documents; to finish, run: %s", st.Docs, resumeCmd)}
 	case err != nil && errors.As(err, &le):
 		return usageError{fmt.Errorf("import: %w; nothing was written", err)}
+	case errors.Is(err, transfer.ErrJournalPending):
+		if m, merr := transfer.JournalMode(journalOf(opts, file)); merr == nil {
+			resumeArgs[4] = m.String() // the interrupted import's mode
+			return fmt.Errorf("%w (hint: to finish it, run: %s)", err, d.command(resumeArgs...))
+		}
+		return err
 	case err != nil && journalLeft(opts, file):
 		// Stopped midway (a lost backend, a full disk): the journal
 		// holds what was committed.

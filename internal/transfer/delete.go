@@ -211,7 +211,7 @@ func loadDeleteState(path string, db *DB, rels []string, resume bool) (*deleteSt
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if resume {
-			return nil, errs.New(errs.ErrNotFound, "resume delete", strings.Join(rels, " "), "%v (no journal at %s): run it without --resume", ErrNothingToResume, path)
+			return nil, errs.New(errs.ErrNotFound, "resume delete", strings.Join(rels, " "), "%w (no journal at %s): run it without --resume", ErrNothingToResume, path)
 		}
 	case err != nil:
 		return nil, err

@@ -42,6 +42,37 @@ type journalHeader struct {
 // JournalPath returns where the journal of an import of input lives.
 func JournalPath(input string) string { return input + ".journal" }
 
+// ErrJournalPending is the error of an import that finds the journal of an
+// interrupted one without Resume.
+var ErrJournalPending = errors.New("journal of an interrupted import exists")
+
+// pendingJournal is an [ErrJournalPending] naming the journal.
+type pendingJournal string
+
+func (p pendingJournal) Error() string {
+	return fmt.Sprintf("journal %s of an interrupted import exists: rerun with --resume to finish it, or delete the journal to start over", string(p))
+}
+
+func (p pendingJournal) Is(target error) bool { return target == ErrJournalPending }
+
+// JournalMode returns the mode of the import whose journal is at path.
+func JournalMode(path string) (Mode, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	line, err := bufio.NewReader(f).ReadBytes('\n')
+	if err != nil {
+		return 0, err
+	}
+	var h journalHeader
+	if err := json.Unmarshal(line, &h); err != nil {
+		return 0, err
+	}
+	return ParseMode(h.Mode)
+}
+
 // openJournal opens (resume) or creates the journal for an import. A
 // journal without a whole header line (a process killed as it created it,
 // before anything was written) records nothing: it is started over.
@@ -57,8 +88,7 @@ func openJournal(path string, h journalHeader, resume bool) (*journal, error) {
 	}
 	switch {
 	case exists && !resume:
-		return nil, errs.New(errs.ErrConflict, "import", h.Input,
-			"journal %s of an interrupted import exists: rerun with --resume to finish it, or delete the journal to start over", path)
+		return nil, errs.New(errs.ErrConflict, "import", h.Input, "%w", pendingJournal(path))
 	case exists:
 		if err := j.load(h); err != nil {
 			return nil, err
