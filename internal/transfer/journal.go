@@ -27,6 +27,7 @@ type journal struct {
 	mu   sync.Mutex
 	f    *os.File
 	done []lineRange // sorted, merged; read on resume
+	torn bool        // its last line lacks its newline (a killed run)
 }
 
 type lineRange struct{ first, last int }
@@ -98,6 +99,14 @@ func openJournal(path string, h journalHeader, resume bool) (*journal, error) {
 			return nil, fmt.Errorf("open journal: %w", err)
 		}
 		j.f = f
+		if j.torn {
+			// End the torn line a killed run left, so that it stays
+			// apart from the ranges this run appends.
+			if _, err := f.WriteString("\n"); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("write journal: %w", err)
+			}
+		}
 		return j, nil
 	case statErr != nil && !errors.Is(statErr, fs.ErrNotExist):
 		return nil, fmt.Errorf("journal: %w", statErr)
@@ -150,6 +159,12 @@ func (j *journal) load(want journalHeader) error {
 		return errs.New(errs.ErrConflict, "journal", j.path, "the interrupted import went to %s, not %s", h.Database, want.Database)
 	case h.Mode != want.Mode:
 		return errs.New(errs.ErrConflict, "journal", j.path, "the interrupted import used --mode %s: resume with the same mode", h.Mode)
+	}
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, st.Size()-1); err == nil {
+			j.torn = last[0] != '\n'
+		}
 	}
 	for sc.Scan() {
 		a, b, ok := strings.Cut(sc.Text(), "-")

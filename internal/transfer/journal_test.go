@@ -3,6 +3,7 @@ package transfer
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -63,5 +64,34 @@ func TestJournalNotAJournal(t *testing.T) {
 	_, err := openJournal(path, journalHeader{Journal: 1}, true)
 	if err == nil || !strings.Contains(err.Error(), "not an fbadmin import journal") {
 		t.Errorf("got %v, want not an fbadmin import journal", err)
+	}
+}
+
+// A resume after a kill that tore the journal's last line ends that line
+// before appending, so that a torn range never merges with a new one.
+func TestJournalTornLastLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.journal")
+	h := journalHeader{Journal: 1, Mode: "create"}
+	j, err := openJournal(path, h, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.record([]lineRange{{1, 500}})
+	j.f.WriteString("2") // killed while writing "2001-2500\n"
+	j.close()
+	j, err = openJournal(path, h, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.record([]lineRange{{1001, 1500}})
+	j.close()
+	j, err = openJournal(path, h, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.close()
+	want := []lineRange{{1, 500}, {1001, 1500}}
+	if !slices.Equal(j.done, want) {
+		t.Errorf("done = %v, want %v", j.done, want)
 	}
 }
