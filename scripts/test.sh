@@ -195,7 +195,7 @@ if [ "$(go env CGO_ENABLED)" != 1 ]; then
 	race=()
 fi
 test_rc=0
-timed "go test" go test "${race[@]}" -count=1 -timeout "${FBADMIN_TEST_TIMEOUT:-15m}" "$@" "${default_pkgs[@]}" || test_rc=$?
+timed "go test" go test "${race[@]}" -count=1 -timeout "${FBADMIN_TEST_TIMEOUT:-25m}" "$@" "${default_pkgs[@]}" || test_rc=$?
 
 fb_log "total $((SECONDS - t0))s"
 if [ $test_rc -ne 0 ]; then
