@@ -18,6 +18,7 @@ import (
 	"firebase.google.com/go/v4/auth/hash"
 
 	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/internal/retry"
 )
 
 // HashConfig names the password hash algorithm of imported users and its
@@ -378,10 +379,7 @@ func (imp *importer) importBatch(ctx context.Context, batch []pendingUser) {
 		if kind != errs.ErrUnavailable && kind != errs.ErrResourceLimit {
 			break
 		}
-		select {
-		case <-time.After(time.Duration(200<<attempt) * time.Millisecond):
-		case <-ctx.Done():
-		}
+		retry.Sleep(ctx, retry.Backoff(200*time.Millisecond, 2*time.Second, attempt))
 	}
 	if err != nil {
 		if sdkKind(err) == errs.ErrInvalid && len(batch) > 1 {
