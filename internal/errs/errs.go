@@ -63,6 +63,7 @@ func (e *Error) Error() string {
 		} else {
 			cause = e.Cause.Error()
 		}
+		cause = userTerms(cause)
 	}
 	switch {
 	case cause == "":
