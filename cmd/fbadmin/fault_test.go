@@ -21,7 +21,8 @@ import (
 // the name fbadmin), never in the released one:
 // FBADMIN_TEST_SIGNAL_AFTER="N:SIG" makes the process send itself SIG (INT,
 // TERM, KILL or STOP) once N documents of a job are done, so that the tests
-// interrupt or kill a job at a known point, or freeze it there while they
+// interrupt or kill a job at a known point (INT2: a second SIGINT 50 ms
+// after the first, as a user pressing Ctrl-C twice), or freeze it there while they
 // take its backend away; "STEP:SIG" sends it when the job reaches STEP
 // (transfer.StepJournalRemove, transfer.StepJournalRemoved: an import
 // about to remove its journal, or just after).
@@ -40,6 +41,7 @@ type faultProgress struct {
 	after int64  // documents, or
 	step  string // a step of the job
 	sig   syscall.Signal
+	twice bool // send sig again 50 ms later
 	done  atomic.Int64
 	once  sync.Once
 }
@@ -54,6 +56,8 @@ func newFaultProgress(p jobProgress, spec string) *faultProgress {
 	switch sig {
 	case "KILL":
 		f.sig = syscall.SIGKILL
+	case "INT2":
+		f.twice = true
 	case "TERM":
 		f.sig = syscall.SIGTERM
 	case "STOP":
@@ -79,6 +83,11 @@ func (f *faultProgress) Step(name string) {
 func (f *faultProgress) signal() {
 	f.once.Do(func() {
 		syscall.Kill(os.Getpid(), f.sig)
+		if f.twice {
+			// Apart, so that the two do not merge into one pending signal.
+			time.Sleep(50 * time.Millisecond)
+			syscall.Kill(os.Getpid(), f.sig)
+		}
 		switch f.sig {
 		case syscall.SIGKILL:
 			select {} // being killed: go no further

@@ -511,7 +511,11 @@ func runDelete(ctx context.Context, opts deleteOptions, d *deps) error {
 		onPath = func(p string) { pr.Item(map[string]string{"path": p}) } // called one at a time
 	}
 	if !opts.DryRun {
-		defer d.onInterrupt(ctx, "delete: interrupted: finishing the batches in flight... (Ctrl-C again to stop at once; --resume finishes the job either way)")()
+		var stopped string
+		if opts.Recursive {
+			stopped = "delete stopped at once; to finish, run: " + d.command(append(append([]string{"fs", "delete"}, rels...), "--recursive", "--yes", "--resume")...)
+		}
+		defer d.onInterrupt(ctx, "delete: interrupted: finishing the batches in flight... (Ctrl-C again to stop at once; --resume finishes the job either way)", stopped)()
 	}
 	prog := d.progress(label)
 	st, err := transfer.Delete(ctx, db, transfer.DeleteOptions{

@@ -130,7 +130,7 @@ func runExport(ctx context.Context, opts exportOptions, d *deps) error {
 		}()
 		w = f
 	}
-	defer d.onInterrupt(ctx, "export: interrupted: stopping; the partial output is discarded")()
+	defer d.onInterrupt(ctx, "export: interrupted: stopping; the partial output is discarded", "")()
 	prog := d.progress("export")
 	st, err := transfer.Export(ctx, db, w, transfer.ExportOptions{Paths: opts.Paths, Group: opts.Group, ReadTime: rt, Parallel: opts.Parallel, Progress: prog})
 	prog.Finish()
@@ -250,7 +250,16 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 	}
 	var failures failureLog
 	failures.init(d, "import")
-	defer d.onInterrupt(ctx, "import: interrupted: finishing the batches in flight... (Ctrl-C again to stop at once; --resume finishes the job either way)")()
+	resumeArgs := []string{"fs", "import", opts.File, "--mode", mode.String(), "--resume"}
+	if opts.Journal != "" {
+		resumeArgs = append(resumeArgs, "--journal", opts.Journal)
+	}
+	resumeCmd := d.command(resumeArgs...)
+	var stopped string
+	if opts.File != "-" && !opts.DryRun {
+		stopped = "import stopped at once; to finish, run: " + resumeCmd
+	}
+	defer d.onInterrupt(ctx, "import: interrupted: finishing the batches in flight... (Ctrl-C again to stop at once; --resume finishes the job either way)", stopped)()
 	prog := d.progress(label)
 	st, err := transfer.Import(ctx, db, file, transfer.ImportOptions{
 		Mode: mode, DryRun: opts.DryRun, Concurrency: opts.Concurrency, Journal: journal, Resume: opts.Resume,
@@ -273,11 +282,6 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 	if err == nil {
 		d.doneDespite(ctx, label)
 	}
-	resumeArgs := []string{"fs", "import", opts.File, "--mode", mode.String(), "--resume"}
-	if opts.Journal != "" {
-		resumeArgs = append(resumeArgs, "--journal", opts.Journal)
-	}
-	resumeCmd := d.command(resumeArgs...)
 	switch {
 	case err != nil && interrupted(ctx) && opts.File != "-" && !opts.DryRun:
 		return interruptedError{fmt.Sprintf("import interrupted after %d documents; to finish, run: %s", st.Docs, resumeCmd)}
@@ -429,7 +433,8 @@ func runCopy(ctx context.Context, opts copyOptions, d *deps) error {
 	}
 	var failures failureLog
 	failures.init(d, "copy")
-	defer d.onInterrupt(ctx, "copy: interrupted: finishing the batches in flight... (Ctrl-C again to stop at once)")()
+	defer d.onInterrupt(ctx, "copy: interrupted: finishing the batches in flight... (Ctrl-C again to stop at once)",
+		"copy stopped at once; to finish, run: "+d.command(copyAgain(opts, mode, rt)...))()
 	prog := d.progress("copy")
 	st, err := transfer.Copy(ctx, src, dst, transfer.CopyOptions{Src: opts.Src, Dst: opts.Dst, Recursive: opts.Recursive, Mode: mode,
 		ReadTime: rt, Concurrency: opts.Concurrency, Progress: prog, OnFailure: failures.add})
@@ -481,14 +486,20 @@ func copyAgain(opts copyOptions, mode transfer.Mode, rt time.Time) []string {
 
 // onInterrupt says on stderr, as soon as the first signal cancels ctx,
 // what the job does before it stops (a drain takes seconds); the returned
-// function ends the watch.
-func (d *deps) onInterrupt(ctx context.Context, msg string) func() {
+// function ends the watch. stopped, when not empty, is what main says if a
+// second signal ends the process before the drain is over (how to finish
+// the job: its journal is consistent at any moment).
+func (d *deps) onInterrupt(ctx context.Context, msg, stopped string) func() {
 	stop := context.AfterFunc(ctx, func() {
 		if interrupted(ctx) {
 			d.info("%s", msg)
 		}
 	})
-	return func() { stop() }
+	unset := func() {}
+	if stopped != "" {
+		unset = setLastWords(stopped)
+	}
+	return func() { stop(); unset() }
 }
 
 // doneDespite says, after a job that finished, that a signal which came
