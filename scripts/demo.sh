@@ -9,6 +9,30 @@
 #
 # Every run uses a fresh project ID (demo-fbadmin-demo-<time>) so runs never
 # see each other's data.
+
+# shell_join ARG... prints the arguments quoted for the shell as fbadmin's
+# own printed commands are (cliout.ShellQuote): what the demo echoes pastes
+# as it is (an unquoted --where 'population > 1000000' would redirect).
+shell_join() {
+	local safe='^[A-Za-z0-9/._:=@,+%-]+$' out=() a
+	for a in "$@"; do
+		if [[ $a =~ $safe ]]; then
+			out+=("$a")
+		else
+			out+=("'${a//\'/\'\\\'\'}'")
+		fi
+	done
+	printf '%s\n' "${out[*]}"
+}
+
+# first_record FILE prints the first line of an NDJSON file, whole.
+first_record() {
+	head -n 1 "$1"
+}
+
+# Sourced (as cmd/fbadmin's TestDemoPrinting does): the functions only.
+[[ ${BASH_SOURCE[0]} == "$0" ]] || return 0
+
 set -euo pipefail
 FBADMIN_SCRIPT=demo.sh
 # shellcheck source=scripts/lib.sh
@@ -43,7 +67,7 @@ step "library: seed and work with typed repositories (project $project)"
 go run ./internal/cmd/demo -project "$project" -n "$n"
 
 fb=("$bin" --emulator --project "$project")
-run() { printf '$ fbadmin %s\n' "$*"; "${fb[@]}" "$@"; }
+run() { printf '$ fbadmin %s\n' "$(shell_join "$@")"; "${fb[@]}" "$@"; }
 
 step "CLI: read, write and query the same data"
 run fs get cities/paris -o json
@@ -56,7 +80,7 @@ run fs collections
 step "CLI: export everything, delete it, import it back losslessly"
 dump=".run/demo-$project.ndjson"
 run fs export --out "$dump"
-printf '    %s lines, first: %s\n' "$(wc -l <"$dump")" "$(head -c 200 "$dump")"
+printf '    %s lines, first: %s\n' "$(wc -l <"$dump")" "$(first_record "$dump")"
 run fs delete cities --recursive --yes
 run fs import "$dump" --mode set
 run fs get users/alice -o json
@@ -76,7 +100,7 @@ rules:
     claims: {admin: true}
 EOC
 srv=("$bin" --emulator --project "$FBADMIN_PROJECT")
-printf '$ fbadmin serve --config %s --check\n' "$cfg"
+printf '$ fbadmin %s\n' "$(shell_join serve --config "$cfg" --check)"
 "${srv[@]}" serve --config "$cfg" --check
 if command -v curl >/dev/null; then
 	"${srv[@]}" serve --config "$cfg" --addr "127.0.0.1:$port" 2>.run/demo-serve.log &
