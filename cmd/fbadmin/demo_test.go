@@ -17,6 +17,9 @@ func demoFunc(t *testing.T, fn string, args ...string) string {
 	t.Helper()
 	bash, err := exec.LookPath("bash")
 	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI=true: bash is not installed")
+		}
 		t.Skip("bash is not installed")
 	}
 	cmd := exec.Command(bash, append([]string{"-c", `source "$1"; shift; ` + fn + ` "$@"`, "demo_test", "../../scripts/demo.sh"}, args...)...)
