@@ -122,16 +122,9 @@ func Backfill(ctx context.Context, cfg *Config, listener string, opts BackfillOp
 		targets = append(targets, &target{name: name, sink: s, ckpt: path, old: old, next: listeners.Checkpoint{}})
 	}
 
-	project, database := lc.Project, lc.Database
-	if project == "" {
-		project = cfg.Project
-	}
-	if database == "" {
-		database = cfg.Database
-	}
-	client, err := firestore.NewClientWithDatabase(ctx, project, database)
+	client, err := listenerClient(ctx, cfg, lc)
 	if err != nil {
-		return nil, errs.Wrap(err, "open firestore client", project)
+		return nil, err
 	}
 	defer client.Close()
 
@@ -242,4 +235,21 @@ func Backfill(ctx context.Context, cfg *Config, listener string, opts BackfillOp
 			"documents", len(t.next), "sent", res.Sent[t.name], "removed", res.Removed[t.name])
 	}
 	return res, nil
+}
+
+// listenerClient opens a Firestore client on the listener's project and
+// database (the config's when the listener names none).
+func listenerClient(ctx context.Context, cfg *Config, lc ListenerConfig) (*firestore.Client, error) {
+	project, database := lc.Project, lc.Database
+	if project == "" {
+		project = cfg.Project
+	}
+	if database == "" {
+		database = cfg.Database
+	}
+	client, err := firestore.NewClientWithDatabase(ctx, project, database)
+	if err != nil {
+		return nil, errs.Wrap(err, "open firestore client", project)
+	}
+	return client, nil
 }

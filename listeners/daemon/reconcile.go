@@ -210,16 +210,9 @@ func Reconcile(ctx context.Context, cfg *Config, listener string, opts Reconcile
 		}()
 	}
 
-	project, database := lc.Project, lc.Database
-	if project == "" {
-		project = cfg.Project
-	}
-	if database == "" {
-		database = cfg.Database
-	}
-	client, err := firestore.NewClientWithDatabase(ctx, project, database)
+	client, err := listenerClient(ctx, cfg, lc)
 	if err != nil {
-		return nil, errs.Wrap(err, "open firestore client", project)
+		return nil, err
 	}
 	defer client.Close()
 
