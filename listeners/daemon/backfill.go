@@ -59,15 +59,10 @@ type BackfillResult struct {
 // same checkpoint files. A backfill cut short writes no checkpoint, and
 // can simply be run again (its events carry the same IDs).
 func Backfill(ctx context.Context, cfg *Config, listener string, opts BackfillOptions) (*BackfillResult, error) {
-	i := slices.IndexFunc(cfg.Listeners, func(l ListenerConfig) bool { return l.Name == listener })
-	if i < 0 {
-		var names []string
-		for _, l := range cfg.Listeners {
-			names = append(names, l.Name)
-		}
-		return nil, errs.New(errs.ErrNotFound, "backfill", listener, "no such listener (defined: %s)", strings.Join(names, ", "))
+	lc, err := findListener(cfg, "backfill", listener)
+	if err != nil {
+		return nil, err
 	}
-	lc := cfg.Listeners[i]
 	sinks := opts.Sinks
 	if len(sinks) == 0 {
 		sinks = lc.Sinks
@@ -252,4 +247,18 @@ func listenerClient(ctx context.Context, cfg *Config, lc ListenerConfig) (*fires
 		return nil, errs.Wrap(err, "open firestore client", project)
 	}
 	return client, nil
+}
+
+// findListener returns the listener named name, or a not-found error that
+// lists the defined ones.
+func findListener(cfg *Config, op, name string) (ListenerConfig, error) {
+	i := slices.IndexFunc(cfg.Listeners, func(l ListenerConfig) bool { return l.Name == name })
+	if i < 0 {
+		var names []string
+		for _, l := range cfg.Listeners {
+			names = append(names, l.Name)
+		}
+		return ListenerConfig{}, errs.New(errs.ErrNotFound, op, name, "no such listener (defined: %s)", strings.Join(names, ", "))
+	}
+	return cfg.Listeners[i], nil
 }

@@ -127,15 +127,10 @@ func (r *ReconcileResult) Unrepaired() int {
 // overwrote if its checkpoint says so (duplicates with the same IDs). Run
 // a repair while the daemon is stopped, as a backfill.
 func Reconcile(ctx context.Context, cfg *Config, listener string, opts ReconcileOptions) (*ReconcileResult, error) {
-	i := slices.IndexFunc(cfg.Listeners, func(l ListenerConfig) bool { return l.Name == listener })
-	if i < 0 {
-		var names []string
-		for _, l := range cfg.Listeners {
-			names = append(names, l.Name)
-		}
-		return nil, errs.New(errs.ErrNotFound, "reconcile", listener, "no such listener (defined: %s)", strings.Join(names, ", "))
+	lc, err := findListener(cfg, "reconcile", listener)
+	if err != nil {
+		return nil, err
 	}
-	lc := cfg.Listeners[i]
 	readable := func(name string) bool {
 		k := cfg.sinkConfig(name).Kind()
 		return k == "file" || k == "postgres"
