@@ -51,6 +51,7 @@ Examples:
 			fsImportCommand(),
 			fsCopyCommand(),
 			fsWatchCommand(),
+			fsBackupCommand(),
 		},
 	}
 }
