@@ -323,7 +323,6 @@ func pathElement(b []byte, fType, fID, fName protowire.Number, what string) (str
 type accumulator struct {
 	names []string
 	byKey map[string]*accField
-	depth int
 }
 
 type accField struct {
