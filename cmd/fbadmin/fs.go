@@ -49,6 +49,7 @@ Examples:
 			fsCollectionsCommand(),
 			fsExportCommand(),
 			fsImportCommand(),
+			fsConvertCommand(),
 			fsCopyCommand(),
 			fsWatchCommand(),
 			fsBackupCommand(),

@@ -25,6 +25,7 @@ type exportOptions struct {
 	Group    string
 	ReadTime string
 	Parallel int
+	Format   string // ndjson or managed (fs_convert.go)
 }
 
 func fsExportCommand() *cli.Command {
@@ -37,6 +38,7 @@ func fsExportCommand() *cli.Command {
 			&cli.StringFlag{Name: "group", Usage: "export the documents of every collection with this `ID` (a collection group)"},
 			&cli.StringFlag{Name: "read-time", Usage: "read a consistent snapshot at `TIME` (RFC 3339, or a duration ago such as 5m or 2d): at most 1 hour back, 7 days with point-in-time recovery"},
 			&cli.IntFlag{Name: "parallel", Usage: "queries run at once (default 8 in production, 2 on the emulator)"},
+			&cli.StringFlag{Name: "format", Value: "ndjson", Usage: "ndjson, or managed: Firestore's managed export format, written to the directory or prefix --out (see 'fbadmin fs convert --help')"},
 		},
 		Description: `Writes one JSON object per line:
    {"path":"users/alice","data":{...lossless fields...},"create_time":"...","update_time":"..."}
@@ -50,10 +52,11 @@ Examples:
    fbadmin fs export --out backup.ndjson
    fbadmin fs export users orders/2024 --out part.ndjson
    fbadmin fs export --group comments -o ndjson | jq -c 'select(.data.score > 3)'
-   fbadmin fs export --read-time 2024-05-01T10:00:00Z --out snapshot.ndjson`,
+   fbadmin fs export --read-time 2024-05-01T10:00:00Z --out snapshot.ndjson
+   fbadmin fs export --format managed --out seed   # gcloud emulators firestore start --import-data=seed/seed.overall_export_metadata`,
 		Action: func(c *cli.Context) error {
 			opts := exportOptions{Paths: c.Args().Slice(), Out: c.String("out"), Group: c.String("group"),
-				ReadTime: c.String("read-time"), Parallel: c.Int("parallel")}
+				ReadTime: c.String("read-time"), Parallel: c.Int("parallel"), Format: c.String("format")}
 			return withDeps(c, func(ctx context.Context, d *deps) error { return runExport(ctx, opts, d) })
 		},
 	}
@@ -108,6 +111,13 @@ func runExport(ctx context.Context, opts exportOptions, d *deps) error {
 		if _, err := parsePath(p); err != nil {
 			return err
 		}
+	}
+	switch opts.Format {
+	case "managed":
+		return runManagedExport(ctx, opts, d, rt)
+	case "", "ndjson":
+	default:
+		return usagef("--format %q: use ndjson or managed", opts.Format)
 	}
 	db, err := d.transferDB(ctx)
 	if err != nil {
@@ -172,6 +182,7 @@ type importOptions struct {
 	Resume      bool
 	Concurrency int
 	Journal     string
+	Collections []string // of a managed export (fs_convert.go)
 }
 
 func fsImportCommand() *cli.Command {
@@ -185,6 +196,7 @@ func fsImportCommand() *cli.Command {
 			&cli.BoolFlag{Name: "resume", Usage: "finish an interrupted import: skip the lines its journal records as committed"},
 			&cli.IntFlag{Name: "concurrency", Value: 16, Usage: "batches of up to 500 documents in flight"},
 			&cli.StringFlag{Name: "journal", Usage: "journal `FILE` (default: FILE.journal beside the input)"},
+			&cli.StringSliceFlag{Name: "collection", Usage: "of a managed export, import only documents of collections with this `ID` (repeatable), like gcloud's --collection-ids"},
 		},
 		Description: `The whole file is validated first: a malformed line stops the import before
 anything is written, naming the line. Documents are written in parallel
@@ -194,19 +206,25 @@ interruption (Ctrl-C, a killed process, a backend unreachable for longer than
 the retries last, about 16 seconds), rerun with --resume to finish; no
 document is lost or written twice with a different result.
 Per-document failures are listed with their line and end in exit code 3.
+FILE may also be a managed export (what 'gcloud firestore export' or the
+emulator wrote: a directory, a gs:// prefix, or its .overall_export_metadata
+file): it is read into NDJSON in the user's cache directory first, then
+imported the same way (--resume works alike); --collection keeps the
+documents of some collection IDs.
 
 Examples:
    fbadmin fs import backup.ndjson
    fbadmin fs import backup.ndjson --mode set --concurrency 32
    fbadmin fs import backup.ndjson --dry-run --mode create
    fbadmin fs import backup.ndjson --resume
-   fbadmin fs export users --project a | fbadmin fs import - --project b --mode merge`,
+   fbadmin fs export users --project a | fbadmin fs import - --project b --mode merge
+   fbadmin fs import gs://my-backups/2024-05-01 --collection users --mode set`,
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usagef("import needs exactly one file (or - for stdin)")
 			}
 			opts := importOptions{File: c.Args().First(), Mode: c.String("mode"), DryRun: c.Bool("dry-run"), Resume: c.Bool("resume"),
-				Concurrency: c.Int("concurrency"), Journal: c.String("journal")}
+				Concurrency: c.Int("concurrency"), Journal: c.String("journal"), Collections: c.StringSlice("collection")}
 			return withDeps(c, func(ctx context.Context, d *deps) error { return runImport(ctx, opts, d) })
 		},
 	}
@@ -219,7 +237,12 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 		return usagef("--mode %q: use create, set, merge or skip-existing", opts.Mode)
 	}
 	file, journal := opts.File, opts.Journal
-	if file == "-" {
+	if sp, ok, err := managedImportSpool(ctx, opts, d); err != nil {
+		return err
+	} else if ok {
+		defer os.Remove(sp)
+		file = sp
+	} else if file == "-" {
 		if opts.Resume {
 			return usagef("--resume needs an input file: stdin cannot be read again")
 		}
@@ -250,7 +273,7 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 	}
 	var failures failureLog
 	failures.init(d, "import")
-	resumeArgs := []string{"fs", "import", opts.File, "--mode", mode.String(), "--resume"}
+	resumeArgs := append([]string{"fs", "import", opts.File, "--mode", mode.String(), "--resume"}, collectionArgs(opts.Collections)...)
 	if opts.Journal != "" {
 		resumeArgs = append(resumeArgs, "--journal", opts.Journal)
 	}
@@ -337,7 +360,7 @@ func journalOf(opts importOptions, file string) string {
 
 // importAgain is a new import of the same file in mode.
 func importAgain(opts importOptions, mode transfer.Mode) []string {
-	args := []string{"fs", "import", opts.File, "--mode", mode.String()}
+	args := append([]string{"fs", "import", opts.File, "--mode", mode.String()}, collectionArgs(opts.Collections)...)
 	if opts.Journal != "" {
 		args = append(args, "--journal", opts.Journal)
 	}
