@@ -433,10 +433,10 @@ func (d *deps) followOperation(ctx context.Context, c *backup.Client, op *backup
 	prog.Finish()
 	if ctx.Err() != nil && (final == nil || !final.Done) {
 		if interrupted(ctx) {
-			return interruptedError{fmt.Sprintf("%s: stopped waiting; the operation %s goes on in Firestore: follow it with: %s; cancel it with: %s",
+			return interruptedError{fmt.Sprintf("%s: stopped waiting; the operation %s goes on in Firestore: follow it with: %s; to cancel it, run: %s",
 				label, op.Name, getCmd, cancelCmd)}
 		}
-		return fmt.Errorf("%s: stopped waiting; the operation %s goes on in Firestore (follow it with: %s; cancel it with: %s): %w",
+		return fmt.Errorf("%s: stopped waiting; the operation %s goes on in Firestore (follow it with: %s; to cancel it, run: %s): %w",
 			label, op.Name, getCmd, cancelCmd, ctx.Err())
 	}
 	if final == nil {

@@ -167,6 +167,19 @@ func (s *Server) Requests(database string) []Request {
 	return out
 }
 
+// Operations returns the names of database's operations, oldest first.
+func (s *Server) Operations(database string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, name := range s.order {
+		if s.ops[name].db == database {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // Operation returns the current state of an operation, as the last
 // GetOperation answered it (no step is taken).
 func (s *Server) Operation(name string) (*longrunningpb.Operation, bool) {
