@@ -65,7 +65,10 @@ func Parse(arg string) (Location, error) {
 		// The parser's message repeats the URL, which may hold a secret.
 		return Location{}, errs.New(errs.ErrInvalid, "", "", "%s://...: not a valid URL (%s)", scheme, urlHint)
 	}
-	shown := scheme + "://" + hostOf(rest)
+	shown := u.Redacted()
+	if u.User != nil {
+		shown = scheme + "://" + hostOf(rest)
+	}
 	if u.User != nil {
 		return Location{}, errs.New(errs.ErrInvalid, "", "", "%s: credentials do not belong in the URL: use application-default credentials for gs:// and the AWS credential chain for s3://", shown)
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -26,6 +27,7 @@ import (
 	_ "gocloud.dev/blob/s3blob" // registers s3:// with blob.OpenBucket
 	"gocloud.dev/gcerrors"
 	"gocloud.dev/gcp"
+	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
 
 	"github.com/fbadmin/fbadmin/internal/errs"
@@ -298,7 +300,11 @@ func (l Location) Create(ctx context.Context) (*Writer, error) {
 		tmp := l.Path + ".partial"
 		f, err := os.Create(tmp)
 		if err != nil {
-			return nil, classify(ctx, err, "create", Location{Kind: Local, Path: tmp})
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, &errs.Error{Kind: errs.ErrNotFound, Op: "create", Target: l.String(), Cause: message{
+					fmt.Sprintf("no such directory %s (hint: create it first)", filepath.Dir(l.Path)), err}}
+			}
+			return nil, classify(ctx, err, "create", l)
 		}
 		dst = f
 		wr.commit = func() error {
@@ -324,12 +330,14 @@ func (l Location) Create(ctx context.Context) (*Writer, error) {
 		// Find a missing bucket or refused credentials now rather than
 		// after the whole upload; a writer may lack the right to list,
 		// which is no reason to stop.
-		if ok, err := b.IsAccessible(ctx); err != nil && gcerrors.Code(err) != gcerrors.PermissionDenied {
-			b.Close()
-			return nil, classify(ctx, err, "create", l)
-		} else if !ok && err == nil {
-			b.Close()
-			return nil, errs.New(errs.ErrNotFound, "create", l.String(), "no such bucket %q", l.Bucket)
+		if _, _, err := b.ListPage(ctx, blob.FirstPageToken, 1, &blob.ListOptions{Prefix: l.Key}); err != nil {
+			if err := classify(ctx, err, "create", l); !errors.Is(err, errs.ErrPermission) {
+				b.Close()
+				if errors.Is(err, errs.ErrNotFound) {
+					return nil, errs.New(errs.ErrNotFound, "create", l.String(), "no such bucket %q", l.Bucket)
+				}
+				return nil, err
+			}
 		}
 		wctx, cancel := context.WithCancel(ctx)
 		bw, err := b.NewWriter(wctx, l.Key, &blob.WriterOptions{ContentType: contentType(l.Key)})
@@ -603,6 +611,24 @@ func classify(ctx context.Context, err error, op string, l Location) error {
 		return errs.Wrap(err, op, target)
 	}
 	msg := err.Error()
+	// gcsblob reads 403 as not found (Cloud Storage answers 403 for a
+	// bucket the caller may not see, which may not exist); fbadmin says
+	// what the service said.
+	status := 0
+	var gerr *googleapi.Error
+	var herr interface{ HTTPStatusCode() int }
+	switch {
+	case errors.As(err, &gerr):
+		status = gerr.Code
+	case errors.As(err, &herr):
+		status = herr.HTTPStatusCode()
+	}
+	switch status {
+	case http.StatusUnauthorized:
+		return kind(errs.ErrUnauthenticated, "the credentials were refused ("+accessHint+")")
+	case http.StatusForbidden:
+		return kind(errs.ErrPermission, "access denied ("+accessHint+")")
+	}
 	switch gcerrors.Code(err) {
 	case gcerrors.NotFound:
 		if strings.Contains(msg, "bucket") {
@@ -610,9 +636,6 @@ func classify(ctx context.Context, err error, op string, l Location) error {
 		}
 		return kind(errs.ErrNotFound, "no such object")
 	case gcerrors.PermissionDenied:
-		if strings.Contains(msg, "401") || strings.Contains(strings.ToLower(msg), "unauthenticated") {
-			return kind(errs.ErrUnauthenticated, "the credentials were refused ("+accessHint+")")
-		}
 		return kind(errs.ErrPermission, "access denied ("+accessHint+")")
 	case gcerrors.FailedPrecondition:
 		return kind(errs.ErrConflict, "the object changed while it was read (a new version was written): read it again")
