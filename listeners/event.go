@@ -22,11 +22,12 @@ const (
 // one JSON object per line by the NDJSON sinks:
 //
 //	{"id":"4f0c…","type":"modified","listener":"orders","path":"orders/A17",
-//	 "data":{"total":{"$int":"42"}},"update_time":"2026-11-25T18:00:00.123456Z",
-//	 "read_time":"2026-11-25T18:00:00.130001Z"}
+//	 "data":{"total":{"$int":"42"}},"create_time":"2026-11-20T09:12:44.000301Z",
+//	 "update_time":"2026-11-25T18:00:00.123456Z","read_time":"2026-11-25T18:00:00.130001Z"}
 //
 // Data is the document in the lossless value format of internal/value and is
-// absent for removals. For a removal, UpdateTime is the update time of the
+// absent for removals. CreateTime is when Firestore created the document
+// (absent for removals, and in events written before it was added). For a removal, UpdateTime is the update time of the
 // last version of the document the listener saw (Firestore does not report
 // when a document was deleted; ReadTime bounds it from above).
 type Event struct {
@@ -39,8 +40,11 @@ type Event struct {
 	// Path is the document path relative to the database root, such as
 	// "users/alice/orders/A17".
 	Path       string          `json:"path"`
-	Data       json.RawMessage `json:"data,omitempty"`
-	UpdateTime time.Time       `json:"update_time"`
+	Data json.RawMessage `json:"data,omitempty"`
+	// CreateTime is the document's creation time in Firestore; zero for
+	// removals.
+	CreateTime time.Time `json:"create_time,omitzero"`
+	UpdateTime time.Time `json:"update_time"`
 	ReadTime   time.Time       `json:"read_time"`
 }
 

@@ -130,7 +130,7 @@ func (l *listener) emitFirst(ctx context.Context, snap *stream.Snapshot) error {
 					return err
 				}
 				ev := Event{ID: EventID(c.path, c.doc.UpdateTime, false), Type: u.typ, Listener: l.spec.Name, Path: c.path,
-					Data: data, UpdateTime: c.doc.UpdateTime.UTC(), ReadTime: enc.readTime}
+					Data: data, CreateTime: c.doc.CreateTime.UTC(), UpdateTime: c.doc.UpdateTime.UTC(), ReadTime: enc.readTime}
 				if err := l.queue(ctx, r, ev); err != nil {
 					return err
 				}
@@ -230,7 +230,8 @@ func (l *listener) emit(ctx context.Context, r *route, enc *encoder, c change) e
 		if err != nil {
 			return err
 		}
-		ev = Event{Type: Added, Listener: l.spec.Name, Path: c.path, Data: data, UpdateTime: c.doc.UpdateTime.UTC(), ReadTime: enc.readTime}
+		ev = Event{Type: Added, Listener: l.spec.Name, Path: c.path, Data: data, CreateTime: c.doc.CreateTime.UTC(),
+			UpdateTime: c.doc.UpdateTime.UTC(), ReadTime: enc.readTime}
 		if had {
 			ev.Type = Modified
 		}

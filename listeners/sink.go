@@ -36,6 +36,15 @@ type Flusher interface {
 	Flush(ctx context.Context) error
 }
 
+// ConcurrentSender is implemented by sinks whose Send may run from several
+// goroutines at once for batches of different documents (a database sink
+// with a connection pool). A backfill, which sends each document once,
+// keeps up to MaxConcurrentSends batches in flight to such a sink; the
+// engine still sends one batch at a time.
+type ConcurrentSender interface {
+	MaxConcurrentSends() int
+}
+
 // Spooler is implemented by sinks that keep undelivered batches in an
 // on-disk spool (the webhook sink): SpoolBytes is the spool's current size,
 // exported as a metric.

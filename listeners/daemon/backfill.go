@@ -10,13 +10,18 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/firestore"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/api/iterator"
 
+	"github.com/fbadmin/fbadmin/internal/docpath"
 	"github.com/fbadmin/fbadmin/internal/errs"
 	"github.com/fbadmin/fbadmin/internal/retry"
+	"github.com/fbadmin/fbadmin/internal/transfer"
 	"github.com/fbadmin/fbadmin/internal/value"
 	"github.com/fbadmin/fbadmin/listeners"
 )
@@ -87,12 +92,12 @@ func Backfill(ctx context.Context, cfg *Config, listener string, opts BackfillOp
 	rt = rt.UTC().Truncate(time.Microsecond)
 
 	type target struct {
-		name    string
-		sink    listeners.Sink
-		ckpt    string
-		old     listeners.Checkpoint
-		next    listeners.Checkpoint
-		pending []listeners.Event
+		name  string
+		sink  listeners.Sink
+		ckpt  string
+		old   listeners.Checkpoint
+		next  listeners.Checkpoint
+		sends *errgroup.Group // batches in flight to the sink
 	}
 	var targets []*target
 	defer func() {
@@ -100,6 +105,11 @@ func Backfill(ctx context.Context, cfg *Config, listener string, opts BackfillOp
 			t.sink.Close()
 		}
 	}()
+	// Sends run under sctx, which a failed send cancels (stopping the read);
+	// the read's group cancels gctx when it ends, sends in flight go on.
+	sctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	g, gctx := errgroup.WithContext(sctx)
 	for _, name := range sinks {
 		sc := *cfg.sinkConfig(name)
 		path := filepath.Join(cfg.StateDir, "checkpoints", listener, name+".ckpt")
@@ -114,14 +124,14 @@ func Backfill(ctx context.Context, cfg *Config, listener string, opts BackfillOp
 		if err != nil {
 			return nil, errs.Wrap(err, "open sink", name)
 		}
-		targets = append(targets, &target{name: name, sink: s, ckpt: path, old: old, next: listeners.Checkpoint{}})
+		t := &target{name: name, sink: s, ckpt: path, old: old, next: listeners.Checkpoint{}, sends: &errgroup.Group{}}
+		inFlight := 1
+		if c, ok := s.(listeners.ConcurrentSender); ok {
+			inFlight = max(1, c.MaxConcurrentSends())
+		}
+		t.sends.SetLimit(inFlight)
+		targets = append(targets, t)
 	}
-
-	client, err := listenerClient(ctx, cfg, lc)
-	if err != nil {
-		return nil, err
-	}
-	defer client.Close()
 
 	batchSize := cfg.Engine.BatchSize
 	if batchSize <= 0 {
@@ -136,84 +146,122 @@ func Backfill(ctx context.Context, cfg *Config, listener string, opts BackfillOp
 	}
 	send := func(t *target, evs []listeners.Event) error {
 		for attempt := 0; ; attempt++ {
-			err := t.sink.Send(ctx, evs)
+			err := t.sink.Send(sctx, evs)
 			if err == nil {
 				return nil
 			}
-			if ctx.Err() != nil {
-				return ctx.Err()
+			if sctx.Err() != nil {
+				return context.Cause(sctx)
 			}
 			d := retry.Backoff(backoffInitial, backoffMax, attempt)
 			logger.Warn("backfill: send failed; retrying", "sink", t.name, "err", err, "retry_in", d)
-			if !retry.Sleep(ctx, d) {
-				return ctx.Err()
+			if !retry.Sleep(sctx, d) {
+				return context.Cause(sctx)
 			}
 		}
 	}
-	flush := func(t *target, min int) error {
-		if len(t.pending) < max(min, 1) {
-			return nil
+	// dispatch hands a batch to the sink's senders; it blocks while the
+	// sink has as many batches in flight as it takes.
+	dispatch := func(t *target, evs []listeners.Event) {
+		if len(evs) == 0 {
+			return
 		}
-		if err := send(t, t.pending); err != nil {
+		t.sends.Go(func() error {
+			err := send(t, evs)
+			if err != nil {
+				stop(err) // stops the read and the other sends
+			}
 			return err
-		}
-		t.pending = nil // a sink may keep the slice it was sent
-		return nil
+		})
 	}
 
 	res := &BackfillResult{ReadTime: rt, Sent: map[string]int{}, Removed: map[string]int{}}
 	logger.Info("backfill: reading the query", "read_time", rt.Format(time.RFC3339Nano), "sinks", strings.Join(sinks, ","))
-	q := lc.query()(client)
-	it := q.WithReadOptions(firestore.ReadTime(rt)).Documents(ctx)
-	defer it.Stop()
-	for {
-		snap, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			return nil, errs.Wrap(err, "backfill: read the query at", rt.Format(time.RFC3339Nano))
-		}
-		res.Documents++
-		path := snap.Ref.Path[strings.Index(snap.Ref.Path, "/documents/")+len("/documents/"):]
-		data, err := value.EncodeMap(snap.Data())
-		if err != nil {
-			return nil, fmt.Errorf("backfill: encode %s: %w", path, err)
-		}
-		ut := snap.UpdateTime.UTC()
-		for _, t := range targets {
-			t.next[path] = ut.UnixNano()
-			old, had := t.old[path]
-			if had && old == ut.UnixNano() {
-				continue // the sink has this version
+
+	// Readers fill batches of documents; one goroutine turns each batch
+	// into the events of every sink (against its checkpoint) and hands
+	// them to the sinks' senders, so reading, converting and sending
+	// overlap.
+	batches := make(chan []transfer.Doc, 4)
+	var read atomic.Int64
+	g.Go(func() error {
+		defer close(batches)
+		return readQuery(gctx, cfg, lc, rt, batchSize, batches, &read)
+	})
+	g.Go(func() error {
+		tick := time.NewTicker(10 * time.Second)
+		defer tick.Stop()
+		start := time.Now()
+		for {
+			select {
+			case <-tick.C:
+				n := read.Load()
+				logger.Info("backfill: progress", "documents", n, "per_s", int(float64(n)/time.Since(start).Seconds()))
+			case <-gctx.Done():
+				return nil
+			case b, ok := <-batches:
+				if !ok {
+					return nil
+				}
+				res.Documents += len(b)
+				for _, t := range targets {
+					evs := make([]listeners.Event, 0, len(b))
+					for _, d := range b {
+						ut := d.UpdateTime.UTC()
+						t.next[d.Path] = ut.UnixNano()
+						old, had := t.old[d.Path]
+						if had && old == ut.UnixNano() {
+							continue // the sink has this version
+						}
+						typ := listeners.Added
+						if had {
+							typ = listeners.Modified
+						}
+						evs = append(evs, listeners.Event{ID: listeners.EventID(d.Path, ut, false), Type: typ, Listener: listener,
+							Path: d.Path, Data: d.Data, CreateTime: d.CreateTime.UTC(), UpdateTime: ut, ReadTime: rt})
+					}
+					res.Sent[t.name] += len(evs)
+					dispatch(t, evs)
+				}
 			}
-			typ := listeners.Added
-			if had {
-				typ = listeners.Modified
-			}
-			t.pending = append(t.pending, listeners.Event{ID: listeners.EventID(path, ut, false), Type: typ,
-				Listener: listener, Path: path, Data: data, UpdateTime: ut, ReadTime: rt})
-			res.Sent[t.name]++
-			if err := flush(t, batchSize); err != nil {
-				return nil, err
-			}
+		}
+	})
+	err = g.Wait()
+	for _, t := range targets {
+		if serr := t.sends.Wait(); err == nil {
+			err = serr
 		}
 	}
+	if cause := context.Cause(sctx); cause != nil && ctx.Err() == nil {
+		err = cause // a send failed for good
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
 	for _, t := range targets {
+		var pending []listeners.Event
 		for path, old := range t.old {
 			if _, ok := t.next[path]; ok {
 				continue
 			}
 			ut := time.Unix(0, old).UTC()
-			t.pending = append(t.pending, listeners.Event{ID: listeners.EventID(path, ut, true), Type: listeners.Removed,
+			pending = append(pending, listeners.Event{ID: listeners.EventID(path, ut, true), Type: listeners.Removed,
 				Listener: listener, Path: path, UpdateTime: ut, ReadTime: rt})
 			res.Removed[t.name]++
-			if err := flush(t, batchSize); err != nil {
-				return nil, err
+			if len(pending) >= batchSize {
+				if err := send(t, pending); err != nil {
+					return nil, err
+				}
+				pending = nil // a sink may keep the slice it was sent
 			}
 		}
-		if err := flush(t, 1); err != nil {
-			return nil, err
+		if len(pending) > 0 {
+			if err := send(t, pending); err != nil {
+				return nil, err
+			}
 		}
 		if f, ok := t.sink.(listeners.Flusher); ok {
 			if err := f.Flush(ctx); err != nil {
@@ -230,6 +278,96 @@ func Backfill(ctx context.Context, cfg *Config, listener string, opts BackfillOp
 			"documents", len(t.next), "sent", res.Sent[t.name], "removed", res.Removed[t.name])
 	}
 	return res, nil
+}
+
+// readQuery reads the listener's query at rt and sends its documents in
+// batches of up to size. A listener without filters is read with
+// internal/transfer's parallel range queries over the low-level API; one
+// with filters with the SDK's query, in one stream.
+func readQuery(ctx context.Context, cfg *Config, lc ListenerConfig, rt time.Time, size int, out chan<- []transfer.Doc, n *atomic.Int64) error {
+	emit := func(b []transfer.Doc) error {
+		n.Add(int64(len(b)))
+		select {
+		case out <- b:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	project, database := lc.Project, lc.Database
+	if project == "" {
+		project = cfg.Project
+	}
+	if database == "" {
+		database = cfg.Database
+	}
+	if len(lc.Where) == 0 {
+		db, err := transfer.Open(ctx, transfer.Config{Project: project, Database: database, EmulatorHost: os.Getenv("FIRESTORE_EMULATOR_HOST")})
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		var mu sync.Mutex
+		bufs := map[int][]transfer.Doc{}
+		err = transfer.Read(ctx, db, transfer.ReadOptions{Collection: lc.Collection, Group: lc.CollectionGroup, ReadTime: rt},
+			func(w int, d transfer.Doc) error {
+				mu.Lock()
+				b := append(bufs[w], d)
+				if len(b) < size {
+					bufs[w] = b
+					mu.Unlock()
+					return nil
+				}
+				bufs[w] = nil
+				mu.Unlock()
+				return emit(b)
+			})
+		if err != nil {
+			return errs.Wrap(err, "backfill: read the query at", rt.Format(time.RFC3339Nano))
+		}
+		for _, b := range bufs {
+			if len(b) > 0 {
+				if err := emit(b); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	client, err := listenerClient(ctx, cfg, lc)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	q := lc.query()(client)
+	it := q.WithReadOptions(firestore.ReadTime(rt)).Documents(ctx)
+	defer it.Stop()
+	var b []transfer.Doc
+	for {
+		snap, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return errs.Wrap(err, "backfill: read the query at", rt.Format(time.RFC3339Nano))
+		}
+		path := docpath.Rel(snap.Ref.Path)
+		data, err := value.EncodeMap(snap.Data())
+		if err != nil {
+			return fmt.Errorf("backfill: encode %s: %w", path, err)
+		}
+		b = append(b, transfer.Doc{Path: path, Data: data, CreateTime: snap.CreateTime, UpdateTime: snap.UpdateTime})
+		if len(b) == size {
+			if err := emit(b); err != nil {
+				return err
+			}
+			b = nil
+		}
+	}
+	if len(b) > 0 {
+		return emit(b)
+	}
+	return nil
 }
 
 // listenerClient opens a Firestore client on the listener's project and

@@ -435,6 +435,9 @@ func (r *reconciler) found(t *reconcileTarget, diff Difference, d *dbDoc, typ li
 			return err
 		}
 		ev.Data, ev.UpdateTime = data, d.ut
+		if d.snap != nil {
+			ev.CreateTime = d.snap.CreateTime.UTC()
+		}
 		ev.ID = listeners.EventID(diff.Path, ev.UpdateTime, false)
 	}
 	t.pending = append(t.pending, ev)

@@ -13,7 +13,7 @@
 //	id          text               document ID: A17
 //	parent      text               parent collection path: users/alice/orders
 //	data        jsonb              the document in fbadmin's lossless value format (internal/value)
-//	create_time timestamptz        update time of the first version this table received
+//	create_time timestamptz        when Firestore created the document (for events without it: the update time of the first version received)
 //	update_time timestamptz        update time of the version held
 //	deleted     boolean            mark mode: the document was deleted (data keeps its last version)
 //	listener, event_id, event_type text, read_time timestamptz: the event that wrote the row
@@ -203,6 +203,11 @@ func TableName(listener string) string {
 	return strings.NewReplacer("-", "_", ".", "_").Replace(strings.ToLower(listener))
 }
 
+// MaxConcurrentSends is the size of the connection pool: batches of
+// different documents may be sent from that many goroutines at once
+// ([listeners.ConcurrentSender]).
+func (s *Sink) MaxConcurrentSends() int { return int(s.opts.MaxConns) }
+
 // DeadLetters returns how many events this sink has sent to a dead-letter
 // table since it was opened.
 func (s *Sink) DeadLetters() int64 { return s.dead.Load() }
@@ -232,10 +237,22 @@ func (s *Sink) Send(ctx context.Context, events []listeners.Event) error {
 	if err := s.ensureTables(ctx, rows); err != nil {
 		return err
 	}
-	// The fast path: every statement in one round trip. A row PostgreSQL
-	// refuses aborts the transaction; the batch is then applied again one
-	// row at a time, each under a savepoint.
-	err := s.apply(ctx, rows, false)
+	// The fast paths: a large batch of upserts is copied into a staging
+	// table and moved with one statement; other batches send every
+	// statement in one round trip. A row PostgreSQL refuses aborts the
+	// transaction; the batch is then applied again one row at a time, each
+	// under a savepoint.
+	var err error
+	if bulkable(rows) {
+		if err = s.applyBulk(ctx, rows); err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("postgres sink: %w", err)
+		}
+		s.log.Debug("bulk apply failed; applying the batch row by row", "rows", len(rows), "err", err.Error())
+	}
+	err = s.apply(ctx, rows, false)
 	if rowFault(err) {
 		err = s.apply(ctx, rows, true)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -181,7 +182,7 @@ ON CONFLICT (path) DO UPDATE SET update_time = excluded.update_time, listener = 
 WHERE b.update_time <= excluded.update_time`, t, tomb),
 			[]any{ev.Path, ev.UpdateTime, ev.Listener, ev.ID, ev.ReadTime}
 	}
-	args := []any{ev.Path, id, parent, string(ev.Data), ev.UpdateTime, ev.Listener, ev.ID, string(ev.Type), ev.ReadTime}
+	args := []any{ev.Path, id, parent, string(ev.Data), ev.UpdateTime, ev.Listener, ev.ID, string(ev.Type), ev.ReadTime, createTime(ev)}
 	var names, params, sets strings.Builder
 	for i, c := range s.cols {
 		n := pgx.Identifier{c.name}.Sanitize()
@@ -190,17 +191,10 @@ WHERE b.update_time <= excluded.update_time`, t, tomb),
 		fmt.Fprintf(&sets, ", %s = excluded.%s", n, n)
 		args = append(args, r.values[i])
 	}
-	// An upsert replaces a row only with a version at least as new; the
-	// same version does not undo its own removal (mark mode).
 	insert := fmt.Sprintf(`INSERT INTO %s AS t (path, id, parent, data, create_time, update_time, deleted, listener, event_id, event_type, read_time%s)
-SELECT $1::text, $2::text, $3::text, $4::jsonb, $5::timestamptz, $5::timestamptz, false, $6::text, $7::text, $8::text, $9::timestamptz%s
+SELECT $1::text, $2::text, $3::text, $4::jsonb, $10::timestamptz, $5::timestamptz, false, $6::text, $7::text, $8::text, $9::timestamptz%s
 /*where*/
-ON CONFLICT (path) DO UPDATE SET id = excluded.id, parent = excluded.parent, data = excluded.data,
-	create_time = CASE WHEN t.deleted THEN excluded.create_time ELSE t.create_time END,
-	update_time = excluded.update_time, deleted = false, listener = excluded.listener, event_id = excluded.event_id,
-	event_type = excluded.event_type, read_time = excluded.read_time%s
-WHERE t.update_time < excluded.update_time OR (t.update_time = excluded.update_time AND NOT t.deleted)`,
-		t, names.String(), params.String(), sets.String())
+`+upsertClause, t, names.String(), params.String(), sets.String())
 	if s.opts.Deletes == DeleteMark {
 		return strings.Replace(insert, "/*where*/\n", "", 1), args
 	}
@@ -209,6 +203,28 @@ WHERE t.update_time < excluded.update_time OR (t.update_time = excluded.update_t
 	// created again).
 	return fmt.Sprintf(`WITH gone AS (DELETE FROM %s WHERE path = $1::text AND update_time < $5::timestamptz)
 `, tomb) + strings.Replace(insert, "/*where*/", "WHERE NOT EXISTS (SELECT 1 FROM "+tomb+" WHERE path = $1::text AND update_time >= $5::timestamptz)", 1), args
+}
+
+// upsertClause replaces a row only with a version at least as new; the
+// same version does not undo its own removal (mark mode). The creation
+// time is the document's in Firestore; events written before events
+// carried it give the update time of the first version received instead,
+// which a later event's real creation time (earlier) replaces. A document
+// created again after a removal (mark mode) takes its new creation time.
+// The %s is the typed columns' assignments.
+const upsertClause = `ON CONFLICT (path) DO UPDATE SET id = excluded.id, parent = excluded.parent, data = excluded.data,
+	create_time = CASE WHEN t.deleted THEN excluded.create_time ELSE LEAST(t.create_time, excluded.create_time) END,
+	update_time = excluded.update_time, deleted = false, listener = excluded.listener, event_id = excluded.event_id,
+	event_type = excluded.event_type, read_time = excluded.read_time%s
+WHERE t.update_time < excluded.update_time OR (t.update_time = excluded.update_time AND NOT t.deleted)`
+
+// createTime is the creation time an upsert of ev stores: the document's,
+// or, for an event that does not carry it, its update time.
+func createTime(ev listeners.Event) time.Time {
+	if ev.CreateTime.IsZero() {
+		return ev.UpdateTime
+	}
+	return ev.CreateTime
 }
 
 // deadLetter returns the SQL and arguments that record a failed event.
