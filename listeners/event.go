@@ -39,13 +39,13 @@ type Event struct {
 	Listener string    `json:"listener"`
 	// Path is the document path relative to the database root, such as
 	// "users/alice/orders/A17".
-	Path       string          `json:"path"`
+	Path string          `json:"path"`
 	Data json.RawMessage `json:"data,omitempty"`
 	// CreateTime is the document's creation time in Firestore; zero for
 	// removals.
 	CreateTime time.Time `json:"create_time,omitzero"`
 	UpdateTime time.Time `json:"update_time"`
-	ReadTime   time.Time       `json:"read_time"`
+	ReadTime   time.Time `json:"read_time"`
 }
 
 // EventID returns the ID of the change of the document at path to the

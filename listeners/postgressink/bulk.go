@@ -97,4 +97,3 @@ SELECT path, id, parent, data, create_time, update_time, false, listener, event_
 	}
 	return tx.Commit(ctx)
 }
-
