@@ -15,6 +15,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/fbadmin/fbadmin/internal/cliout"
 	"github.com/fbadmin/fbadmin/internal/errs"
 	"github.com/fbadmin/fbadmin/internal/managed"
 	"github.com/fbadmin/fbadmin/internal/storage"
@@ -239,7 +240,8 @@ func managedImportSpool(ctx context.Context, opts importOptions, d *deps) (strin
 	if err != nil {
 		return "", true, fmt.Errorf("import: spool the managed export: %w", err)
 	}
-	prog := d.progress("read managed export")
+	// Not d.progress: its test hook interrupts the import proper.
+	prog := cliout.NewProgress(d.stderr, cliout.ProgressOptions{Label: "read managed export", Terminal: d.stderrTTY, Quiet: d.g.Quiet})
 	st, err := managed.ToNDJSON(ctx, exp, f, managed.ReadOptions{Collections: opts.Collections}, prog)
 	prog.Finish()
 	if cerr := f.Close(); err == nil {
