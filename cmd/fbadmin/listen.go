@@ -76,37 +76,50 @@ func runListen(ctx context.Context, opts listenOptions, out, logw io.Writer) err
 type backfillOptions struct {
 	config, listener string
 	sinks            []string
-	readTime         string
+	readTime, from   string
 }
 
 func listenBackfillCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "backfill",
 		Usage:     "fill a listener's sinks from the database at a read time, so that the daemon continues from there",
-		UsageText: "fbadmin listen backfill --config FILE --listener NAME [--sink NAME]... [--read-time TIME]",
+		UsageText: "fbadmin listen backfill --config FILE --listener NAME [--sink NAME]... [--read-time TIME | --from EXPORT]",
 		Description: `Reads the listener's query once, as one consistent snapshot at a read time, sends every
 document to the listener's sinks (or those named by --sink), and writes their checkpoints as if
 the daemon had delivered exactly that state: the next 'fbadmin listen' emits what changed since
 the read time and nothing else. Over an existing checkpoint only what differs is sent (removals
 included). Run it while the daemon is stopped (both write the checkpoints); an interrupted
-backfill writes no checkpoint and can simply be run again (its events carry the same IDs).
-Prints a summary: the read time, the documents read, and per sink what was sent and removed.
+backfill writes no checkpoint and can simply be run again (its events carry the same IDs, and
+sinks that keep versions, such as postgres, change nothing for a version they hold).
+The query is read in parallel ranges of document IDs (listeners without where filters), while
+up to as many batches as a database sink has connections are written at once.
+With --from, the documents come from an NDJSON export made by 'fbadmin fs export' (a file,
+gs:// or s3:// object, .gz/.zst, or a split export's manifest or prefix) and cost no Firestore
+reads; only the documents of the listener's collection (or collection group) are sent, and
+listeners with where filters are refused. The daemon then sends what changed since the export.
+Progress goes to stderr every 10 s. Prints a summary: the read time, the documents read, and
+per sink what was sent and removed.
 
 Examples:
    fbadmin listen backfill --config listen.yaml --listener users
    fbadmin listen backfill --config listen.yaml --listener users --sink warehouse --read-time 2026-12-05T10:00:00Z
-   fbadmin listen backfill -c listen.yaml --listener users -o json`,
+   fbadmin listen backfill -c listen.yaml --listener users -o json
+   fbadmin listen backfill -c listen.yaml --listener users --from gs://backups/2026-12-05/`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "the YAML config `FILE`", Required: true, EnvVars: []string{"FBADMIN_LISTEN_CONFIG"}},
 			&cli.StringFlag{Name: "listener", Aliases: []string{"l"}, Usage: "the listener `NAME` to backfill", Required: true},
 			&cli.StringSliceFlag{Name: "sink", Usage: "only this sink `NAME` of the listener (repeatable; default: all of its sinks)"},
 			&cli.StringFlag{Name: "read-time", Usage: "read the database as of `TIME` (RFC 3339, or a duration ago such as 10m; default: one second ago)"},
+			&cli.StringFlag{Name: "from", Usage: "read the documents from the NDJSON export `EXPORT` (file, URL, or split export) instead of the database"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usagef("listen backfill takes no arguments (got %q): name the listener with --listener", c.Args().First())
 			}
-			opts := backfillOptions{config: c.String("config"), listener: c.String("listener"), sinks: c.StringSlice("sink"), readTime: c.String("read-time")}
+			opts := backfillOptions{config: c.String("config"), listener: c.String("listener"), sinks: c.StringSlice("sink"), readTime: c.String("read-time"), from: c.String("from")}
+			if opts.from != "" && opts.readTime != "" {
+				return usagef("--read-time and --from exclude each other: an export holds one state already")
+			}
 			return withDeps(c, func(ctx context.Context, d *deps) error { return runBackfill(ctx, opts, d) })
 		},
 	}
@@ -131,7 +144,7 @@ func runBackfill(ctx context.Context, opts backfillOptions, d *deps) error {
 		return err
 	}
 	logger := daemon.NewLogger(cfg.Log, d.stderr)
-	res, err := daemon.Backfill(ctx, cfg, opts.listener, daemon.BackfillOptions{Sinks: opts.sinks, ReadTime: rt, Logger: logger, Stdout: d.stdout})
+	res, err := daemon.Backfill(ctx, cfg, opts.listener, daemon.BackfillOptions{Sinks: opts.sinks, ReadTime: rt, From: opts.from, Logger: logger, Stdout: d.stdout})
 	if err != nil {
 		return readTimeError(err, opts.readTime)
 	}

@@ -34,6 +34,14 @@ type BackfillOptions struct {
 	// ReadTime is the time the database is read at; zero means one second
 	// ago (a read time must not be in the future of the server's clock).
 	ReadTime time.Time
+	// From, when set, backfills from an NDJSON export instead of the
+	// database: a file, an object (gs://, s3://) or a split export's
+	// manifest or prefix, as internal/storage reads them. It costs no
+	// Firestore reads. Only the documents of the listener's collection or
+	// collection group are sent; a listener with filters is refused.
+	// ReadTime must then be zero: the events' read time is the manifest's,
+	// or the time of the backfill.
+	From string
 	// Logger receives progress; nil means one built from the config.
 	Logger *slog.Logger
 	// Stdout receives the events of stdout sinks; nil means os.Stdout.
@@ -86,6 +94,17 @@ func Backfill(ctx context.Context, cfg *Config, listener string, opts BackfillOp
 		opts.Stdout = os.Stdout
 	}
 	rt := opts.ReadTime
+	if opts.From != "" {
+		if !rt.IsZero() {
+			return nil, errs.New(errs.ErrInvalid, "backfill", listener, "a read time and an export to read from exclude each other: an export holds one state already")
+		}
+		if err := checkFromFile(lc, opts.From); err != nil {
+			return nil, err
+		}
+		if rt, err = exportReadTime(ctx, opts.From); err != nil {
+			return nil, err
+		}
+	}
 	if rt.IsZero() {
 		rt = time.Now().Add(-time.Second)
 	}
@@ -176,7 +195,11 @@ func Backfill(ctx context.Context, cfg *Config, listener string, opts BackfillOp
 	}
 
 	res := &BackfillResult{ReadTime: rt, Sent: map[string]int{}, Removed: map[string]int{}}
-	logger.Info("backfill: reading the query", "read_time", rt.Format(time.RFC3339Nano), "sinks", strings.Join(sinks, ","))
+	if opts.From != "" {
+		logger.Info("backfill: reading the export", "from", opts.From, "sinks", strings.Join(sinks, ","))
+	} else {
+		logger.Info("backfill: reading the query", "read_time", rt.Format(time.RFC3339Nano), "sinks", strings.Join(sinks, ","))
+	}
 
 	// Readers fill batches of documents; one goroutine turns each batch
 	// into the events of every sink (against its checkpoint) and hands
@@ -186,7 +209,19 @@ func Backfill(ctx context.Context, cfg *Config, listener string, opts BackfillOp
 	var read atomic.Int64
 	g.Go(func() error {
 		defer close(batches)
-		return readQuery(gctx, cfg, lc, rt, batchSize, batches, &read)
+		emit := func(b []transfer.Doc) error {
+			read.Add(int64(len(b)))
+			select {
+			case batches <- b:
+				return nil
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		if opts.From != "" {
+			return readExport(gctx, lc, opts.From, batchSize, emit)
+		}
+		return readQuery(gctx, cfg, lc, rt, batchSize, emit)
 	})
 	g.Go(func() error {
 		tick := time.NewTicker(10 * time.Second)
@@ -284,16 +319,7 @@ func Backfill(ctx context.Context, cfg *Config, listener string, opts BackfillOp
 // batches of up to size. A listener without filters is read with
 // internal/transfer's parallel range queries over the low-level API; one
 // with filters with the SDK's query, in one stream.
-func readQuery(ctx context.Context, cfg *Config, lc ListenerConfig, rt time.Time, size int, out chan<- []transfer.Doc, n *atomic.Int64) error {
-	emit := func(b []transfer.Doc) error {
-		n.Add(int64(len(b)))
-		select {
-		case out <- b:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+func readQuery(ctx context.Context, cfg *Config, lc ListenerConfig, rt time.Time, size int, emit func([]transfer.Doc) error) error {
 	project, database := lc.Project, lc.Database
 	if project == "" {
 		project = cfg.Project
