@@ -362,6 +362,10 @@ func (d *deps) backupClient(ctx context.Context, endpoint, label string) (*backu
 	cfg := backup.Config{Project: project, Database: d.g.Database, Endpoint: endpoint, DialOptions: d.grpcOptions()}
 	if !strings.HasPrefix(endpoint, "http://") {
 		if err := d.checkCredentials(ctx); err != nil {
+			if errs.KindOf(err) == errs.ErrUnauthenticated {
+				return nil, errs.New(errs.ErrUnauthenticated, "credentials", "", "no Google credentials found (hint: pass --credentials FILE, "+
+					"set GOOGLE_APPLICATION_CREDENTIALS or run 'gcloud auth application-default login': managed exports and imports run in production only)")
+			}
 			return nil, err
 		}
 	}
