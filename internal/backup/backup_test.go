@@ -7,8 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/firestore/apiv1/admin/adminpb"
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/fbadmin/fbadmin/internal/backup"
 	"github.com/fbadmin/fbadmin/internal/backup/backuptest"
@@ -279,5 +283,51 @@ func TestOperationName(t *testing.T) {
 		if got := c.OperationName(in); got != want {
 			t.Errorf("OperationName(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestFromProtoKinds(t *testing.T) {
+	for _, c := range []struct {
+		md   proto.Message
+		kind string
+	}{
+		{&adminpb.ExportDocumentsMetadata{OperationState: adminpb.OperationState_PROCESSING}, "export"},
+		{&adminpb.ImportDocumentsMetadata{OperationState: adminpb.OperationState_FINALIZING}, "import"},
+		{&adminpb.IndexOperationMetadata{State: adminpb.OperationState_PROCESSING}, "index"},
+		{&adminpb.FieldOperationMetadata{State: adminpb.OperationState_PROCESSING}, "field"},
+		{&adminpb.BulkDeleteDocumentsMetadata{OperationState: adminpb.OperationState_PROCESSING}, "bulk-delete"},
+		{&adminpb.RestoreDatabaseMetadata{OperationState: adminpb.OperationState_PROCESSING}, "restore-database"},
+	} {
+		a, err := anypb.New(c.md)
+		if err != nil {
+			t.Fatal(err)
+		}
+		op := backup.FromProto(&longrunningpb.Operation{Name: "projects/p/databases/d/operations/x", Metadata: a})
+		want := "PROCESSING"
+		if c.kind == "import" {
+			want = "FINALIZING"
+		}
+		if op.Kind != c.kind || op.State != want {
+			t.Errorf("%T: got kind %q state %q, want %q %q", c.md, op.Kind, op.State, c.kind, want)
+		}
+	}
+	// No metadata: the state follows from done and the result.
+	for _, c := range []struct {
+		op   *longrunningpb.Operation
+		want string
+	}{
+		{&longrunningpb.Operation{}, "PROCESSING"},
+		{&longrunningpb.Operation{Done: true}, "SUCCESSFUL"},
+		{&longrunningpb.Operation{Done: true, Result: &longrunningpb.Operation_Error{Error: status.New(codes.Canceled, "x").Proto()}}, "CANCELLED"},
+		{&longrunningpb.Operation{Done: true, Result: &longrunningpb.Operation_Error{Error: status.New(codes.ResourceExhausted, "x").Proto()}}, "FAILED"},
+	} {
+		op := backup.FromProto(c.op)
+		if op.State != c.want {
+			t.Errorf("%v: got %s, want %s", c.op, op.State, c.want)
+		}
+	}
+	op := backup.FromProto(&longrunningpb.Operation{Done: true, Result: &longrunningpb.Operation_Error{Error: status.New(codes.ResourceExhausted, "quota").Proto()}})
+	if op.ErrorCode != "RESOURCE_EXHAUSTED" || op.Error != "quota" || !errors.Is(op.Err(), errs.ErrResourceLimit) {
+		t.Errorf("failed operation: got %s %q %v", op.ErrorCode, op.Error, op.Err())
 	}
 }
