@@ -416,7 +416,8 @@ func (d *deps) followOperation(ctx context.Context, c *backup.Client, op *backup
 		return d.printer().One(op)
 	}
 	d.info("%s: operation %s %s; waiting for it (Ctrl-C stops waiting, not the %s)", label, op.Name, strings.ToLower(op.State), label)
-	defer d.onInterrupt(ctx, fmt.Sprintf("%s: interrupted: no longer waiting; the %s goes on in Firestore", label, label), "")()
+	defer d.onInterrupt(ctx, fmt.Sprintf("%s: interrupted: no longer waiting; the %s goes on in Firestore", label, label),
+		fmt.Sprintf("%s: the operation %s goes on in Firestore: follow it with: %s; to cancel it, run: %s", label, op.Name, getCmd, cancelCmd))()
 	prog := d.progress(label)
 	var docs, bytes, total int64
 	state := op.State
