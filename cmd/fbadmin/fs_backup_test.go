@@ -53,10 +53,10 @@ func TestBackupScripts(t *testing.T) {
 // fakeadmin drives and inspects the fake Admin API for the script's
 // database ($DB):
 //
-//	fakeadmin plan ok|fail|hang|deny|busy [polls=N]
+//	fakeadmin plan ok|fail|hang|deny|busy|invalid [polls=N]
 //	    the next operation started succeeds, ends FAILED (INTERNAL), never
-//	    ends until cancelled, or is refused at start with PERMISSION_DENIED
-//	    or FAILED_PRECONDITION
+//	    ends until cancelled, or is refused at start with PERMISSION_DENIED,
+//	    FAILED_PRECONDITION or INVALID_ARGUMENT
 //	fakeadmin requests FILE
 //	    writes the requests received so far, one JSON object a line
 //	    ({"method","name","collection_ids","uri_prefix","snapshot_time","filter","code"})
@@ -72,7 +72,7 @@ func cmdFakeAdmin(srv *backuptest.Server, ts *testscript.TestScript, neg bool, a
 	switch args[0] {
 	case "plan":
 		if neg || len(args) < 2 {
-			ts.Fatalf("usage: fakeadmin plan ok|fail|hang|deny|busy [polls=N]")
+			ts.Fatalf("usage: fakeadmin plan ok|fail|hang|deny|busy|invalid [polls=N]")
 		}
 		var p backuptest.Plan
 		switch args[1] {
@@ -83,6 +83,8 @@ func cmdFakeAdmin(srv *backuptest.Server, ts *testscript.TestScript, neg bool, a
 			p.Hang = true
 		case "deny":
 			p.StartErr = status.Error(codes.PermissionDenied, "The caller does not have permission")
+		case "invalid":
+			p.StartErr = status.Error(codes.InvalidArgument, "Bucket my-backups is in a location the database cannot export to")
 		case "busy":
 			p.StartErr = status.Error(codes.FailedPrecondition, "Another export or import operation is already running")
 		default:
