@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -18,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/internal/storage"
 	"github.com/fbadmin/fbadmin/internal/value"
 )
 
@@ -42,6 +41,10 @@ type ImportOptions struct {
 	// OnFailure is called for each document that could not be written
 	// (from several goroutines, one at a time).
 	OnFailure func(Failure)
+	// Expect, when set (a part of a split export), is checked during
+	// validation: the stored size and CRC-32C of the input, and its
+	// number of documents (unless a resume skips lines).
+	Expect *storage.Part
 }
 
 // NoJournal as ImportOptions.Journal disables the journal.
@@ -226,15 +229,16 @@ func (lr *lineReader) next() ([]byte, int, int, error) {
 
 func blank(line []byte) bool { return len(bytes.TrimSpace(line)) == 0 }
 
-// Validate checks every line of an import file and returns the number of
-// documents in it. The first bad line is returned as a [*LineError].
+// Validate checks every line of an import file (a path or URL, see
+// internal/storage) and returns the number of documents in it. The first
+// bad line is returned as a [*LineError].
 func Validate(ctx context.Context, file string) (int64, error) {
-	f, err := os.Open(file)
+	r, err := storage.Open(ctx, file)
 	if err != nil {
-		return 0, errs.Wrap(err, "open", file)
+		return 0, err
 	}
-	defer f.Close()
-	return validate(ctx, f, filepath.Base(file), nil)
+	defer r.Close()
+	return validate(ctx, r, r.Location().Base(), nil)
 }
 
 func validate(ctx context.Context, r io.Reader, name string, skip *doneCursor) (int64, error) {
@@ -353,11 +357,14 @@ func (b *importBatch) add(line []byte) {
 }
 
 // Import writes the documents of an export file (see [Line]) to db. The
-// file is validated first: a bad line stops the import before anything is
-// written. Documents are written in batches of up to 500, many batches at
-// once; a journal beside the file records the committed lines so that an
-// interrupted import (cancelled context, killed process, lost backend) can
-// be finished with Resume. On cancellation, batches in flight complete
+// file is a local path or a URL that internal/storage opens (gs://, s3://,
+// file://; .gz and .zst are decompressed). It is validated first: a bad
+// line stops the import before anything is written. Documents are written
+// in batches of up to 500, many batches at once; a journal (see
+// [JournalPath]) records the committed lines so that an interrupted import
+// (cancelled context, killed process, lost backend) can be finished with
+// Resume; the journal of an object records its generation or ETag, and a
+// resume refuses an object that changed. On cancellation, batches in flight complete
 // and are journaled before Import returns the context's error.
 func Import(ctx context.Context, db *DB, file string, o ImportOptions) (Stats, error) {
 	start := time.Now()
@@ -366,13 +373,24 @@ func Import(ctx context.Context, db *DB, file string, o ImportOptions) (Stats, e
 	if o.Concurrency < 1 {
 		o.Concurrency = 16
 	}
-	info, err := os.Stat(file)
+	loc, err := storage.Parse(file)
 	if err != nil {
-		return Stats{}, errs.Wrap(err, "import", file)
+		return Stats{}, err
 	}
-	if info.IsDir() {
-		return Stats{}, errs.New(errs.ErrInvalid, "import", file, "is a directory, want an NDJSON file")
+	if loc.Kind == storage.Stdio {
+		return Stats{}, errs.New(errs.ErrInvalid, "import", "-", "stdin cannot be read twice: copy it to a file first")
 	}
+	if loc.IsPrefix() {
+		return Stats{}, errs.New(errs.ErrInvalid, "import", file, "is a directory or prefix, want an NDJSON file")
+	}
+	// The first read validates; the import reads the input again. An
+	// object is read at one version both times (see storage.Open).
+	f, err := loc.Open(ctx)
+	if err != nil {
+		return Stats{}, err
+	}
+	info := f.Info()
+	name := loc.Base()
 
 	var j *journal
 	var skip doneCursor
@@ -381,22 +399,22 @@ func Import(ctx context.Context, db *DB, file string, o ImportOptions) (Stats, e
 		if jp == "" {
 			jp = JournalPath(file)
 		}
-		abs, _ := filepath.Abs(file)
-		j, err = openJournal(jp, journalHeader{Journal: 1, Input: abs, Size: info.Size(), Mode: o.Mode.String(), Database: db.Name()}, o.Resume)
+		j, err = openJournal(jp, journalHeader{Journal: 1, Input: loc.Canonical(), Size: info.Size, Version: info.Version,
+			Mode: o.Mode.String(), Database: db.Name()}, o.Resume)
 		if err != nil {
+			f.Close()
 			return Stats{}, err
 		}
 		defer j.close()
 		skip.rs = j.done
 	}
 
-	f, err := os.Open(file)
-	if err != nil {
-		return Stats{}, errs.Wrap(err, "import", file)
-	}
-	defer f.Close()
 	vskip := skip
-	total, err := validate(ctx, f, filepath.Base(file), &vskip)
+	total, err := validate(ctx, f, name, &vskip)
+	if err == nil && o.Expect != nil {
+		err = checkPart(loc, f, total, len(skip.rs) == 0, *o.Expect)
+	}
+	f.Close()
 	if err != nil {
 		if j != nil && len(j.done) == 0 {
 			j.remove()
@@ -404,8 +422,12 @@ func Import(ctx context.Context, db *DB, file string, o ImportOptions) (Stats, e
 		return c.stats(start), err
 	}
 	prog.SetTotal(total)
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
+	if f, err = loc.Open(ctx); err != nil {
 		return Stats{}, err
+	}
+	defer f.Close()
+	if now := f.Info(); now.Version != info.Version || now.Size != info.Size {
+		return Stats{}, errs.New(errs.ErrConflict, "import", loc.String(), "the input changed while it was validated (%s, now %s): run the import again", describe(info), describe(now))
 	}
 
 	w := newWriter(db, o.Mode, &c, prog, nil)
@@ -437,9 +459,9 @@ func Import(ctx context.Context, db *DB, file string, o ImportOptions) (Stats, e
 				}
 				var err error
 				if o.DryRun {
-					err = dryRunBatch(wctx, db, w, file, b)
+					err = dryRunBatch(wctx, db, w, name, b)
 				} else {
-					err = importBatchOnce(wctx, db, w, j, file, b)
+					err = importBatchOnce(wctx, db, w, j, name, b)
 				}
 				if err != nil {
 					fatalOnce.Do(func() { fatal = err; stopped.Store(true); cancelRead() })
@@ -478,7 +500,7 @@ func Import(ctx context.Context, db *DB, file string, o ImportOptions) (Stats, e
 				return nil
 			}
 			if err != nil {
-				return &LineError{File: filepath.Base(file), Line: no, Err: err}
+				return &LineError{File: name, Line: no, Err: err}
 			}
 			if skip.done(no) {
 				c.resumed.Add(1)
@@ -543,7 +565,7 @@ func parseBatch(db *DB, w *writer, file string, b *importBatch) ([]item, []outco
 		}
 		rel, fields, err := parseLineProto(line)
 		if err != nil {
-			w.fail(&item{seq: b.nums[k]}, &LineError{File: filepath.Base(file), Line: b.nums[k], Err: err})
+			w.fail(&item{seq: b.nums[k]}, &LineError{File: file, Line: b.nums[k], Err: err})
 			failed = append(failed, outFailed)
 			b.nums[k] = -b.nums[k] // mark as failed for the journal
 			continue
@@ -625,6 +647,26 @@ func dryRunBatch(ctx context.Context, db *DB, w *writer, file string, b *importB
 	}
 	w.tally(append(outs, failed...), b.bytes)
 	return nil
+}
+
+// checkPart compares what the validation read with a manifest's part.
+func checkPart(loc storage.Location, r *storage.Reader, docs int64, whole bool, p storage.Part) error {
+	if got := storage.CRC32C(r.CRC32C()); r.StoredBytes() != p.Bytes || got != p.CRC32C {
+		return errs.New(errs.ErrInvalid, "import", loc.String(), "does not match the manifest: %d bytes, CRC-32C %s; the manifest says %d bytes, %s "+
+			"(the part was changed or damaged after the export: export again, or restore the object)", r.StoredBytes(), got, p.Bytes, p.CRC32C)
+	}
+	if whole && docs != p.Docs {
+		return errs.New(errs.ErrInvalid, "import", loc.String(), "holds %d documents; the manifest says %d", docs, p.Docs)
+	}
+	return nil
+}
+
+// describe names an input's version for messages.
+func describe(in storage.Info) string {
+	if in.Version != "" {
+		return in.Version
+	}
+	return fmt.Sprintf("%d bytes", in.Size)
 }
 
 // IsInterrupted reports whether err means the job was stopped by its

@@ -14,12 +14,17 @@ import (
 	"strings"
 	"sync"
 
+	"crypto/sha256"
+	"encoding/hex"
+	"path/filepath"
+
 	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/internal/storage"
 )
 
 // An import journal records which lines of an input file are done, so that
-// an interrupted import can be resumed. It lives beside the input
-// (FILE.journal) and holds a header line, then one "FIRST-LAST" range of
+// an interrupted import can be resumed. It lives beside a local input
+// (FILE.journal), or in JournalDir for an object, and holds a header line, then one "FIRST-LAST" range of
 // line numbers per committed batch. Appends are small single writes, so a
 // killed process leaves at most a torn last line, which is ignored.
 type journal struct {
@@ -36,12 +41,55 @@ type journalHeader struct {
 	Journal  int    `json:"fbadmin_import_journal"`
 	Input    string `json:"input"`
 	Size     int64  `json:"size"`
+	Version  string `json:"version,omitempty"` // an object's generation or ETag
 	Mode     string `json:"mode"`
 	Database string `json:"database"`
 }
 
-// JournalPath returns where the journal of an import of input lives.
-func JournalPath(input string) string { return input + ".journal" }
+// JournalPath returns where the journal of an import of input lives:
+// beside a local file (FILE.journal); for an object (gs://, s3://), in
+// [JournalDir], named by a hash of its URL and its base name.
+func JournalPath(input string) string {
+	l, err := storage.Parse(input)
+	if err != nil || !l.Remote() {
+		if err == nil && l.Kind == storage.Local {
+			return l.Path + ".journal"
+		}
+		return input + ".journal"
+	}
+	sum := sha256.Sum256([]byte(l.Canonical()))
+	return filepath.Join(JournalDir(), hex.EncodeToString(sum[:8])+"-"+safeName(l.Base())+".journal")
+}
+
+// JournalDir is where the journals of imports from objects live:
+// $XDG_STATE_HOME/fbadmin/journals, else ~/.local/state/fbadmin/journals
+// (the user's cache directory where there is no home).
+func JournalDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "fbadmin", "journals")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "state", "fbadmin", "journals")
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "fbadmin", "journals")
+	}
+	return filepath.Join(os.TempDir(), "fbadmin-journals")
+}
+
+// safeName keeps the letters, digits and ._- of a name, for a file name.
+func safeName(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	if len(b) > 64 {
+		b = b[:64]
+	}
+	return string(b)
+}
 
 // ErrJournalPending is the error of an import that finds the journal of an
 // interrupted one without Resume.
@@ -111,6 +159,9 @@ func openJournal(path string, h journalHeader, resume bool) (*journal, error) {
 	case statErr != nil && !errors.Is(statErr, fs.ErrNotExist):
 		return nil, fmt.Errorf("journal: %w", statErr)
 	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("create journal: %w", err)
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("create journal: %w", err)
@@ -153,6 +204,9 @@ func (j *journal) load(want journalHeader) error {
 		return errs.New(errs.ErrInvalid, "journal", j.path, "not an fbadmin import journal: delete it to start over")
 	}
 	switch {
+	case h.Version != want.Version && want.Version != "":
+		return errs.New(errs.ErrConflict, "journal", j.path, "%s changed since the interrupted import started (%s, now %s): "+
+			"resuming would mix two versions; delete the journal to import the new version from the start", want.Input, orUnknown(h.Version), want.Version)
 	case h.Size != want.Size:
 		return errs.New(errs.ErrConflict, "journal", j.path, "the input changed since the interrupted import (size %d, now %d): delete the journal to start over", h.Size, want.Size)
 	case h.Database != want.Database:
@@ -177,6 +231,13 @@ func (j *journal) load(want journalHeader) error {
 	}
 	j.done = mergeRanges(j.done)
 	return sc.Err()
+}
+
+func orUnknown(v string) string {
+	if v == "" {
+		return "version unknown"
+	}
+	return v
 }
 
 func mergeRanges(rs []lineRange) []lineRange {
