@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -39,6 +41,9 @@ sinks:
     postgres: {dsn_env: FBADMIN_TEST_PG_DSN}
 listeners:
   - name: items
+    collection: items
+    sinks: [warehouse]
+  - name: seeded
     collection: items
     sinks: [warehouse]
   - name: cheap
@@ -126,14 +131,60 @@ listeners:
 		t.Errorf("items/d05: create_time %v, update_time %v; want Firestore's %v and %v", ct, ut, snap.CreateTime, snap.UpdateTime)
 	}
 
-	// The daemon continues from the export: it sends d01's change and
-	// d02's removal, and the table ends equal to the database.
+	// A managed export, written by the emulator itself: its documents
+	// carry no versions, so they are backfilled at the Unix epoch.
+	managedDir := filepath.Join(dir, "managed")
+	if err := os.MkdirAll(managedDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	body := fmt.Sprintf(`{"database":"projects/%s/databases/(default)","export_directory":%q}`, f.ProjectID, managedDir)
+	resp, err := http.Post("http://"+f.Host+"/emulator/v1/projects/"+f.ProjectID+":export", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("emulator export: %s", resp.Status)
+	}
+	exports, _ := filepath.Glob(filepath.Join(managedDir, "firestore_export_*"))
+	if len(exports) != 1 {
+		t.Fatalf("emulator export wrote %v, want one firestore_export_* directory", exports)
+	}
+	res, err = Backfill(bg, cfg, "seeded", BackfillOptions{From: exports[0], Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Documents != 39 {
+		t.Fatalf("backfill from the managed export: %d documents, want the 39 of items now", res.Documents)
+	}
+	_, versions := pgState(t, db.Pool, "seeded")
+	if len(versions) != 39 || !versions["items/d01"].Equal(UnknownVersion) {
+		t.Fatalf("seeded table: %d rows, d01 at %v; want 39 at the Unix epoch", len(versions), versions["items/d01"])
+	}
+
+	// The daemon continues from the exports: it sends d01's change and
+	// d02's removal to the first table, every document's real version to
+	// the second, and both end equal to the database.
 	d := startDaemon(t, path)
 	want := dbState(t, col.Query)
-	waitUntil(t, 30*time.Second, "the table equal to the database", func() bool {
+	waitUntil(t, 30*time.Second, "the tables equal to the database", func() bool {
 		got, _ := pgState(t, db.Pool, "items")
-		return sameState(got, want) == ""
+		seeded, versions := pgState(t, db.Pool, "seeded")
+		for _, v := range versions {
+			if v.Equal(UnknownVersion) {
+				return false
+			}
+		}
+		return sameState(got, want) == "" && sameState(seeded, want) == ""
 	})
+	var epochRows, ctMismatch int
+	if err := db.Pool.QueryRow(bg, `SELECT count(*) FILTER (WHERE update_time = 'epoch'), count(*) FILTER (WHERE create_time <> (SELECT i.create_time FROM items i WHERE i.path = s.path))
+		FROM seeded s`).Scan(&epochRows, &ctMismatch); err != nil {
+		t.Fatal(err)
+	}
+	if epochRows != 0 || ctMismatch != 0 {
+		t.Errorf("seeded table after the daemon's first snapshot: %d rows still at the epoch, %d creation times differing from Firestore's", epochRows, ctMismatch)
+	}
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -210,10 +210,12 @@ SELECT $1::text, $2::text, $3::text, $4::jsonb, $10::timestamptz, $5::timestampt
 // time is the document's in Firestore; events written before events
 // carried it give the update time of the first version received instead,
 // which a later event's real creation time (earlier) replaces. A document
-// created again after a removal (mark mode) takes its new creation time.
+// created again after a removal (mark mode), or held in an unknown version
+// (update time at the Unix epoch: backfilled from a managed export), takes
+// the new event's creation time.
 // The %s is the typed columns' assignments.
 const upsertClause = `ON CONFLICT (path) DO UPDATE SET id = excluded.id, parent = excluded.parent, data = excluded.data,
-	create_time = CASE WHEN t.deleted THEN excluded.create_time ELSE LEAST(t.create_time, excluded.create_time) END,
+	create_time = CASE WHEN t.deleted OR t.update_time = 'epoch' THEN excluded.create_time ELSE LEAST(t.create_time, excluded.create_time) END,
 	update_time = excluded.update_time, deleted = false, listener = excluded.listener, event_id = excluded.event_id,
 	event_type = excluded.event_type, read_time = excluded.read_time%s
 WHERE t.update_time < excluded.update_time OR (t.update_time = excluded.update_time AND NOT t.deleted)`
