@@ -3,6 +3,7 @@ package managed
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
@@ -31,8 +32,18 @@ const everyTypeNDJSON = `{"path":"users/alice","data":{"$x":"dollar","a.b":"dott
 {"path":"orders/__id42__x","data":{"n":{"$int":"42"}}}
 `
 
+// everyTypeLines is everyTypeNDJSON for project, with a document of about
+// 200 KB, whose record spans several 32 KiB blocks (FIRST, MIDDLE and LAST
+// fragments), and 300 small ones.
 func everyTypeLines(project string) []byte {
-	return []byte(strings.ReplaceAll(everyTypeNDJSON, "PROJECT", project))
+	var b strings.Builder
+	b.WriteString(strings.ReplaceAll(everyTypeNDJSON, "PROJECT", project))
+	fmt.Fprintf(&b, `{"path":"big/one","data":{"text":%q,"blob":{"$bytes":%q},"n":{"$int":"1"}}}`+"\n",
+		strings.Repeat("0123456789abcdef", 8000), base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0, 1, 2, 255}, 15000)))
+	for i := range 300 {
+		fmt.Fprintf(&b, `{"path":"many/m%03d","data":{"i":{"$int":"%d"},"at":{"$timestamp":"2024-01-01T00:00:%02d.%06dZ"}}}`+"\n", i, i, i%60, i*3)
+	}
+	return []byte(b.String())
 }
 
 // docsOf parses NDJSON into documents by path, failing on a bad line.
@@ -187,7 +198,7 @@ func TestFreshEmulatorLoadsManagedExport(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
 	out := filepath.Join(root, "seed")
-	w := NewWriter(ctx, DirStore(out), WriterOptions{Name: "seed", Project: project, FileBytes: 1 << 10})
+	w := NewWriter(ctx, DirStore(out), WriterOptions{Name: "seed", Project: project, FileBytes: 8 << 10})
 	if _, err := FromNDJSON(ctx, bytes.NewReader(in), "every_type", w, nil); err != nil {
 		t.Fatal(err)
 	}
