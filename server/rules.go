@@ -269,6 +269,12 @@ func (rs *Rules) decide(c *Caller, op Op, target string, match func(*Rule) bool)
 	return Grant{}, errs.New(errs.ErrPermission, string(op), target, "no rule allows %s here (access is denied by default)", op)
 }
 
+// Owns reports whether data (a decoded document) satisfies the grant's
+// owner constraint for the caller: always without an owner field, else
+// when the field holds the caller's UID. Other front ends over the same
+// rules (fbadmin mcp) use it.
+func (g Grant) Owns(c *Caller, data map[string]any) bool { return g.ownerOK(c, data) }
+
 // ownerOK reports whether data (a decoded document) satisfies the grant's
 // owner constraint for the caller.
 func (g Grant) ownerOK(c *Caller, data map[string]any) bool {
