@@ -257,7 +257,7 @@ func managedImportSpool(ctx context.Context, opts importOptions, d *deps) (strin
 		}
 		return "", true, managedErr(err)
 	}
-	d.info("import: read %d documents from the managed export %s", st.Docs, exp.Store)
+	d.info("import: read %s from the managed export %s", docsWord(st.Docs), exp.Store)
 	return spool, true, nil
 }
 
@@ -345,4 +345,11 @@ func runManagedExport(ctx context.Context, opts exportOptions, d *deps, rt time.
 	d.info("export: wrote the managed export %s (load it with: gcloud emulators firestore start --import-data=%s, or fbadmin fs import %s)",
 		store, joinOut(opts.Out, name+managed.MetadataSuffix), opts.Out)
 	return nil
+}
+
+func docsWord(n int64) string {
+	if n == 1 {
+		return "1 document"
+	}
+	return fmt.Sprintf("%d documents", n)
 }
