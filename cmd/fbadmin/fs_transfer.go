@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/internal/storage"
 	"github.com/fbadmin/fbadmin/internal/transfer"
 )
 
@@ -26,6 +27,9 @@ type exportOptions struct {
 	ReadTime string
 	Parallel int
 	Format   string // ndjson or managed (fs_convert.go)
+	// SplitSize and Compress write a split export (fs_storage.go).
+	SplitSize string
+	Compress  string
 }
 
 func fsExportCommand() *cli.Command {
@@ -34,7 +38,9 @@ func fsExportCommand() *cli.Command {
 		Usage:     "export documents as NDJSON, whole trees by default",
 		ArgsUsage: "[PATH...]",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "out", Aliases: []string{"O"}, Value: "-", Usage: "write to `FILE` (- for stdout)"},
+			&cli.StringFlag{Name: "out", Aliases: []string{"O"}, Value: "-", Usage: "write to `FILE`: a path, - for stdout, file://, gs://BUCKET/OBJECT or s3://BUCKET/OBJECT?region=R (.gz and .zst compress); with --split-size a directory or prefix"},
+			&cli.StringFlag{Name: "split-size", Usage: "write parts of about `SIZE` (256MB, 1GiB; before compression) under the --out prefix, and a manifest.json listing them with counts and checksums"},
+			&cli.StringFlag{Name: "compress", Usage: "with --split-size: compress the parts with `ALGO` gzip or zstd (default none; a single file is compressed by its extension)"},
 			&cli.StringFlag{Name: "group", Usage: "export the documents of every collection with this `ID` (a collection group)"},
 			&cli.StringFlag{Name: "read-time", Usage: "read a consistent snapshot at `TIME` (RFC 3339, or a duration ago such as 5m or 2d): at most 1 hour back, 7 days with point-in-time recovery"},
 			&cli.IntFlag{Name: "parallel", Usage: "queries run at once (default 8 in production, 2 on the emulator)"},
@@ -48,15 +54,30 @@ that do not exist themselves. Reads run in parallel (ranges of document IDs,
 collections explored concurrently) in bounded memory. The file imports back
 with 'fbadmin fs import'. Progress and a summary go to stderr.
 
+--out takes a local path, -, file:///path, gs://BUCKET/OBJECT (application-
+default credentials; STORAGE_EMULATOR_HOST for a local emulator) or
+s3://BUCKET/OBJECT?region=REGION (the AWS credential chain; endpoint= and
+use_path_style=true for S3-compatible servers). A name ending in .gz or .zst
+is compressed. The output appears only when the export succeeds.
+With --split-size, --out is a directory or prefix: the export is written as
+part-00000.ndjson, part-00001.ndjson, ... and a manifest.json (written last)
+listing each part's documents, bytes and CRC-32C; 'fbadmin fs import PREFIX'
+imports them all and checks them.
+
 Examples:
    fbadmin fs export --out backup.ndjson
+   fbadmin fs export --out backup.ndjson.zst
+   fbadmin fs export --out gs://my-backups/2026-12-05/firestore.ndjson.gz
+   fbadmin fs export --out gs://my-backups/2026-12-05/ --split-size 256MB --compress gzip
+   fbadmin fs export --out 's3://my-backups/fs.ndjson.gz?region=eu-west-1'
    fbadmin fs export users orders/2024 --out part.ndjson
    fbadmin fs export --group comments -o ndjson | jq -c 'select(.data.score > 3)'
    fbadmin fs export --read-time 2024-05-01T10:00:00Z --out snapshot.ndjson
    fbadmin fs export --format managed --out seed   # gcloud emulators firestore start --import-data=seed/seed.overall_export_metadata`,
 		Action: func(c *cli.Context) error {
 			opts := exportOptions{Paths: c.Args().Slice(), Out: c.String("out"), Group: c.String("group"),
-				ReadTime: c.String("read-time"), Parallel: c.Int("parallel"), Format: c.String("format")}
+				ReadTime: c.String("read-time"), Parallel: c.Int("parallel"), Format: c.String("format"),
+				SplitSize: c.String("split-size"), Compress: c.String("compress")}
 			return withDeps(c, func(ctx context.Context, d *deps) error { return runExport(ctx, opts, d) })
 		},
 	}
@@ -123,26 +144,15 @@ func runExport(ctx context.Context, opts exportOptions, d *deps) error {
 	if err != nil {
 		return err
 	}
-	var w io.Writer = d.stdout
-	var f *os.File
-	tmp := ""
-	if opts.Out != "-" && opts.Out != "" {
-		tmp = opts.Out + ".partial"
-		f, err = os.Create(tmp)
-		if err != nil {
-			return usagef("--out: %v", err)
-		}
-		defer func() {
-			if f != nil {
-				f.Close()
-				os.Remove(tmp)
-			}
-		}()
-		w = f
+	out, err := openExportOutput(ctx, opts, d)
+	if err != nil {
+		return err
 	}
+	defer out.abort()
 	defer d.onInterrupt(ctx, "export: interrupted: stopping; the partial output is discarded", "")()
 	prog := d.progress("export")
-	st, err := transfer.Export(ctx, db, w, transfer.ExportOptions{Paths: opts.Paths, Group: opts.Group, ReadTime: rt, Parallel: opts.Parallel, Progress: prog})
+	started := time.Now().UTC()
+	st, err := transfer.Export(ctx, db, out.w, transfer.ExportOptions{Paths: opts.Paths, Group: opts.Group, ReadTime: rt, Parallel: opts.Parallel, Progress: prog})
 	prog.Finish()
 	if err != nil {
 		if interrupted(ctx) {
@@ -156,18 +166,23 @@ func runExport(ctx context.Context, opts exportOptions, d *deps) error {
 			if opts.Out != "-" && opts.Out != "" {
 				args = append(args, "--out", opts.Out)
 			}
+			if opts.SplitSize != "" {
+				args = append(args, "--split-size", opts.SplitSize)
+			}
+			if opts.Compress != "" {
+				args = append(args, "--compress", opts.Compress)
+			}
 			return interruptedError{fmt.Sprintf("export interrupted after %d documents; nothing was kept, run it again: %s", st.Docs, d.command(args...))}
 		}
 		return readTimeError(err, opts.ReadTime)
 	}
-	if f != nil {
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("write %s: %w", opts.Out, err)
-		}
-		f = nil
-		if err := os.Rename(tmp, opts.Out); err != nil {
-			return err
-		}
+	m := storage.Manifest{Project: db.Project(), Database: db.Database(), Started: started, Finished: time.Now().UTC()}
+	if !rt.IsZero() {
+		t := rt.UTC()
+		m.ReadTime = &t
+	}
+	if err := out.finish(m, st, d); err != nil {
+		return err
 	}
 	d.info("%s", summaryLine("export", "exported", st))
 	return nil
@@ -188,14 +203,14 @@ type importOptions struct {
 func fsImportCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "import",
-		Usage:     "import an NDJSON export into the database",
+		Usage:     "import an NDJSON export (a file, an object, or a split export's manifest) into the database",
 		ArgsUsage: "FILE|-",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "mode", Value: "create", Usage: "create (fail on existing documents), set (replace), merge, or skip-existing"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "validate the file and report what would be written, skipped or refused; write nothing"},
 			&cli.BoolFlag{Name: "resume", Usage: "finish an interrupted import: skip the lines its journal records as committed"},
 			&cli.IntFlag{Name: "concurrency", Value: 16, Usage: "batches of up to 500 documents in flight"},
-			&cli.StringFlag{Name: "journal", Usage: "journal `FILE` (default: FILE.journal beside the input)"},
+			&cli.StringFlag{Name: "journal", Usage: "journal `FILE` (default: FILE.journal beside a local input; for gs:// and s3:// inputs a file in ~/.local/state/fbadmin/journals; for a split export, one per part: FILE.PART)"},
 			&cli.StringSliceFlag{Name: "collection", Usage: "of a managed export, import only documents of collections with this `ID` (repeatable), like gcloud's --collection-ids"},
 		},
 		Description: `The whole file is validated first: a malformed line stops the import before
@@ -206,6 +221,18 @@ interruption (Ctrl-C, a killed process, a backend unreachable for longer than
 the retries last, about 16 seconds), rerun with --resume to finish; no
 document is lost or written twice with a different result.
 Per-document failures are listed with their line and end in exit code 3.
+FILE may be a local path, file:///path, gs://BUCKET/OBJECT or
+s3://BUCKET/OBJECT?region=REGION (credentials as for 'fs export'); .gz and
+.zst inputs are decompressed. An object is read twice (validation, then the
+import) at the same generation or ETag; its journal lives in
+$XDG_STATE_HOME/fbadmin/journals (default ~/.local/state/fbadmin/journals),
+named by a hash of the URL, and records the generation or ETag: a --resume
+refuses an object that changed since.
+FILE may be the manifest.json of a split export (fs export --split-size), or
+the directory or prefix holding one: every part it lists is imported, one
+after another, each checked against the manifest (bytes, CRC-32C, documents)
+before anything of it is written; each part has its own journal, so
+--resume finishes the parts left.
 FILE may also be a managed export (what 'gcloud firestore export' or the
 emulator wrote: a directory, a gs:// prefix, or its .overall_export_metadata
 file): it is read into NDJSON in the user's cache directory first, then
@@ -217,6 +244,10 @@ Examples:
    fbadmin fs import backup.ndjson --mode set --concurrency 32
    fbadmin fs import backup.ndjson --dry-run --mode create
    fbadmin fs import backup.ndjson --resume
+   fbadmin fs import backup.ndjson.zst
+   fbadmin fs import gs://my-backups/2026-12-05/firestore.ndjson.gz
+   fbadmin fs import gs://my-backups/2026-12-05/ --mode set
+   fbadmin fs import 's3://my-backups/fs.ndjson.gz?region=eu-west-1' --resume
    fbadmin fs export users --project a | fbadmin fs import - --project b --mode merge
    fbadmin fs import gs://my-backups/2024-05-01 --collection users --mode set`,
 		Action: func(c *cli.Context) error {
@@ -237,7 +268,29 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 		return usagef("--mode %q: use create, set, merge or skip-existing", opts.Mode)
 	}
 	file, journal := opts.File, opts.Journal
-	if sp, ok, err := managedImportSpool(ctx, opts, d); err != nil {
+	// A split export (fs export --split-size) is found by its manifest;
+	// its parts are read where they are.
+	var manifest *storage.Manifest
+	var mdir storage.Location
+	if file != "-" {
+		loc, err := storage.Parse(file)
+		if err != nil {
+			return err
+		}
+		if ml, ok, err := storage.FindManifest(ctx, loc); err != nil {
+			return err
+		} else if ok {
+			if len(opts.Collections) > 0 {
+				return usagef("--collection filters a managed export; %s is a split NDJSON export (fbadmin fs export --split-size)", opts.File)
+			}
+			if manifest, mdir, err = storage.ReadManifest(ctx, ml); err != nil {
+				return err
+			}
+		}
+	}
+	if manifest != nil {
+		// read in place
+	} else if sp, ok, err := managedImportSpool(ctx, opts, d); err != nil {
 		return err
 	} else if ok {
 		defer os.Remove(sp)
@@ -255,17 +308,51 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 		if journal == "" {
 			journal = transfer.NoJournal
 		}
-	} else if _, err := os.Stat(file); err != nil {
-		return usagef("%v", err)
+	} else if loc, _ := storage.Parse(file); loc.Kind == storage.Local {
+		if _, err := os.Stat(loc.Path); err != nil {
+			return usagef("%v", err)
+		}
+	}
+	jpaths := []string{journalOf(opts, file)}
+	if manifest != nil {
+		jpaths = jpaths[:0]
+		for _, p := range manifest.Parts {
+			jp := partJournal(opts.Journal, p.Name)
+			if jp == "" {
+				jp = transfer.JournalPath(mdir.Join(p.Name).String())
+			}
+			jpaths = append(jpaths, jp)
+		}
+	}
+	// journalLeft is the journal that an import that failed left behind
+	// (then a rerun must, and can, be a resume), or "".
+	journalLeft := func() string {
+		if opts.File == "-" || opts.DryRun {
+			return ""
+		}
+		for _, jp := range jpaths {
+			if fileExists(jp) {
+				return jp
+			}
+		}
+		return ""
 	}
 	db, err := d.transferDB(ctx)
 	if err != nil {
 		return err
 	}
-	if opts.Resume && !opts.DryRun && !journalLeft(opts, file) {
+	if opts.Resume && !opts.DryRun && journalLeft() == "" {
 		// Killed after its journal was removed, or never started: a
 		// resume is a plain run, idempotent as resumes are.
-		d.info("import: no journal of an interrupted import (%s): importing the whole file; documents already there with the same data are skipped", journalOf(opts, file))
+		what := journalOf(opts, file)
+		if manifest != nil {
+			what = "of any part"
+		}
+		whole := "the whole file"
+		if manifest != nil {
+			whole = "every part"
+		}
+		d.info("import: no journal of an interrupted import (%s): importing %s; documents already there with the same data are skipped", what, whole)
 	}
 	label := "import"
 	if opts.DryRun {
@@ -284,10 +371,15 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 	}
 	defer d.onInterrupt(ctx, "import: interrupted: finishing the batches in flight... (Ctrl-C again to stop at once; --resume finishes the job either way)", stopped)()
 	prog := d.progress(label)
-	st, err := transfer.Import(ctx, db, file, transfer.ImportOptions{
-		Mode: mode, DryRun: opts.DryRun, Concurrency: opts.Concurrency, Journal: journal, Resume: opts.Resume,
-		Progress: prog, OnFailure: failures.add,
-	})
+	var st transfer.Stats
+	if manifest != nil {
+		st, err = importManifest(ctx, db, manifest, mdir, opts, mode, prog, failures.add)
+	} else {
+		st, err = transfer.Import(ctx, db, file, transfer.ImportOptions{
+			Mode: mode, DryRun: opts.DryRun, Concurrency: opts.Concurrency, Journal: journal, Resume: opts.Resume,
+			Progress: prog, OnFailure: failures.add,
+		})
+	}
 	prog.Finish()
 	failures.flush()
 	verb := "written"
@@ -300,6 +392,9 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 		if st.Resumed > 0 {
 			s += fmt.Sprintf("; %d lines were done before", st.Resumed)
 		}
+		if manifest != nil && err == nil {
+			s += fmt.Sprintf("; %d parts, sizes and checksums as in the manifest", len(manifest.Parts))
+		}
 		d.info("%s", s)
 	}
 	if err == nil {
@@ -311,12 +406,12 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 	case err != nil && errors.As(err, &le):
 		return usageError{fmt.Errorf("import: %w; nothing was written", err)}
 	case errors.Is(err, transfer.ErrJournalPending):
-		if m, merr := transfer.JournalMode(journalOf(opts, file)); merr == nil {
+		if m, merr := transfer.JournalMode(journalLeft()); merr == nil {
 			resumeArgs[4] = m.String() // the interrupted import's mode
 			return fmt.Errorf("%w (hint: to finish it, run: %s)", err, d.command(resumeArgs...))
 		}
 		return err
-	case err != nil && journalLeft(opts, file):
+	case err != nil && journalLeft() != "":
 		// Stopped midway (a lost backend, a full disk): the journal
 		// holds what was committed.
 		when := "this is fixed"
@@ -340,13 +435,9 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 	return nil
 }
 
-// journalLeft reports whether an import that failed left its journal
-// behind, so that a rerun must (and can) be a resume.
-func journalLeft(opts importOptions, file string) bool {
-	if opts.File == "-" || opts.DryRun {
-		return false
-	}
-	_, err := os.Stat(journalOf(opts, file))
+// fileExists reports whether a file is there.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
 	return err == nil
 }
 

@@ -116,6 +116,9 @@ func ReadManifest(ctx context.Context, l Location) (*Manifest, Location, error) 
 	if l.IsPrefix() {
 		l = l.Join(ManifestName)
 	}
+	if l.Kind == Stdio {
+		return nil, Location{}, errs.New(errs.ErrInvalid, "read manifest", "-", "a manifest is read from a file or object, not stdin")
+	}
 	r, err := l.Open(ctx)
 	if err != nil {
 		return nil, Location{}, err
@@ -133,7 +136,9 @@ func ReadManifest(ctx context.Context, l Location) (*Manifest, Location, error) 
 }
 
 // IsManifest reports whether l names a manifest: an object called
-// manifest.json, or a prefix that holds one.
+// manifest.json, or a prefix that holds one. For a prefix without one it
+// returns false and a not-found error that says so. [FindManifest] also
+// finds a prefix given without its trailing slash.
 func IsManifest(ctx context.Context, l Location) (bool, error) {
 	switch {
 	case l.Kind == Stdio:
@@ -151,6 +156,44 @@ func IsManifest(ctx context.Context, l Location) (bool, error) {
 		return false, errs.New(errs.ErrNotFound, "import", l.String(), "no %s under this prefix: give an export file, or the prefix of a split export (fbadmin fs export --split-size)", ManifestName)
 	}
 	return false, err
+}
+
+// FindManifest finds the manifest that l names: l itself when it is an
+// object or file called manifest.json, or manifest.json under l when l is
+// a prefix or directory holding one, or (for an object name that does not
+// exist) under the prefix l/. It returns false, without error, when l
+// names no manifest; errors other than not found are returned.
+func FindManifest(ctx context.Context, l Location) (Location, bool, error) {
+	switch {
+	case l.Kind == Stdio:
+		return Location{}, false, nil
+	case l.Base() == ManifestName && !l.IsPrefix():
+		return l, true, nil
+	}
+	candidates := []Location{}
+	switch {
+	case l.IsPrefix():
+		candidates = append(candidates, l.Join(ManifestName))
+	case l.Remote():
+		// gs://b/backups/today may mean the prefix backups/today/, when
+		// no object has that name.
+		if _, err := l.Stat(ctx); err == nil || errs.KindOf(err) != errs.ErrNotFound {
+			return Location{}, false, nil
+		}
+		p := l
+		p.Key += "/"
+		candidates = append(candidates, p.Join(ManifestName))
+	}
+	for _, m := range candidates {
+		_, err := m.Stat(ctx)
+		switch {
+		case err == nil:
+			return m, true, nil
+		case errs.KindOf(err) != errs.ErrNotFound:
+			return Location{}, false, err
+		}
+	}
+	return Location{}, false, nil
 }
 
 // SplitWriter writes a stream of lines as parts of about Size bytes

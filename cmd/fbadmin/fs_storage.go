@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/fbadmin/fbadmin/internal/storage"
+	"github.com/fbadmin/fbadmin/internal/transfer"
+)
+
+// exportOutput is where an export goes: stdout, one file or object, or the
+// parts and manifest of a split export.
+type exportOutput struct {
+	w      io.Writer
+	file   *storage.Writer
+	split  *storage.SplitWriter
+	prefix storage.Location
+	done   bool
+}
+
+// openExportOutput opens --out for an export.
+func openExportOutput(ctx context.Context, opts exportOptions, d *deps) (*exportOutput, error) {
+	comp, ok := storage.ParseCompression(opts.Compress)
+	if !ok {
+		return nil, usagef("--compress %q: use gzip, zstd or none", opts.Compress)
+	}
+	out := opts.Out
+	if out == "" {
+		out = "-"
+	}
+	loc, err := storage.Parse(out)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--out: %w", err)}
+	}
+	if opts.SplitSize != "" {
+		size, err := parseSize(opts.SplitSize)
+		if err != nil {
+			return nil, usagef("--split-size %q: %v (examples: 256MB, 1GiB, 500000000)", opts.SplitSize, err)
+		}
+		if loc.Kind == storage.Stdio {
+			return nil, usagef("--split-size writes several objects: give --out a directory or a gs:// or s3:// prefix, not stdout")
+		}
+		if loc.Remote() && !loc.IsPrefix() {
+			loc.Key += "/" // gs://b/backups/today means the prefix backups/today/
+		}
+		sw, err := storage.NewSplitWriter(ctx, loc, size, comp)
+		if err != nil {
+			return nil, err
+		}
+		return &exportOutput{w: sw, split: sw, prefix: loc}, nil
+	}
+	if opts.Compress != "" {
+		return nil, usagef("--compress goes with --split-size; a single file is compressed by its name: end it in .gz or .zst")
+	}
+	if loc.Kind == storage.Stdio {
+		return &exportOutput{w: d.stdout}, nil
+	}
+	if loc.IsPrefix() {
+		return nil, usagef("--out %s is a directory or prefix: give a file name, or add --split-size to write parts and a manifest there", loc)
+	}
+	w, err := loc.Create(ctx)
+	if err != nil {
+		if loc.Kind == storage.Local {
+			return nil, usageError{fmt.Errorf("--out: %w", err)}
+		}
+		return nil, err
+	}
+	return &exportOutput{w: w, file: w}, nil
+}
+
+// abort discards an output that was not finished.
+func (o *exportOutput) abort() {
+	if o.done {
+		return
+	}
+	o.done = true
+	switch {
+	case o.file != nil:
+		o.file.Abort()
+	case o.split != nil:
+		o.split.Abort(context.Background())
+	}
+}
+
+// finish makes the output visible and says what was written.
+func (o *exportOutput) finish(m storage.Manifest, st transfer.Stats, d *deps) error {
+	o.done = true
+	switch {
+	case o.file != nil:
+		if err := o.file.Close(); err != nil {
+			return err
+		}
+	case o.split != nil:
+		got, err := o.split.Finish(m)
+		if err != nil {
+			o.split.Abort(context.Background())
+			return err
+		}
+		d.info("%s in %d parts under %s (%s)", summaryLine("export", "exported", st), len(got.Parts), o.prefix, storage.ManifestName)
+		return nil
+	}
+	d.info("%s", summaryLine("export", "exported", st))
+	return nil
+}
+
+// parseSize reads a size: a number of bytes, or with a unit (KB, MB, GB,
+// TB in powers of 1000; KiB, MiB, GiB, TiB in powers of 1024; K, M, G as
+// the binary ones).
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := len(t)
+	for i > 0 && (t[i-1] < '0' || t[i-1] > '9') && t[i-1] != '.' {
+		i--
+	}
+	num, unit := strings.TrimSpace(t[:i]), strings.ToUpper(strings.TrimSpace(t[i:]))
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f <= 0 || math.IsInf(f, 0) {
+		return 0, errors.New("want a positive size")
+	}
+	mult := map[string]float64{"": 1, "B": 1,
+		"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+		"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40,
+		"KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
+	m, ok := mult[unit]
+	if !ok {
+		return 0, fmt.Errorf("unknown unit %q", unit)
+	}
+	v := f * m
+	if v < 1 || v > math.MaxInt64/2 {
+		return 0, errors.New("out of range")
+	}
+	return int64(v), nil
+}
+
+// partsProgress shows one progress for the parts of a split export: the
+// total is the manifest's, each part's import adds to it.
+type partsProgress struct{ jobProgress }
+
+func (partsProgress) SetTotal(int64) {}
+
+func (p partsProgress) Step(name string) {
+	if s, ok := p.jobProgress.(transfer.Stepper); ok {
+		s.Step(name)
+	}
+}
+
+func (p partsProgress) WantsTotal() bool {
+	if tw, ok := p.jobProgress.(transfer.TotalWanter); ok {
+		return tw.WantsTotal()
+	}
+	return true
+}
+
+// partJournal is the journal of one part when --journal is given: the
+// given name with the part's name after it.
+func partJournal(journal, part string) string {
+	if journal == "" {
+		return ""
+	}
+	return journal + "." + part
+}
+
+// importManifest imports every part a manifest lists, one after another
+// (each in parallel batches), checking each part's size, checksum and
+// document count; each part has its own journal, so --resume finishes an
+// interrupted import part by part.
+func importManifest(ctx context.Context, db *transfer.DB, m *storage.Manifest, dir storage.Location, opts importOptions, mode transfer.Mode,
+	prog jobProgress, onFailure func(transfer.Failure)) (transfer.Stats, error) {
+	var total transfer.Stats
+	if !opts.Resume && !opts.DryRun {
+		for _, p := range m.Parts {
+			jp := partJournal(opts.Journal, p.Name)
+			if jp == "" {
+				jp = transfer.JournalPath(dir.Join(p.Name).String())
+			}
+			if fileExists(jp) {
+				return total, fmt.Errorf("import %s: %w", dir.Join(p.Name), pendingJournalError(jp))
+			}
+		}
+	}
+	prog.SetTotal(m.Docs)
+	pp := partsProgress{prog}
+	for _, p := range m.Parts {
+		part := p
+		st, err := transfer.Import(ctx, db, dir.Join(p.Name).String(), transfer.ImportOptions{
+			Mode: mode, DryRun: opts.DryRun, Concurrency: opts.Concurrency, Journal: partJournal(opts.Journal, p.Name), Resume: opts.Resume,
+			Progress: pp, OnFailure: onFailure, Expect: &part,
+		})
+		total.Docs += st.Docs
+		total.Skipped += st.Skipped
+		total.Failed += st.Failed
+		total.Resumed += st.Resumed
+		total.Bytes += st.Bytes
+		total.Elapsed += st.Elapsed
+		total.Seconds += st.Seconds
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// pendingJournalError is transfer's refusal of a pending journal, for a
+// part found before the import starts.
+type pendingJournalError string
+
+func (p pendingJournalError) Error() string {
+	return fmt.Sprintf("journal %s of an interrupted import exists: rerun with --resume to finish it, or delete the journal to start over", string(p))
+}
+
+func (p pendingJournalError) Is(target error) bool { return target == transfer.ErrJournalPending }
