@@ -1,0 +1,187 @@
+package migrate
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/internal/value"
+)
+
+// The journal is an NDJSON file, appended to and synced before each batch
+// is sent. Its lines:
+//
+//	{"batch":N,"changes":[{"path":P,"src":S,"before":{...}|null,"before_ut":T}...]}
+//	{"ok":N,"ut":T}
+//
+// A batch line holds the before-image of each document the batch writes
+// (null: the document did not exist), with its update time; src is the
+// document whose processing caused the change (for a copy, the source),
+// the unit that resume skips. The ok line, written after the commit, holds
+// the commit's time, every written document's update time. A batch line
+// without its ok line is a batch whose outcome is unknown (the process
+// died): resume and down read its documents to decide.
+
+type jChange struct {
+	Path     string          `json:"path"`
+	Src      string          `json:"src,omitempty"`
+	Before   json.RawMessage `json:"before"`
+	BeforeUT *time.Time      `json:"before_ut,omitempty"`
+}
+
+type jLine struct {
+	Batch   int64      `json:"batch,omitempty"`
+	Changes []jChange  `json:"changes,omitempty"`
+	OK      int64      `json:"ok,omitempty"`
+	UT      *time.Time `json:"ut,omitempty"`
+}
+
+// journal appends to a journal file.
+type journal struct {
+	path string
+	mu   sync.Mutex
+	f    *os.File
+	seq  int64
+}
+
+// openJournal opens (creating) the journal at path for appending; seq is
+// the last batch number already in it.
+func openJournal(path string, seq int64) (*journal, error) {
+	if strings.Contains(path, "://") {
+		return nil, errs.New(errs.ErrInvalid, "journal", path, "journals are local files: give a directory (gs:// journals are not supported yet)")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, errs.Wrap(err, "journal", path)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, errs.Wrap(err, "journal", path)
+	}
+	return &journal{path: path, f: f, seq: seq}, nil
+}
+
+func (j *journal) nextSeq() int64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.seq++
+	return j.seq
+}
+
+// intent appends a batch's before-images and syncs the file: nothing is
+// sent before its before-images are on disk.
+func (j *journal) intent(seq int64, changes []*change) error {
+	l := jLine{Batch: seq}
+	for _, c := range changes {
+		jc := jChange{Path: c.path, Before: json.RawMessage("null")}
+		if c.src != c.path {
+			jc.Src = c.src
+		}
+		if c.before != nil {
+			b, err := value.EncodeMap(c.before)
+			if err != nil {
+				return errs.Wrap(err, "journal", c.path)
+			}
+			jc.Before = b
+			ut := c.beforeUT
+			jc.BeforeUT = &ut
+		}
+		l.Changes = append(l.Changes, jc)
+	}
+	return j.append(l, true)
+}
+
+func (j *journal) ok(seq int64, ut time.Time) error {
+	return j.append(jLine{OK: seq, UT: &ut}, false)
+}
+
+func (j *journal) append(l jLine, sync bool) error {
+	b, err := json.Marshal(l)
+	if err != nil {
+		return err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if _, err := j.f.Write(append(b, '\n')); err != nil {
+		return errs.Wrap(err, "journal", j.path)
+	}
+	if sync {
+		if err := j.f.Sync(); err != nil {
+			return errs.Wrap(err, "journal", j.path)
+		}
+	}
+	return nil
+}
+
+func (j *journal) close() error { return j.f.Close() }
+
+// jBatch is one batch read back from a journal.
+type jBatch struct {
+	seq       int64
+	changes   []jChange
+	committed bool
+	ut        time.Time
+}
+
+// readJournal reads a journal's batches in order. A torn last line (the
+// process died while writing it) is ignored: its batch was not sent.
+func readJournal(path string) ([]*jBatch, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, errs.New(errs.ErrNotFound, "journal", path, "no such file: the before-images are gone (hint: run down --explicit when the file states a down, or restore from a backup)")
+		}
+		return nil, errs.Wrap(err, "journal", path)
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	var out []*jBatch
+	bySeq := map[int64]*jBatch{}
+	for n := 1; ; n++ {
+		line, err := r.ReadBytes('\n')
+		if err == io.EOF {
+			break // a line without its newline was never finished
+		}
+		if err != nil {
+			return nil, errs.Wrap(err, "journal", path)
+		}
+		var l jLine
+		if err := json.Unmarshal(line, &l); err != nil {
+			return nil, errs.New(errs.ErrInvalid, "journal", path, "line %d: %v", n, err)
+		}
+		switch {
+		case l.Batch > 0:
+			b := &jBatch{seq: l.Batch, changes: l.Changes}
+			bySeq[l.Batch] = b
+			out = append(out, b)
+		case l.OK > 0:
+			if b := bySeq[l.OK]; b != nil && l.UT != nil {
+				b.committed, b.ut = true, *l.UT
+			}
+		default:
+			return nil, errs.New(errs.ErrInvalid, "journal", path, "line %d: neither a batch nor its outcome", n)
+		}
+	}
+	return out, nil
+}
+
+// journalName is the journal file of one run of a migration.
+func journalName(dir, project, database, id string, t time.Time) string {
+	return filepath.Join(dir, fmt.Sprintf("%s.%s.%s.%s.ndjson", sanitize(project), sanitize(database), id, t.UTC().Format("20060102T150405.000000000Z")))
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == '(' || r == ')' || r == ' ' {
+			return '_'
+		}
+		return r
+	}, s)
+}
