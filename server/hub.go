@@ -535,7 +535,7 @@ func (t *topic) event(typ listeners.EventType, d *firestore.DocumentSnapshot, _ 
 	}
 	return &StreamMessage{Type: MsgEvent, data: data, Event: &listeners.Event{
 		ID: listeners.EventID(p, d.UpdateTime, false), Type: typ, Listener: "serve", Path: p,
-		Data: enc, UpdateTime: d.UpdateTime, ReadTime: readTime,
+		Data: enc, CreateTime: d.CreateTime, UpdateTime: d.UpdateTime, ReadTime: readTime,
 	}}
 }
 
@@ -543,6 +543,7 @@ func (t *topic) removed(old *StreamMessage, readTime time.Time) *StreamMessage {
 	ev := *old.Event
 	ev.ID = listeners.EventID(ev.Path, ev.UpdateTime, true)
 	ev.Type = listeners.Removed
+	ev.CreateTime = time.Time{}
 	ev.Data = nil
 	ev.ReadTime = readTime
 	return &StreamMessage{Type: MsgEvent, Event: &ev, data: old.data}
