@@ -539,7 +539,11 @@ func (r *Runner) restoreChanges(ctx context.Context, path string) ([]*change, ma
 				first[c.Path] = c
 				order = append(order, c.Path)
 			}
-			lastUT[c.Path] = b.ut // zero when not recorded
+			if c.Op == "delete" {
+				lastUT[c.Path] = time.Time{} // absent since
+			} else {
+				lastUT[c.Path] = b.ut // zero when not recorded
+			}
 		}
 	}
 	var out []*change

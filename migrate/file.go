@@ -156,9 +156,22 @@ func ParseFile(name string, src []byte) (*Migration, error) {
 		}
 	})
 	if err != nil {
-		return nil, err
+		return nil, withLines(name, err)
 	}
 	return &Migration{ID: id, Version: version, Description: spec.Description, Checksum: Checksum(src), Source: name, up: up, down: down}, nil
+}
+
+var posRE = regexp.MustCompile(`\[(\d+):(\d+)\] `)
+
+// withLines words the decoder's positions ([4:5]) as lines and columns.
+func withLines(name string, err error) error {
+	msg := err.Error()
+	if !posRE.MatchString(msg) {
+		return err
+	}
+	msg = posRE.ReplaceAllString(msg, "line $1, column $2: ")
+	msg = strings.TrimPrefix(msg, "config "+name+": invalid argument: ")
+	return errs.New(errs.ErrInvalid, "migration", name, "%s", msg)
 }
 
 // compileTarget checks a target and its operations and returns their plan.

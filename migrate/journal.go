@@ -19,7 +19,7 @@ import (
 // The journal is an NDJSON file, appended to and synced before each batch
 // is sent. Its lines:
 //
-//	{"batch":N,"changes":[{"path":P,"src":S,"before":{...}|null,"before_ut":T}...]}
+//	{"batch":N,"changes":[{"path":P,"op":O,"src":S,"before":{...}|null,"before_ut":T}...]}
 //	{"ok":N,"ut":T}
 //
 // A batch line holds the before-image of each document the batch writes
@@ -32,6 +32,7 @@ import (
 
 type jChange struct {
 	Path     string          `json:"path"`
+	Op       string          `json:"op"` // create, update, delete
 	Src      string          `json:"src,omitempty"`
 	Before   json.RawMessage `json:"before"`
 	BeforeUT *time.Time      `json:"before_ut,omitempty"`
@@ -80,7 +81,7 @@ func (j *journal) nextSeq() int64 {
 func (j *journal) intent(seq int64, changes []*change) error {
 	l := jLine{Batch: seq}
 	for _, c := range changes {
-		jc := jChange{Path: c.path, Before: json.RawMessage("null")}
+		jc := jChange{Path: c.path, Op: c.kind(), Before: json.RawMessage("null")}
 		if c.src != c.path {
 			jc.Src = c.src
 		}
