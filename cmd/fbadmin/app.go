@@ -57,6 +57,7 @@ func commands() []*cli.Command {
 		authCommand(),
 		listenCommand(),
 		serveCommand(),
+		mcpCommand(),
 		versionCommand(),
 		completionCommand(),
 		manCommand(),

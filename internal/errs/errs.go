@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -29,6 +30,9 @@ var (
 	ErrCanceled        = errors.New("canceled")
 	ErrResourceLimit   = errors.New("resource exhausted")
 	ErrInternal        = errors.New("internal error")
+	// ErrDenied is a request made as an end user (fbadmin --as) that
+	// Firestore's security rules refused; see [Denied].
+	ErrDenied = errors.New("denied by security rules")
 )
 
 // Error is a classified error. Kind is one of the sentinels above; Cause is
@@ -127,7 +131,7 @@ func KindOf(err error) error {
 		return e.Kind
 	}
 	for _, k := range []error{ErrNotFound, ErrAlreadyExists, ErrConflict, ErrInvalid, ErrUnauthenticated,
-		ErrPermission, ErrUnavailable, ErrCanceled, ErrResourceLimit} {
+		ErrDenied, ErrPermission, ErrUnavailable, ErrCanceled, ErrResourceLimit} {
 		if errors.Is(err, k) {
 			return k
 		}
@@ -179,7 +183,7 @@ func CodeOf(kind error) codes.Code {
 		return codes.InvalidArgument
 	case ErrUnauthenticated:
 		return codes.Unauthenticated
-	case ErrPermission:
+	case ErrPermission, ErrDenied:
 		return codes.PermissionDenied
 	case ErrUnavailable:
 		return codes.Unavailable
@@ -190,4 +194,42 @@ func CodeOf(kind error) codes.Code {
 	default:
 		return codes.Internal
 	}
+}
+
+// Denied reclassifies a permission-denied error of a request made as the
+// end user as (a session name or UID) as [ErrDenied]: security rules, not
+// IAM, refused it. The message names the operation and the path the inner
+// error names ("get users/alice as bob: denied by security rules: false
+// for 'get' @ L5"); op and target are used when it names none. Other errors
+// are returned unchanged.
+func Denied(err error, as, op, target string) error {
+	if err == nil || KindOf(err) != ErrPermission {
+		return err
+	}
+	var inner *Error
+	cause := err
+	if errors.As(err, &inner) {
+		for {
+			var deeper *Error
+			if !errors.As(inner.Cause, &deeper) {
+				break
+			}
+			if inner.Op == "" {
+				inner = deeper
+				continue
+			}
+			break
+		}
+		if inner.Op != "" {
+			op, target = inner.Op, inner.Target
+		}
+		cause = inner.Cause
+		if cause == nil {
+			cause = inner
+		}
+	}
+	if as != "" {
+		target = strings.TrimSpace(target + " as " + as)
+	}
+	return &Error{Kind: ErrDenied, Op: op, Target: target, Cause: cause}
 }
