@@ -181,14 +181,18 @@ func (s *Server) get(ctx context.Context, c *call, in *getInput) (getOutput, err
 			}
 		}
 	}
+	var size int64
 	for i, d := range docs {
 		if d == nil || !owns(items[i].g, c, d.Data) {
 			out.Missing = append(out.Missing, items[i].p.String())
 			continue
 		}
-		doc, _, err := toDocument(d)
+		doc, n, err := toDocument(d)
 		if err != nil {
 			return out, err
+		}
+		if size += int64(n); size > s.o.MaxBytes {
+			return out, errs.New(errs.ErrResourceLimit, "get", c.target, "the documents exceed the per-call cap of %d bytes of data (hint: read fewer at a time)", s.o.MaxBytes)
 		}
 		out.Documents = append(out.Documents, doc)
 	}
@@ -475,6 +479,13 @@ func (s *Server) query(ctx context.Context, c *call, in *queryInput) (pageOutput
 	case in.PageToken != "" && in.PageSize == 0 && in.Limit == 0:
 		in.PageSize = min(100, s.o.MaxDocs)
 	}
+	hasCursor := len(in.StartAt)+len(in.StartAfter)+len(in.EndAt)+len(in.EndBefore) > 0
+	if hasCursor && (in.PageSize > 0 || in.PageToken != "") {
+		return out, errs.New(errs.ErrInvalid, "arguments", "", "cursors (start_at, start_after, end_at, end_before) go without page_size and page_token: page by passing the last document's order_by values as start_after")
+	}
+	if hasCursor && in.Limit == 0 && in.LimitToLast == 0 {
+		in.Limit = min(100, s.o.MaxDocs)
+	}
 	if in.Offset > 0 {
 		q = q.Offset(in.Offset)
 	}
@@ -509,7 +520,7 @@ func (s *Server) query(ctx context.Context, c *call, in *queryInput) (pageOutput
 		}
 		size += int64(n)
 		if size > s.o.MaxBytes {
-			return out, errs.New(errs.ErrResourceLimit, "query", in.Collection, "the documents exceed the per-call cap of %d bytes (hint: ask for fewer with limit or page_size, or fewer fields with select)", s.o.MaxBytes)
+			return out, errs.New(errs.ErrResourceLimit, "query", in.Collection, "the documents exceed the per-call cap of %d bytes of data (hint: ask for fewer with limit or page_size, or fewer fields with select)", s.o.MaxBytes)
 		}
 		out.Documents = append(out.Documents, doc)
 	}

@@ -109,16 +109,6 @@ func New(o Options) (*Server, error) {
 // ToolCount is how many tools the server offers.
 func (s *Server) ToolCount() int { return s.tools }
 
-// RunStdio serves one client over stdin and stdout until the client
-// disconnects or ctx ends.
-func (s *Server) RunStdio(ctx context.Context) error {
-	err := s.sdk.Run(ctx, &sdk.StdioTransport{})
-	if ctx.Err() != nil {
-		return nil
-	}
-	return err
-}
-
 // Verifier verifies Firebase ID tokens (an *auth.Client).
 type Verifier = auth.Verifier
 

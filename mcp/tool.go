@@ -41,8 +41,7 @@ type inputCheck interface{ check() error }
 // from In and Out. Arguments are decoded strictly from the raw request, so
 // values in the value format arrive byte for byte (no float64 on the way);
 // a bad argument is a tool error naming its JSON path. The handler's
-// output becomes the structured content (and its JSON the text content),
-// refused when larger than the per-call byte cap.
+// output becomes the structured content (and its JSON the text content).
 func addTool[In, Out any](s *Server, t *sdk.Tool, h func(ctx context.Context, c *call, in *In) (Out, error)) {
 	in, err := jsonschema.For[In](schemaOptions)
 	if err != nil {
@@ -61,7 +60,7 @@ func addTool[In, Out any](s *Server, t *sdk.Tool, h func(ctx context.Context, c 
 	s.sdk.AddTool(t, func(ctx context.Context, req *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
 		start := time.Now()
 		c := &call{caller: callerOf(req), tool: t.Name}
-		res, err := runTool(s, req.Params.Arguments, resolved, func(args *In) (any, error) { return h(ctx, c, args) })
+		res, err := runTool(req.Params.Arguments, resolved, func(args *In) (any, error) { return h(ctx, c, args) })
 		outcome := "ok"
 		if err != nil {
 			outcome = kindName(err)
@@ -85,7 +84,7 @@ func addTool[In, Out any](s *Server, t *sdk.Tool, h func(ctx context.Context, c 
 }
 
 // runTool decodes and checks the arguments, calls h and renders its output.
-func runTool[In any](s *Server, raw json.RawMessage, resolved *jsonschema.Resolved, h func(*In) (any, error)) (*sdk.CallToolResult, error) {
+func runTool[In any](raw json.RawMessage, resolved *jsonschema.Resolved, h func(*In) (any, error)) (*sdk.CallToolResult, error) {
 	args, err := decodeArgs[In](raw, resolved)
 	if err != nil {
 		return nil, err
@@ -97,10 +96,6 @@ func runTool[In any](s *Server, raw json.RawMessage, resolved *jsonschema.Resolv
 	b, err := json.Marshal(out)
 	if err != nil {
 		return nil, errs.New(errs.ErrInternal, "encode", "result", "%v", err)
-	}
-	if int64(len(b)) > s.o.MaxBytes {
-		return nil, errs.New(errs.ErrResourceLimit, "read", "result",
-			"the result is %d bytes, over the per-call cap of %d bytes (hint: ask for fewer documents with limit or page_size, or fewer fields with select)", len(b), s.o.MaxBytes)
 	}
 	return &sdk.CallToolResult{StructuredContent: json.RawMessage(b), Content: []sdk.Content{&sdk.TextContent{Text: string(b)}}}, nil
 }

@@ -1,0 +1,678 @@
+package mcp_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/fbadmin/fbadmin/internal/emutest"
+	"github.com/fbadmin/fbadmin/internal/value"
+)
+
+// bin is the fbadmin binary the tests drive, built once by TestMain.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "fbadmin-mcp-test")
+	if err != nil {
+		panic(err)
+	}
+	bin = filepath.Join(dir, "fbadmin")
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Dir(filepath.Dir(file))
+	// A plain build, as released (a race-enabled binary starts slowly).
+	build := exec.Command("go", "build", "-o", bin, "./cmd/fbadmin")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// syncBuffer collects the server's stderr.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// env is one test's emulators: an isolated Firestore project (also used
+// for Auth, with unique UIDs and emails).
+type env struct {
+	fs       *emutest.Firestore
+	authHost string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	fs := emutest.NewFirestore(t)
+	return &env{fs: fs, authHost: emutest.AuthHost(t)}
+}
+
+func (e *env) environ() []string {
+	return append(os.Environ(), "FIRESTORE_EMULATOR_HOST="+e.fs.Host, "FIREBASE_AUTH_EMULATOR_HOST="+e.authHost, "FBADMIN_PROJECT=", "GOOGLE_CLOUD_PROJECT=")
+}
+
+// session starts `fbadmin --emulator --project P mcp ARGS` and connects
+// the SDK's client to it over stdio.
+type session struct {
+	*sdk.ClientSession
+	stderr *syncBuffer
+}
+
+func (e *env) start(t *testing.T, args ...string) *session {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"--emulator", "--project", e.fs.ProjectID, "mcp"}, args...)...)
+	cmd.Env = e.environ()
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	client := sdk.NewClient(&sdk.Implementation{Name: "fbadmin-test", Version: "v0"}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := client.Connect(ctx, &sdk.CommandTransport{Command: cmd}, nil)
+	if err != nil {
+		t.Fatalf("connect: %v\nstderr:\n%s", err, stderr)
+	}
+	t.Cleanup(func() { cs.Close() })
+	return &session{ClientSession: cs, stderr: stderr}
+}
+
+// call calls a tool and returns its result.
+func (s *session) call(t *testing.T, name string, args any) *sdk.CallToolResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := s.CallTool(ctx, &sdk.CallToolParams{Name: name, Arguments: args})
+	if err != nil {
+		t.Fatalf("%s: protocol error: %v\nstderr:\n%s", name, err, s.stderr)
+	}
+	return res
+}
+
+// ok calls a tool that must succeed and decodes its structured output.
+func (s *session) ok(t *testing.T, name string, args any, out any) {
+	t.Helper()
+	res := s.call(t, name, args)
+	if res.IsError {
+		t.Fatalf("%s(%s): tool error: %s", name, mustJSON(args), text(res))
+	}
+	b, err := json.Marshal(res.StructuredContent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s: decode %s: %v", name, b, err)
+		}
+	}
+}
+
+// fails calls a tool that must fail and returns its message, which must
+// contain each of want.
+func (s *session) fails(t *testing.T, name string, args any, want ...string) string {
+	t.Helper()
+	res := s.call(t, name, args)
+	if !res.IsError {
+		t.Fatalf("%s(%s): succeeded (%s), want an error containing %q", name, mustJSON(args), text(res), want)
+	}
+	msg := text(res)
+	for _, w := range want {
+		if !strings.Contains(msg, w) {
+			t.Errorf("%s: error %q does not contain %q", name, msg, w)
+		}
+	}
+	return msg
+}
+
+func text(res *sdk.CallToolResult) string {
+	var parts []string
+	for _, c := range res.Content {
+		if tc, ok := c.(*sdk.TextContent); ok {
+			parts = append(parts, tc.Text)
+		}
+	}
+	return strings.Join(parts, "\n")
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func raw(s string) json.RawMessage { return json.RawMessage(s) }
+
+type document struct {
+	Path       string          `json:"path"`
+	ID         string          `json:"id"`
+	Data       json.RawMessage `json:"data"`
+	UpdateTime string          `json:"update_time"`
+}
+
+type page struct {
+	Documents     []document `json:"documents"`
+	NextPageToken string     `json:"next_page_token"`
+	Missing       []string   `json:"missing"`
+}
+
+func paths(docs []document) string {
+	var ps []string
+	for _, d := range docs {
+		ps = append(ps, d.Path)
+	}
+	return strings.Join(ps, " ")
+}
+
+func TestToolsListPromptly(t *testing.T) {
+	e := newEnv(t)
+	start := time.Now()
+	s := e.start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := s.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	if elapsed > 5*time.Second {
+		t.Errorf("start and tools/list took %s, want under 5s", elapsed)
+	}
+	names := map[string]*sdk.Tool{}
+	for _, tool := range res.Tools {
+		names[tool.Name] = tool
+		if tool.InputSchema == nil || tool.OutputSchema == nil {
+			t.Errorf("%s: missing input or output schema", tool.Name)
+		}
+	}
+	for _, want := range []string{"firestore_get", "firestore_list_collections", "firestore_list_documents", "firestore_query",
+		"firestore_aggregate", "firestore_set", "firestore_create", "firestore_update", "firestore_delete",
+		"auth_get_user", "auth_list_users", "auth_create_user", "auth_delete_user", "auth_set_custom_claims"} {
+		if names[want] == nil {
+			t.Errorf("tools/list lacks %s", want)
+		}
+	}
+	// The schema comes from the Go types: the query's filter operators and value.
+	q, _ := json.Marshal(names["firestore_query"].InputSchema)
+	for _, want := range []string{`"where"`, `"order_by"`, `"start_after"`, `"select"`, `"page_token"`} {
+		if !bytes.Contains(q, []byte(want)) {
+			t.Errorf("firestore_query input schema lacks %s: %s", want, q)
+		}
+	}
+	t.Logf("%d tools in %s", len(res.Tools), elapsed.Round(time.Millisecond))
+}
+
+// allTypes is one value of each type of the value format, written as an
+// agent would (and as fbadmin prints them).
+func allTypes(project string) map[string]string {
+	return map[string]string{
+		"null":      `null`,
+		"boolean":   `true`,
+		"string":    `"h\u00e9llo \n\"quoted\""`,
+		"integer":   `{"$int":"9007199254740993"}`,
+		"int_min":   `{"$int":"-9223372036854775808"}`,
+		"double":    `{"$double":1.5}`,
+		"double_1":  `{"$double":1}`,
+		"nan":       `{"$double":"NaN"}`,
+		"inf":       `{"$double":"-Infinity"}`,
+		"neg_zero":  `{"$double":"-0"}`,
+		"bytes":     `{"$bytes":"AAEC/w=="}`,
+		"timestamp": `{"$timestamp":"2024-05-17T09:30:12.345678Z"}`,
+		"geopoint":  `{"$geopoint":{"latitude":48.85,"longitude":2.35}}`,
+		"reference": `{"$ref":"projects/` + project + `/databases/(default)/documents/users/bob"}`,
+		"vector":    `{"$vector":[0.25,-1,3]}`,
+		"array":     `["a",{"$int":"1"},null]`,
+		"map":       `{"city":"Paris","zip":{"$int":"75001"}}`,
+		"dollar":    `{"$map":{"$price":{"$int":"10"}}}`,
+	}
+}
+
+func TestValuesRoundTrip(t *testing.T) {
+	e := newEnv(t)
+	s := e.start(t, "--allow-writes")
+	types := allTypes(e.fs.ProjectID)
+	var b strings.Builder
+	b.WriteString("{")
+	first := true
+	for k, v := range types {
+		if !first {
+			b.WriteString(",")
+		}
+		first = false
+		fmt.Fprintf(&b, "%q:%s", k, v)
+	}
+	b.WriteString("}")
+	s.ok(t, "firestore_set", map[string]any{"path": "things/all", "data": raw(b.String())}, nil)
+	var got page
+	s.ok(t, "firestore_get", map[string]any{"paths": []string{"things/all"}}, &got)
+	if len(got.Documents) != 1 {
+		t.Fatalf("got %d documents", len(got.Documents))
+	}
+	fields, err := value.DecodeMap(got.Documents[0].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range types {
+		want, err := value.Decode([]byte(v))
+		if err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+		if !value.Equal(fields[k], want) {
+			enc, _ := value.Encode(fields[k])
+			t.Errorf("%s: got %s, want %s", k, enc, v)
+		}
+		// And byte for byte in the canonical form.
+		enc, _ := value.Encode(fields[k])
+		canon, _ := value.Encode(want)
+		if !bytes.Equal(enc, canon) {
+			t.Errorf("%s: got %s, want %s", k, enc, canon)
+		}
+	}
+	// A read value written back unchanged gives the same document.
+	s.ok(t, "firestore_set", map[string]any{"path": "things/copy", "data": got.Documents[0].Data}, nil)
+	var again page
+	s.ok(t, "firestore_get", map[string]any{"paths": []string{"things/copy"}}, &again)
+	if !bytes.Equal(again.Documents[0].Data, got.Documents[0].Data) {
+		t.Errorf("copy differs:\n%s\n%s", again.Documents[0].Data, got.Documents[0].Data)
+	}
+}
+
+func TestReadTools(t *testing.T) {
+	e := newEnv(t)
+	s := e.start(t, "--allow-writes")
+	for i := range 12 {
+		data := fmt.Sprintf(`{"n":{"$int":"%d"},"big":{"$int":"%d"},"at":{"$timestamp":"2024-01-%02dT00:00:00Z"},"tags":["t%d"],"owner":{"$ref":"projects/%s/databases/(default)/documents/users/u%d"},"score":{"$double":%d.5}}`,
+			i, int64(1)<<60+int64(i), i+1, i%3, e.fs.ProjectID, i%2, i)
+		s.ok(t, "firestore_set", map[string]any{"path": fmt.Sprintf("items/i%02d", i), "data": raw(data)}, nil)
+	}
+	s.ok(t, "firestore_set", map[string]any{"path": "users/u0/posts/p1", "data": raw(`{"n":1}`)}, nil)
+	s.ok(t, "firestore_set", map[string]any{"path": "users/u1/posts/p2", "data": raw(`{"n":2}`)}, nil)
+
+	t.Run("get many with missing", func(t *testing.T) {
+		var got page
+		s.ok(t, "firestore_get", map[string]any{"paths": []string{"items/i01", "users/u0/posts/p1", "items/nope"}}, &got)
+		if paths(got.Documents) != "items/i01 users/u0/posts/p1" || len(got.Missing) != 1 || got.Missing[0] != "items/nope" {
+			t.Errorf("got %s, missing %v", paths(got.Documents), got.Missing)
+		}
+	})
+	t.Run("list collections", func(t *testing.T) {
+		var got struct {
+			Collections []struct{ ID, Path string } `json:"collections"`
+		}
+		s.ok(t, "firestore_list_collections", map[string]any{}, &got)
+		if fmt.Sprint(got.Collections) != "[{items items} {users users}]" {
+			t.Errorf("got %v", got.Collections)
+		}
+		s.ok(t, "firestore_list_collections", map[string]any{"parent": "users/u0"}, &got)
+		if fmt.Sprint(got.Collections) != "[{posts users/u0/posts}]" {
+			t.Errorf("got %v", got.Collections)
+		}
+	})
+	t.Run("list documents with page tokens", func(t *testing.T) {
+		var all []document
+		token := ""
+		for range 10 {
+			var p page
+			s.ok(t, "firestore_list_documents", map[string]any{"collection": "items", "page_size": 5, "page_token": token}, &p)
+			all = append(all, p.Documents...)
+			if token = p.NextPageToken; token == "" {
+				break
+			}
+		}
+		if len(all) != 12 || all[0].ID != "i00" || all[11].ID != "i11" {
+			t.Errorf("got %d documents: %s", len(all), paths(all))
+		}
+	})
+	t.Run("query", func(t *testing.T) {
+		cases := []struct {
+			name string
+			args map[string]any
+			want string
+		}{
+			{"timestamp filter", map[string]any{"collection": "items", "where": []any{map[string]any{"field": "at", "op": ">=", "value": raw(`{"$timestamp":"2024-01-11T00:00:00Z"}`)}}},
+				"items/i10 items/i11"},
+			{"reference filter", map[string]any{"collection": "items", "where": []any{map[string]any{"field": "owner", "op": "==", "value": raw(`{"$ref":"projects/` + e.fs.ProjectID + `/databases/(default)/documents/users/u1"}`)}}, "limit": 2},
+				"items/i01 items/i03"},
+			{"int64 above 2^53", map[string]any{"collection": "items", "where": []any{map[string]any{"field": "big", "op": "==", "value": raw(`{"$int":"1152921504606846983"}`)}}},
+				"items/i07"},
+			{"in and order desc", map[string]any{"collection": "items", "where": []any{map[string]any{"field": "n", "op": "in", "value": raw(`[1,2,3]`)}}, "order_by": []any{map[string]any{"field": "n", "direction": "desc"}}},
+				"items/i03 items/i02 items/i01"},
+			{"array-contains-any", map[string]any{"collection": "items", "where": []any{map[string]any{"field": "tags", "op": "array-contains-any", "value": raw(`["t2"]`)}, map[string]any{"field": "n", "op": "<", "value": raw(`6`)}}},
+				"items/i02 items/i05"},
+			{"or", map[string]any{"collection": "items", "or": []any{map[string]any{"field": "n", "op": "==", "value": raw(`0`)}, map[string]any{"field": "n", "op": ">", "value": raw(`10`)}}},
+				"items/i00 items/i11"},
+			{"not-in", map[string]any{"collection": "items", "where": []any{map[string]any{"field": "n", "op": "not-in", "value": raw(`[0,1,2,3,4,5,6,7,8,10]`)}}},
+				"items/i09 items/i11"},
+			{"!= and <=", map[string]any{"collection": "items", "where": []any{map[string]any{"field": "n", "op": "!=", "value": raw(`1`)}, map[string]any{"field": "n", "op": "<=", "value": raw(`2`)}}},
+				"items/i00 items/i02"},
+			{"array-contains and >", map[string]any{"collection": "items", "where": []any{map[string]any{"field": "tags", "op": "array-contains", "value": raw(`"t0"`)}, map[string]any{"field": "n", "op": ">", "value": raw(`6`)}}},
+				"items/i09"},
+			{"cursors", map[string]any{"collection": "items", "order_by": []any{map[string]any{"field": "n"}}, "start_after": []any{raw(`{"$int":"3"}`)}, "end_at": []any{raw(`5`)}},
+				"items/i04 items/i05"},
+			{"start_at end_before", map[string]any{"collection": "items", "order_by": []any{map[string]any{"field": "score"}}, "start_at": []any{raw(`{"$double":2.5}`)}, "end_before": []any{raw(`{"$double":4.5}`)}},
+				"items/i02 items/i03"},
+			{"limit_to_last", map[string]any{"collection": "items", "order_by": []any{map[string]any{"field": "n"}}, "limit_to_last": 2},
+				"items/i10 items/i11"},
+			{"offset and limit", map[string]any{"collection": "items", "offset": 3, "limit": 2},
+				"items/i03 items/i04"},
+			{"collection group", map[string]any{"collection": "posts", "group": true, "order_by": []any{map[string]any{"field": "n"}}},
+				"users/u0/posts/p1 users/u1/posts/p2"},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				var p page
+				s.ok(t, "firestore_query", c.args, &p)
+				if got := paths(p.Documents); got != c.want {
+					t.Errorf("got %q, want %q", got, c.want)
+				}
+			})
+		}
+	})
+	t.Run("select", func(t *testing.T) {
+		var p page
+		s.ok(t, "firestore_query", map[string]any{"collection": "items", "select": []string{"n"}, "limit": 1}, &p)
+		if len(p.Documents) != 1 || string(p.Documents[0].Data) != `{"n":{"$int":"0"}}` {
+			t.Errorf("got %+v", p.Documents)
+		}
+	})
+	t.Run("aggregate", func(t *testing.T) {
+		var got struct {
+			Count json.RawMessage            `json:"count"`
+			Sum   map[string]json.RawMessage `json:"sum"`
+			Avg   map[string]json.RawMessage `json:"avg"`
+		}
+		s.ok(t, "firestore_aggregate", map[string]any{"collection": "items", "where": []any{map[string]any{"field": "n", "op": "<", "value": raw(`4`)}},
+			"count": true, "sum": []string{"n"}, "avg": []string{"score"}}, &got)
+		if string(got.Count) != `{"$int":"4"}` || string(got.Sum["n"]) != `{"$int":"6"}` || string(got.Avg["score"]) != `{"$double":2}` {
+			t.Errorf("got count %s sum %s avg %s", got.Count, got.Sum["n"], got.Avg["score"])
+		}
+	})
+	t.Run("refusals", func(t *testing.T) {
+		s.fails(t, "firestore_query", map[string]any{"collection": "items", "where": []any{map[string]any{"field": "at", "op": ">=", "value": raw(`{"$timestamp":"yesterday"}`)}}},
+			"invalid", "$.where[0].value")
+		s.fails(t, "firestore_query", map[string]any{"collection": "items", "where": []any{map[string]any{"field": "n", "op": "~", "value": raw(`1`)}}},
+			"$.where[0].op", "unknown operator")
+		s.fails(t, "firestore_query", map[string]any{"collection": "items", "limit": "ten"}, "limit")
+		s.fails(t, "firestore_query", map[string]any{"collection": "items", "bogus": 1}, "bogus")
+		s.fails(t, "firestore_query", map[string]any{"collection": "items/i01"}, "document path")
+		s.fails(t, "firestore_get", map[string]any{"paths": []string{"items"}}, "$.paths[0]", "collection path")
+		s.fails(t, "firestore_query", map[string]any{"collection": "items", "start_after": []any{raw(`1`)}}, "needs order_by")
+	})
+}
+
+func TestCaps(t *testing.T) {
+	e := newEnv(t)
+	s := e.start(t, "--allow-writes", "--max-docs", "3", "--max-bytes", "200B")
+	for i := range 4 {
+		s.ok(t, "firestore_set", map[string]any{"path": fmt.Sprintf("c/d%d", i), "data": raw(fmt.Sprintf(`{"n":%d,"pad":"%s"}`, i, strings.Repeat("x", 60)))}, nil)
+	}
+	s.fails(t, "firestore_query", map[string]any{"collection": "c", "limit": 4}, "limit:", "cap of 3")
+	s.fails(t, "firestore_get", map[string]any{"paths": []string{"c/d0", "c/d1", "c/d2", "c/d3"}}, "cap of 3")
+	s.fails(t, "firestore_query", map[string]any{"collection": "c", "limit": 3}, "cap of 200 bytes")
+	s.fails(t, "firestore_set", map[string]any{"path": "c/big", "data": raw(`{"pad":"` + strings.Repeat("y", 400) + `"}`)}, "$.data", "cap of 200 bytes")
+	var p page
+	s.ok(t, "firestore_query", map[string]any{"collection": "c", "limit": 2, "select": []string{"n"}}, &p)
+	if len(p.Documents) != 2 {
+		t.Errorf("got %d documents", len(p.Documents))
+	}
+	// Without a limit the query is paged at the cap.
+	s.ok(t, "firestore_query", map[string]any{"collection": "c", "select": []string{"n"}}, &p)
+	if len(p.Documents) != 3 || p.NextPageToken == "" {
+		t.Errorf("got %d documents, next %q", len(p.Documents), p.NextPageToken)
+	}
+}
+
+func TestReadOnlyAndDeniedCollections(t *testing.T) {
+	e := newEnv(t)
+	ro := e.start(t, "--deny-collections", "secrets,**/private", "--allow-collections", "pub,secrets,users/**")
+	ro.fails(t, "firestore_set", map[string]any{"path": "pub/a", "data": raw(`{"a":1}`)}, "permission_denied", "read-only", "--allow-writes")
+	ro.fails(t, "firestore_delete", map[string]any{"paths": []string{"pub/a"}}, "read-only")
+	ro.fails(t, "firestore_get", map[string]any{"paths": []string{"secrets/x"}}, "permission_denied", "denied")
+	ro.fails(t, "firestore_query", map[string]any{"collection": "users/u1/private"}, "denied")
+	ro.fails(t, "firestore_query", map[string]any{"collection": "other"}, "not among the allowed")
+	ro.fails(t, "firestore_query", map[string]any{"collection": "private", "group": true}, "denied")
+	var p page
+	ro.ok(t, "firestore_query", map[string]any{"collection": "users/u1/posts"}, &p)
+
+	rw := e.start(t, "--allow-writes", "--deny-collections", "secrets")
+	rw.ok(t, "firestore_set", map[string]any{"path": "pub/a", "data": raw(`{"a":1}`)}, nil)
+	rw.fails(t, "firestore_set", map[string]any{"path": "secrets/a", "data": raw(`{"a":1}`)}, "denied")
+	rw.fails(t, "firestore_delete", map[string]any{"paths": []string{"pub/a"}}, "--allow-destructive")
+	// Denied collections do not show in the list.
+	e.fs.Client.Doc("secrets/s1").Set(context.Background(), map[string]any{"x": 1})
+	var cols struct {
+		Collections []struct{ ID string } `json:"collections"`
+	}
+	rw.ok(t, "firestore_list_collections", map[string]any{}, &cols)
+	if fmt.Sprint(cols.Collections) != "[{pub}]" {
+		t.Errorf("got %v", cols.Collections)
+	}
+}
+
+func TestWriteTools(t *testing.T) {
+	e := newEnv(t)
+	s := e.start(t, "--allow-writes")
+	var wr struct {
+		Path       string `json:"path"`
+		UpdateTime string `json:"update_time"`
+	}
+	s.ok(t, "firestore_create", map[string]any{"path": "w/a", "data": raw(`{"n":{"$int":"1"},"tags":["x"],"m":{"k":"v"},"gone":true}`)}, &wr)
+	s.fails(t, "firestore_create", map[string]any{"path": "w/a", "data": raw(`{}`)}, "already_exists")
+	var auto struct{ Path string }
+	s.ok(t, "firestore_create", map[string]any{"path": "w", "data": raw(`{"auto":true}`)}, &auto)
+	if !strings.HasPrefix(auto.Path, "w/") || len(auto.Path) < 10 {
+		t.Errorf("auto ID path %q", auto.Path)
+	}
+	first := wr.UpdateTime
+	s.ok(t, "firestore_update", map[string]any{"path": "w/a", "data": raw(`{"m.k2":"v2"}`), "delete_fields": []string{"gone"},
+		"server_timestamp": []string{"seen"}, "increment": map[string]any{"n": raw(`{"$int":"41"}`)},
+		"array_union": map[string]any{"tags": []any{raw(`"y"`)}}, "if_update_time": first}, &wr)
+	s.fails(t, "firestore_update", map[string]any{"path": "w/a", "data": raw(`{"n":0}`), "if_update_time": first}, "conflict")
+	s.fails(t, "firestore_update", map[string]any{"path": "w/missing", "data": raw(`{"n":0}`)}, "not_found")
+	s.fails(t, "firestore_update", map[string]any{"path": "w/a", "data": raw(`{"n":{"$int":"x1"}}`)}, "$.data.n", "invalid int64")
+	s.fails(t, "firestore_set", map[string]any{"path": "w/a", "data": raw(`{"a":{"b":[1,{"$itn":"2"}]}}`)}, `$.data.a.b[1]`, "unknown type tag")
+	s.fails(t, "firestore_update", map[string]any{"path": "w/a", "array_remove": map[string]any{"tags": []any{raw(`{"$bytes":"!!"}`)}}}, `$.array_remove["tags"][0]`)
+	var got page
+	s.ok(t, "firestore_get", map[string]any{"paths": []string{"w/a"}}, &got)
+	m, err := value.DecodeMap(got.Documents[0].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m["n"] != int64(42) || fmt.Sprint(m["tags"]) != "[x y]" || fmt.Sprint(m["m"]) != "map[k:v k2:v2]" || m["gone"] != nil {
+		t.Errorf("got %s", got.Documents[0].Data)
+	}
+	if _, ok := m["seen"].(time.Time); !ok {
+		t.Errorf("seen is %T, want a server timestamp", m["seen"])
+	}
+	s.ok(t, "firestore_update", map[string]any{"path": "w/a", "array_remove": map[string]any{"tags": []any{raw(`"x"`)}}}, nil)
+	s.ok(t, "firestore_set", map[string]any{"path": "w/a", "data": raw(`{"extra":1}`), "merge": true}, nil)
+	s.ok(t, "firestore_get", map[string]any{"paths": []string{"w/a"}}, &got)
+	m, _ = value.DecodeMap(got.Documents[0].Data)
+	if fmt.Sprint(m["tags"]) != "[y]" || m["extra"] != int64(1) || m["n"] != int64(42) {
+		t.Errorf("after merge: %s", got.Documents[0].Data)
+	}
+	// Logs name tools and targets, never values.
+	logs := s.stderr.String()
+	if !strings.Contains(logs, "tool=firestore_update") || !strings.Contains(logs, "target=w/a") || !strings.Contains(logs, "outcome=conflict") {
+		t.Errorf("logs lack calls:\n%s", logs)
+	}
+	if strings.Contains(logs, "v2") || strings.Contains(logs, "41") {
+		t.Errorf("logs carry values:\n%s", logs)
+	}
+}
+
+func TestDeleteNeedsConfirmation(t *testing.T) {
+	e := newEnv(t)
+	s := e.start(t, "--allow-writes", "--allow-destructive", "--max-docs", "20")
+	for i := range 5 {
+		s.ok(t, "firestore_set", map[string]any{"path": fmt.Sprintf("tree/t%d", i), "data": raw(`{"a":1}`)}, nil)
+		s.ok(t, "firestore_set", map[string]any{"path": fmt.Sprintf("tree/t%d/sub/s", i), "data": raw(`{"a":1}`)}, nil)
+	}
+	s.fails(t, "firestore_delete", map[string]any{"paths": []string{"tree"}}, "recursive")
+	var dry struct {
+		DryRun       bool     `json:"dry_run"`
+		Documents    int      `json:"documents"`
+		Sample       []string `json:"sample"`
+		ConfirmToken string   `json:"confirm_token"`
+	}
+	s.ok(t, "firestore_delete", map[string]any{"paths": []string{"tree"}, "recursive": true}, &dry)
+	if !dry.DryRun || dry.Documents != 10 || dry.ConfirmToken == "" || len(dry.Sample) != 10 {
+		t.Fatalf("dry run: %+v", dry)
+	}
+	// Nothing deleted yet.
+	var p page
+	s.ok(t, "firestore_get", map[string]any{"paths": []string{"tree/t0", "tree/t0/sub/s"}}, &p)
+	if len(p.Documents) != 2 {
+		t.Fatalf("the dry run deleted: %s", paths(p.Documents))
+	}
+	// The token confirms only its own request.
+	s.fails(t, "firestore_delete", map[string]any{"paths": []string{"tree/t0"}, "recursive": true, "confirm_token": dry.ConfirmToken}, "does not match")
+	s.fails(t, "firestore_delete", map[string]any{"paths": []string{"tree"}, "recursive": true, "confirm_token": "bogus"}, "not a token")
+	var done struct {
+		DryRun    bool `json:"dry_run"`
+		Documents int  `json:"documents"`
+	}
+	s.ok(t, "firestore_delete", map[string]any{"paths": []string{"tree"}, "recursive": true, "confirm_token": dry.ConfirmToken}, &done)
+	if done.DryRun || done.Documents != 10 {
+		t.Errorf("delete: %+v", done)
+	}
+	s.ok(t, "firestore_get", map[string]any{"paths": []string{"tree/t0", "tree/t0/sub/s"}}, &p)
+	if len(p.Documents) != 0 {
+		t.Errorf("left: %s", paths(p.Documents))
+	}
+	// A tree over the cap is refused at the dry run.
+	for i := range 21 {
+		e.fs.Client.Doc(fmt.Sprintf("big/b%02d", i)).Set(context.Background(), map[string]any{"a": 1})
+	}
+	s.fails(t, "firestore_delete", map[string]any{"paths": []string{"big"}, "recursive": true}, "21 documents", "cap of 20")
+	// A single document: same two steps.
+	s.ok(t, "firestore_delete", map[string]any{"paths": []string{"big/b00"}}, &dry)
+	s.ok(t, "firestore_delete", map[string]any{"paths": []string{"big/b00"}, "confirm_token": dry.ConfirmToken}, &done)
+	if done.Documents != 1 {
+		t.Errorf("delete one: %+v", done)
+	}
+}
+
+func TestMalformedRequests(t *testing.T) {
+	e := newEnv(t)
+	cmd := exec.Command(bin, "--emulator", "--project", e.fs.ProjectID, "mcp")
+	cmd.Env = e.environ()
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	replies := make(chan map[string]any, 16)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var m map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+				m = map[string]any{"unparsable": sc.Text()}
+			}
+			replies <- m
+		}
+		close(replies)
+	}()
+	next := func() map[string]any {
+		t.Helper()
+		select {
+		case m, ok := <-replies:
+			if !ok {
+				t.Fatalf("the server exited; stderr:\n%s", stderr.String())
+			}
+			return m
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no reply; stderr:\n%s", stderr.String())
+		}
+		return nil
+	}
+	send := func(line string) { fmt.Fprintln(stdin, line) }
+	send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}`)
+	if r := next(); r["result"] == nil {
+		t.Fatalf("initialize: %v", r)
+	}
+	send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	cases := []struct {
+		line     string
+		protocol bool // a JSON-RPC error, rather than a tool error
+	}{
+		{`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"no_such_tool","arguments":{}}}`, true},
+		{`{"jsonrpc":"2.0","id":3,"method":"no/such/method"}`, true},
+		{`{"jsonrpc":"2.0","id":4,"method":"tools/call","params":"not an object"}`, true},
+		{`{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"firestore_get","arguments":[1,2]}}`, false},
+		{`{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"firestore_get","arguments":{"paths":"users/a"}}}`, false},
+	}
+	for _, c := range cases {
+		send(c.line)
+		r := next()
+		errObj, isErr := r["error"].(map[string]any)
+		res, _ := r["result"].(map[string]any)
+		switch {
+		case c.protocol && !(isErr && errObj["code"] != nil):
+			t.Errorf("%s: got %v, want a JSON-RPC error", c.line, r)
+		case !c.protocol && !(isErr || res["isError"] == true):
+			t.Errorf("%s: got %v, want an error", c.line, r)
+		}
+	}
+	for _, line := range []string{`this is not json`, `{"jsonrpc":"2.0","id":`, `[1,2]`, `{"jsonrpc":"2.0","id":8}`, `"just a string"`} {
+		send(line)
+	}
+	if r := next(); r["error"] == nil {
+		t.Errorf("not JSON: got %v, want a parse error", r)
+	}
+	for _, what := range []string{"cut JSON", "an array", "an id alone", "a string"} {
+		if r := next(); r["error"] == nil {
+			t.Errorf("%s: got %v, want a JSON-RPC error", what, r)
+		}
+	}
+	send(`{"jsonrpc":"2.0","id":7,"method":"tools/list"}`)
+	if r := next(); r["result"] == nil {
+		t.Errorf("tools/list after the bad requests: got %v", r)
+	}
+	stdin.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Error("the server did not exit when its input ended")
+	}
+	if strings.Contains(stderr.String(), "panic") {
+		t.Fatalf("panic:\n%s", stderr.String())
+	}
+}
