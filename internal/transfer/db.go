@@ -25,6 +25,20 @@ type DB struct {
 	database string
 	emulator bool
 	own      bool // api is closed by Close
+	// evenCuts plans ranges of equal document counts on the emulator,
+	// reading a large collection's names (see [DB.evenNames]).
+	evenCuts bool
+}
+
+// planner returns db, planning with even cuts when the job is sharded.
+func (db *DB) planner(s Shard) *DB {
+	if s.Whole() {
+		return db
+	}
+	p := *db
+	p.own = false
+	p.evenCuts = true
+	return &p
 }
 
 // Config says which database to open and how.

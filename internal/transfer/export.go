@@ -48,6 +48,10 @@ type ExportOptions struct {
 	Parallel int
 	// Progress, if set, receives progress and the total once counted.
 	Progress Progress
+	// Shard, when set, exports only this shard's part of the documents
+	// (see [Shard]); ReadTime is then required. The N shards' exports
+	// together hold each document once.
+	Shard Shard
 }
 
 const chunkSize = 64 << 10
@@ -70,9 +74,18 @@ func Export(ctx context.Context, db *DB, w io.Writer, o ExportOptions) (Stats, e
 	}
 	// Firestore keeps microseconds; a finer read time is rejected.
 	o.ReadTime = o.ReadTime.Truncate(time.Microsecond)
-	plan, err := db.planExport(ctx, o)
+	if err := checkShard("export", o.Shard, o.ReadTime); err != nil {
+		return Stats{}, err
+	}
+	po := o
+	po.Parallel = shardParts(o.Shard, o.Parallel)
+	plan, err := db.planner(o.Shard).planExport(ctx, po)
 	if err != nil {
 		return Stats{}, err
+	}
+	plan.scans = o.Shard.pick(plan.scans)
+	if o.Shard.K > 0 {
+		plan.docs = nil // single documents are shard 0's
 	}
 	var c counters
 	g, gctx := errgroup.WithContext(ctx)

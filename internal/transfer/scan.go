@@ -343,15 +343,24 @@ func (db *DB) cuts(ctx context.Context, parentRel string, ids []string, readTime
 	}
 	ids = ids[:min(len(ids), maxSampled)]
 	samples := make([][]string, len(ids))
+	weights := make([]float64, len(ids)) // documents each sample stands for
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for i, id := range ids {
+		weights[i] = 1
 		g.Go(func() error {
 			coll := joinPath(parentRel, id)
 			names, err := db.sampleNames(gctx, coll, readTime, splitSample+1)
 			if err == nil && len(names) < 2 {
 				// Perhaps documents that do not exist but hold subtrees.
 				names, err = db.listNames(gctx, coll, readTime, splitSample+1)
+			}
+			if err == nil && len(names) > splitSample && db.emulator && db.evenCuts {
+				// No last name to spread between here: read the names,
+				// keeping an even sample.
+				if names, _, err = db.evenNames(gctx, coll, readTime, splitSample); err != nil {
+					return err
+				}
 			}
 			if err != nil || len(names) <= splitSample || db.emulator {
 				samples[i] = names[:min(len(names), splitSample)]
@@ -374,20 +383,55 @@ func (db *DB) cuts(ctx context.Context, parentRel string, ids []string, readTime
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	var cand []string
-	for _, s := range samples {
-		cand = append(cand, s...)
+	if db.evenCuts {
+		// Each sample stands for its share of its collection's whole
+		// tree (subcollections included), so that ranges of different
+		// collections weigh what they hold.
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(8)
+		for i, id := range ids {
+			if len(samples[i]) == 0 {
+				continue
+			}
+			g.Go(func() error {
+				lo, hi := db.collectionBounds(joinPath(parentRel, id))
+				tree, err := db.count(gctx, scan{parent: db.full(parentRel), all: true, lo: lo, hi: hi}, readTime)
+				weights[i] = float64(tree) / float64(len(samples[i]))
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return nil, err
+		}
 	}
-	slices.SortFunc(cand, cmpName)
-	if len(cand) < 2 {
+	type cand struct {
+		name string
+		w    float64
+	}
+	var cands []cand
+	var total float64
+	for i, s := range samples {
+		for _, n := range s {
+			cands = append(cands, cand{n, weights[i]})
+			total += weights[i]
+		}
+	}
+	slices.SortFunc(cands, func(a, b cand) int { return cmpName(a.name, b.name) })
+	if len(cands) < 2 {
 		return nil, nil
 	}
+	// Cut where the documents before a name reach j/parts of the total.
 	var out []string
-	for j := 1; j < parts; j++ {
-		c := cand[len(cand)*j/parts]
-		if cmpName(c, cand[0]) > 0 && (len(out) == 0 || cmpName(c, out[len(out)-1]) > 0) {
-			out = append(out, c)
+	var before float64
+	j := 1
+	for _, c := range cands {
+		for j < parts && before >= total*float64(j)/float64(parts) {
+			if cmpName(c.name, cands[0].name) > 0 && (len(out) == 0 || cmpName(c.name, out[len(out)-1]) > 0) {
+				out = append(out, c.name)
+			}
+			j++
 		}
+		before += c.w
 	}
 	return out, nil
 }
