@@ -676,3 +676,107 @@ func TestMalformedRequests(t *testing.T) {
 		t.Fatalf("panic:\n%s", stderr.String())
 	}
 }
+
+func TestAuthTools(t *testing.T) {
+	e := newEnv(t)
+	s := e.start(t, "--allow-writes", "--allow-destructive", "--allow-custom-tokens")
+	uid := emutest.UniqueID(t, "mcp")
+	email := emutest.UniqueEmail(t, "mcp")
+	type user struct {
+		UID         string         `json:"uid"`
+		Email       string         `json:"email"`
+		DisplayName string         `json:"display_name"`
+		Disabled    bool           `json:"disabled"`
+		Claims      map[string]any `json:"custom_claims"`
+	}
+	var u user
+	s.ok(t, "auth_create_user", map[string]any{"uid": uid, "email": email, "password": "s3cret-pw", "display_name": "Ada"}, &u)
+	if u.UID != uid || u.Email != email || u.DisplayName != "Ada" {
+		t.Errorf("created %+v", u)
+	}
+	s.fails(t, "auth_create_user", map[string]any{"uid": uid}, "already_exists")
+	s.ok(t, "auth_get_user", map[string]any{"email": email}, &u)
+	if u.UID != uid {
+		t.Errorf("by email: %+v", u)
+	}
+	s.fails(t, "auth_get_user", map[string]any{"uid": uid, "email": email}, "exactly one")
+	s.fails(t, "auth_get_user", map[string]any{"uid": uid + "-nope"}, "not_found")
+	var list struct {
+		Users []user `json:"users"`
+	}
+	s.ok(t, "auth_list_users", map[string]any{"page_size": 100}, &list)
+	if len(list.Users) == 0 {
+		t.Error("list: no users")
+	}
+	s.ok(t, "auth_update_user", map[string]any{"uid": uid, "display_name": "Ada L."}, &u)
+	if u.DisplayName != "Ada L." {
+		t.Errorf("updated %+v", u)
+	}
+	s.ok(t, "auth_set_user_disabled", map[string]any{"uid": uid, "disabled": true}, &u)
+	if !u.Disabled {
+		t.Errorf("not disabled: %+v", u)
+	}
+	s.ok(t, "auth_set_user_disabled", map[string]any{"uid": uid, "disabled": false}, &u)
+	if u.Disabled {
+		t.Errorf("not enabled: %+v", u)
+	}
+	var claims struct {
+		Claims map[string]any `json:"custom_claims"`
+	}
+	s.ok(t, "auth_set_custom_claims", map[string]any{"uid": uid, "claims": raw(`{"role":"admin","level":3}`)}, &claims)
+	s.ok(t, "auth_set_custom_claims", map[string]any{"uid": uid, "claims": raw(`{"level":null,"team":"a"}`), "merge": true}, &claims)
+	claims.Claims = nil // json.Unmarshal merges into a map
+	s.ok(t, "auth_get_custom_claims", map[string]any{"uid": uid}, &claims)
+	if fmt.Sprint(claims.Claims) != "map[role:admin team:a]" {
+		t.Errorf("claims %v", claims.Claims)
+	}
+	s.fails(t, "auth_set_custom_claims", map[string]any{"uid": uid, "claims": raw(`{"sub":"x"}`)}, "invalid", "sub")
+	s.ok(t, "auth_revoke_refresh_tokens", map[string]any{"uid": uid}, nil)
+	var link struct{ Link string }
+	s.ok(t, "auth_action_link", map[string]any{"kind": "password_reset", "email": email}, &link)
+	if !strings.Contains(link.Link, "oobCode") {
+		t.Errorf("link %q", link.Link)
+	}
+	s.fails(t, "auth_action_link", map[string]any{"kind": "magic", "email": email}, "$.kind")
+	var tok struct {
+		CustomToken string `json:"custom_token"`
+	}
+	s.ok(t, "auth_mint_custom_token", map[string]any{"uid": uid, "claims": raw(`{"role":"admin"}`)}, &tok)
+	if strings.Count(tok.CustomToken, ".") != 2 {
+		t.Errorf("custom token %q", tok.CustomToken)
+	}
+	var del struct {
+		DryRun       bool   `json:"dry_run"`
+		User         user   `json:"user"`
+		ConfirmToken string `json:"confirm_token"`
+	}
+	s.ok(t, "auth_delete_user", map[string]any{"uid": uid}, &del)
+	if !del.DryRun || del.User.UID != uid || del.ConfirmToken == "" {
+		t.Fatalf("dry run %+v", del)
+	}
+	s.ok(t, "auth_get_user", map[string]any{"uid": uid}, &u) // still there
+	s.fails(t, "auth_delete_user", map[string]any{"uid": uid + "x", "confirm_token": del.ConfirmToken}, "does not match")
+	s.ok(t, "auth_delete_user", map[string]any{"uid": uid, "confirm_token": del.ConfirmToken}, &del)
+	s.fails(t, "auth_get_user", map[string]any{"uid": uid}, "not_found")
+	// Neither passwords, emails nor tokens reach the log.
+	logs := s.stderr.String()
+	for _, secret := range []string{"s3cret-pw", email, tok.CustomToken, link.Link} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the log carries %q:\n%s", secret, logs)
+		}
+	}
+
+	ro := e.start(t)
+	ro.fails(t, "auth_create_user", map[string]any{"uid": uid}, "read-only")
+	ro.fails(t, "auth_set_custom_claims", map[string]any{"uid": uid, "claims": raw(`{}`)}, "read-only")
+	ro.fails(t, "auth_delete_user", map[string]any{"uid": uid}, "read-only")
+	res, err := ro.ListTools(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range res.Tools {
+		if tool.Name == "auth_mint_custom_token" {
+			t.Error("auth_mint_custom_token offered without --allow-custom-tokens")
+		}
+	}
+}
