@@ -78,6 +78,8 @@ func globalFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Category: globalCategory, Usage: "log every request and its latency to stderr (secrets redacted)"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Category: globalCategory, Usage: "print only data and errors (no progress, no summaries)"},
 		&cli.StringFlag{Name: "tenant", Category: globalCategory, Usage: "Auth tenant ID (auth commands)", EnvVars: []string{"FBADMIN_TENANT"}},
+		&cli.StringFlag{Name: "as", Category: globalCategory, Usage: "act as this end user so that security rules decide: a session `NAME` (auth login) or a UID (fs get|query|count|set|create|update|delete|watch, rules check)"},
+		&cli.StringFlag{Name: "api-key", Category: globalCategory, Usage: "the project's Web API `KEY`, for sign-in and --as in production", EnvVars: []string{"FIREBASE_API_KEY"}},
 	}
 }
 

@@ -39,6 +39,10 @@ Examples:
 			authTokenCommand(),
 			authRevokeCommand(),
 			authLinkCommand(),
+			authLoginCommand(),
+			authLogoutCommand(),
+			authWhoamiCommand(),
+			authSessionsCommand(),
 		},
 	}
 }
@@ -64,7 +68,7 @@ func (d *deps) authClient(ctx context.Context, checkTenant bool) (*auth.Client, 
 	if err != nil {
 		return nil, err
 	}
-	cfg := auth.Config{ProjectID: project, TenantID: d.g.Tenant, APIKey: os.Getenv("FIREBASE_API_KEY"), HTTPClient: d.httpClient()}
+	cfg := auth.Config{ProjectID: project, TenantID: d.g.Tenant, APIKey: d.g.APIKey, HTTPClient: d.httpClient()}
 	if d.authEmulator() {
 		host := os.Getenv("FIREBASE_AUTH_EMULATOR_HOST")
 		if host == "" {

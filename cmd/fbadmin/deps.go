@@ -36,6 +36,7 @@ const (
 // globalOptions are the flags every command takes.
 type globalOptions struct {
 	Project, Database, Credentials, Output, Tenant string
+	As, APIKey                                     string
 	Emulator, Verbose, Quiet                       bool
 	Timeout                                        time.Duration
 }
@@ -49,6 +50,8 @@ func readGlobals(c *cli.Context) globalOptions {
 		Credentials: flagValue(c, "credentials", str),
 		Output:      flagValue(c, "output", str),
 		Tenant:      flagValue(c, "tenant", str),
+		As:          flagValue(c, "as", str),
+		APIKey:      flagValue(c, "api-key", str),
 		Emulator:    flagValue(c, "emulator", boolean),
 		Verbose:     flagValue(c, "verbose", boolean),
 		Quiet:       flagValue(c, "quiet", boolean),
@@ -68,6 +71,7 @@ type deps struct {
 	log                            *slog.Logger
 	fs                             *firestore.Client
 	db                             *transfer.DB
+	as                             *endUser // who Firestore requests are made as (--as), once resolved
 	closers                        []func()
 }
 
@@ -152,6 +156,9 @@ func withDeps(c *cli.Context, run func(ctx context.Context, d *deps) error) erro
 	if err != nil {
 		return err
 	}
+	if err := checkAs(c, d.g); err != nil {
+		return err
+	}
 	defer d.close()
 	ctx := c.Context
 	if d.g.Timeout > 0 {
@@ -159,7 +166,7 @@ func withDeps(c *cli.Context, run func(ctx context.Context, d *deps) error) erro
 		ctx, cancel = context.WithTimeout(ctx, d.g.Timeout)
 		defer cancel()
 	}
-	err = run(ctx, d)
+	err = d.asDenied(run(ctx, d))
 	// The deadline shows in ctx: RPC errors do not always wrap it.
 	if err != nil && d.g.Timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) && c.Context.Err() == nil {
 		return fmt.Errorf("%w (hint: --timeout %s was reached)", err, d.g.Timeout)
@@ -383,24 +390,31 @@ func (d *deps) firestore(ctx context.Context) (*firestore.Client, error) {
 		return nil, err
 	}
 	var opts []option.ClientOption
+	asDial, asClient, err := d.asDialOptions(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if d.emulator() {
 		host := d.firestoreEmulatorHost()
 		if err := checkEmulator("Firestore", host, "FIRESTORE_EMULATOR_HOST"); err != nil {
 			return nil, err
 		}
-		conn, err := transfer.DialEmulator(host, d.grpcOptions()...)
+		conn, err := transfer.DialEmulator(host, append(d.grpcOptions(), asDial...)...)
 		if err != nil {
 			return nil, err
 		}
 		d.closers = append(d.closers, func() { conn.Close() })
 		opts = append(opts, option.WithGRPCConn(conn))
 	} else {
-		if err := d.checkCredentials(ctx); err != nil {
-			return nil, err
+		if d.g.As == "" {
+			if err := d.checkCredentials(ctx); err != nil {
+				return nil, err
+			}
 		}
-		for _, o := range d.grpcOptions() {
+		for _, o := range append(d.grpcOptions(), asDial...) {
 			opts = append(opts, option.WithGRPCDialOption(o))
 		}
+		opts = append(opts, asClient...)
 	}
 	client, err := firestore.NewClientWithDatabase(ctx, project, d.g.Database, opts...)
 	if err != nil {
@@ -437,14 +451,20 @@ func (d *deps) openDB(ctx context.Context, project, database string) (*transfer.
 	if database == "" {
 		database = d.g.Database
 	}
-	cfg := transfer.Config{Project: project, Database: database, DialOptions: d.grpcOptions()}
+	asDial, asClient, err := d.asDialOptions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cfg := transfer.Config{Project: project, Database: database, DialOptions: append(d.grpcOptions(), asDial...), ClientOptions: asClient}
 	if d.emulator() {
 		cfg.EmulatorHost = d.firestoreEmulatorHost()
 		if err := checkEmulator("Firestore", cfg.EmulatorHost, "FIRESTORE_EMULATOR_HOST"); err != nil {
 			return nil, err
 		}
-	} else if err := d.checkCredentials(ctx); err != nil {
-		return nil, err
+	} else if d.g.As == "" {
+		if err := d.checkCredentials(ctx); err != nil {
+			return nil, err
+		}
 	}
 	db, err := transfer.Open(ctx, cfg)
 	if err != nil {

@@ -17,6 +17,8 @@ const (
 	exitPartial     = 3   // a bulk job finished with some documents failed
 	exitNotFound    = 4   // a document, user or other object does not exist
 	exitConflict    = 5   // already exists, or a precondition (update time) failed
+	exitDenied      = 6   // denied by security rules (a request made as a user with --as)
+	exitMismatch    = 7   // rules check: an outcome differed from the expected one
 	exitInterrupted = 130 // stopped by Ctrl-C or SIGTERM; resumable jobs say how to resume
 )
 
@@ -50,6 +52,8 @@ func exitCode(ctx context.Context, err error) int {
 		return exitNotFound
 	case errs.ErrConflict, errs.ErrAlreadyExists:
 		return exitConflict
+	case errs.ErrDenied:
+		return exitDenied
 	case errs.ErrInvalid:
 		return exitUsage
 	}
@@ -93,6 +97,8 @@ func errorLine(err error) string {
 		h = "the credentials lack the IAM role for this (roles/datastore.user for Firestore data, roles/firebaseauth.admin for Auth)"
 	case errs.ErrResourceLimit:
 		h = "a quota or rate limit was hit: retry later or lower --concurrency"
+	case errs.ErrDenied:
+		h = "the security rules refused this for that user; 'fbadmin rules check --as USER OP PATH' tries one operation, 'fbadmin auth whoami' shows the user's claims"
 	}
 	if h != "" {
 		line += " (hint: " + h + ")"

@@ -488,6 +488,9 @@ func runDelete(ctx context.Context, opts deleteOptions, d *deps) error {
 	if opts.Resume && !opts.Recursive {
 		return usagef("--resume goes with --recursive")
 	}
+	if d.g.As != "" && !opts.Recursive && !opts.DryRun {
+		return deleteAsUser(ctx, rels, opts.Yes, d)
+	}
 	db, err := d.transferDB(ctx)
 	if err != nil {
 		return err
@@ -683,4 +686,24 @@ func jsonNumber(n repository.Number) json.RawMessage {
 		return json.RawMessage(fmt.Sprintf("%q", fmt.Sprint(f)))
 	}
 	return b
+}
+
+// deleteAsUser deletes documents one by one as the --as user, so that a
+// document the security rules protect stops the command with a denial
+// (exit 6) rather than a failure in a batch.
+func deleteAsUser(ctx context.Context, rels []string, yes bool, d *deps) error {
+	client, err := d.firestore(ctx)
+	if err != nil {
+		return err
+	}
+	if err := d.confirm(yes, fmt.Sprintf("delete %s as %s?", strings.Join(rels, ", "), d.g.As)); err != nil {
+		return err
+	}
+	for _, p := range rels {
+		if _, err := client.Doc(p).Delete(ctx); err != nil {
+			return errs.Wrap(err, "delete", p)
+		}
+	}
+	d.info("delete: %d documents deleted as %s", len(rels), d.as.label)
+	return nil
 }
