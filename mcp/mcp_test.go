@@ -2,6 +2,9 @@ package mcp_test
 
 import (
 	"bufio"
+	"net"
+	"net/http"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -15,8 +18,11 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/firestore"
+
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/fbadmin/fbadmin/auth"
 	"github.com/fbadmin/fbadmin/internal/emutest"
 	"github.com/fbadmin/fbadmin/internal/value"
 )
@@ -779,4 +785,193 @@ func TestAuthTools(t *testing.T) {
 			t.Error("auth_mint_custom_token offered without --allow-custom-tokens")
 		}
 	}
+}
+
+// bearer sends an ID token with every request.
+type bearer struct{ token string }
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	if b.token != "" {
+		r.Header.Set("Authorization", "Bearer "+b.token)
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// startHTTP starts `fbadmin mcp --http` on a free loopback port and
+// returns its endpoint.
+func startHTTP(t *testing.T, environ []string, project string, args ...string) (string, *syncBuffer) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cmd := exec.Command(bin, append([]string{"--emulator", "--project", project, "mcp", "--http", fmt.Sprint(port)}, args...)...)
+	cmd.Env = environ
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			t.Error("the HTTP server did not stop on SIGINT")
+		}
+	})
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the HTTP server did not come up:\n%s", stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return base + "/mcp", stderr
+}
+
+func connectHTTP(t *testing.T, endpoint, token string) (*session, error) {
+	t.Helper()
+	client := sdk.NewClient(&sdk.Implementation{Name: "fbadmin-test", Version: "v0"}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cs, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: endpoint, HTTPClient: &http.Client{Transport: bearer{token}}, MaxRetries: -1}, nil)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { cs.Close() })
+	return &session{ClientSession: cs, stderr: &syncBuffer{}}, nil
+}
+
+func TestHTTPWithAccessRules(t *testing.T) {
+	a := emutest.NewAuth(t)
+	fs := emutest.FirestoreHost(t)
+	// ID tokens from the Auth emulator name its own project: the server
+	// runs there, and this test keeps to collections of its own.
+	sfx := strings.ToLower(strings.ReplaceAll(emutest.UniqueID(t, "h"), "-", "_"))
+	posts, notes, secrets := "posts_"+sfx, "notes_"+sfx, "secrets_"+sfx
+	cfg := filepath.Join(t.TempDir(), "serve.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`rules:
+  - match: %s
+    allow: [read]
+  - match: %s
+    allow: [all]
+    owner: owner_uid
+`, posts, notes)), 0o600)
+	environ := append(os.Environ(), "FIRESTORE_EMULATOR_HOST="+fs, "FIREBASE_AUTH_EMULATOR_HOST="+a.Host)
+	endpoint, logs := startHTTP(t, environ, a.ProjectID, "--rules", cfg, "--allow-writes", "--auth-claim", "admin")
+
+	ac, err := auth.New(context.Background(), auth.Config{ProjectID: a.ProjectID, EmulatorHost: a.Host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := func(claims map[string]any) (string, string) {
+		uid := emutest.UniqueID(t, "mcp")
+		ctx := context.Background()
+		ct, err := ac.CustomToken(ctx, uid, claims)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cred, err := ac.SignInClient().SignInWithCustomToken(ctx, ct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return uid, cred.IDToken
+	}
+	alice, aliceTok := token(nil)
+	bob, _ := token(nil)
+	_, adminTok := token(map[string]any{"admin": true})
+
+	// Seed through the admin path: posts, and one note each.
+	fsClient := sharedClient(t, fs, a.ProjectID, posts, notes, secrets)
+	ctx := context.Background()
+	fsClient.Doc(posts+"/p1").Set(ctx, map[string]any{"title": "hello"})
+	fsClient.Doc(notes+"/a1").Set(ctx, map[string]any{"owner_uid": alice, "text": "mine"})
+	fsClient.Doc(notes+"/b1").Set(ctx, map[string]any{"owner_uid": bob, "text": "bob's"})
+	fsClient.Doc(secrets+"/s1").Set(ctx, map[string]any{"x": 1})
+
+	if _, err := connectHTTP(t, endpoint, ""); err == nil {
+		t.Error("connected without a token")
+	}
+	if _, err := connectHTTP(t, endpoint, "not-a-token"); err == nil {
+		t.Error("connected with a bad token")
+	}
+	s, err := connectHTTP(t, endpoint, aliceTok)
+	if err != nil {
+		t.Fatalf("connect: %v\n%s", err, logs)
+	}
+	var p page
+	s.ok(t, "firestore_get", map[string]any{"paths": []string{posts + "/p1", notes + "/a1", notes + "/b1"}}, &p)
+	if paths(p.Documents) != posts+"/p1 "+notes+"/a1" || len(p.Missing) != 1 {
+		t.Errorf("get: %s, missing %v (bob's note must look missing)", paths(p.Documents), p.Missing)
+	}
+	s.ok(t, "firestore_query", map[string]any{"collection": notes}, &p)
+	if paths(p.Documents) != notes+"/a1" {
+		t.Errorf("query notes: %s (only alice's)", paths(p.Documents))
+	}
+	s.fails(t, "firestore_query", map[string]any{"collection": secrets}, "permission_denied", "no rule allows")
+	s.fails(t, "firestore_set", map[string]any{"path": posts + "/p2", "data": raw(`{"title":"x"}`)}, "permission_denied")
+	s.ok(t, "firestore_set", map[string]any{"path": notes + "/a2", "data": raw(`{"owner_uid":"` + alice + `","text":"new"}`)}, nil)
+	s.fails(t, "firestore_set", map[string]any{"path": notes + "/a3", "data": raw(`{"owner_uid":"` + bob + `"}`)}, "permission_denied", "owner_uid")
+	s.fails(t, "firestore_update", map[string]any{"path": notes + "/b1", "data": raw(`{"text":"hacked"}`)}, "not_found")
+	s.ok(t, "firestore_update", map[string]any{"path": notes + "/a1", "data": raw(`{"text":"edited"}`)}, nil)
+	var cnt struct {
+		Count json.RawMessage `json:"count"`
+	}
+	s.ok(t, "firestore_aggregate", map[string]any{"collection": notes}, &cnt)
+	if string(cnt.Count) != `{"$int":"2"}` {
+		t.Errorf("count of alice's notes: %s", cnt.Count)
+	}
+	s.fails(t, "auth_get_user", map[string]any{"uid": alice}, "permission_denied", `"admin"`)
+
+	admin, err := connectHTTP(t, endpoint, adminTok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var u struct{ UID string }
+	admin.ok(t, "auth_get_user", map[string]any{"uid": alice}, &u)
+	if u.UID != alice {
+		t.Errorf("admin get user: %+v", u)
+	}
+	snap, err := fsClient.Doc(notes + "/b1").Get(ctx)
+	if err != nil || snap.Data()["text"] != "bob's" {
+		t.Errorf("bob's note changed: %v %v", snap.Data(), err)
+	}
+	if l := logs.String(); !strings.Contains(l, "uid="+alice) || strings.Contains(l, aliceTok) {
+		t.Errorf("the log lacks the caller or carries the token:\n%s", l)
+	}
+}
+
+// sharedClient is a Firestore client of a project other tests share: on
+// cleanup it deletes the documents of the given collections only.
+func sharedClient(t *testing.T, host, project string, colls ...string) *firestore.Client {
+	t.Helper()
+	t.Setenv("FIRESTORE_EMULATOR_HOST", host)
+	c, err := firestore.NewClient(context.Background(), project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		for _, coll := range colls {
+			refs, _ := c.Collection(coll).DocumentRefs(ctx).GetAll()
+			for _, r := range refs {
+				r.Delete(ctx)
+			}
+		}
+		c.Close()
+	})
+	return c
 }
