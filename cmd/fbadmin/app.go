@@ -57,6 +57,7 @@ func commands() []*cli.Command {
 		authCommand(),
 		listenCommand(),
 		serveCommand(),
+		rulesCommand(),
 		mcpCommand(),
 		versionCommand(),
 		completionCommand(),

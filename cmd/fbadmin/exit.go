@@ -37,6 +37,7 @@ func exitCode(ctx context.Context, err error) int {
 	var ue usageError
 	var pe partialError
 	var ie interruptedError
+	var me mismatchError
 	switch {
 	case err == nil:
 		return exitOK
@@ -46,6 +47,8 @@ func exitCode(ctx context.Context, err error) int {
 		return exitInterrupted
 	case errors.As(err, &pe):
 		return exitPartial
+	case errors.As(err, &me):
+		return exitMismatch
 	}
 	switch errs.KindOf(err) {
 	case errs.ErrNotFound:
