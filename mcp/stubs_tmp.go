@@ -1,4 +1,0 @@
-package mcp
-
-func (s *Server) addResources() {}
-func (s *Server) addPrompts()   {}
