@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts, stops and describes the local emulator suite fbadmin's tests use.
 #
-#   scripts/emulators.sh start [--record FILE] [UNIT...]
+#   scripts/emulators.sh start [--record FILE] [--rules FILE] [UNIT...]
 #   scripts/emulators.sh stop [UNIT...]
 #   scripts/emulators.sh status [UNIT...]
 #   scripts/emulators.sh env
@@ -20,7 +20,13 @@
 # emulator is a no-op. When an emulator that this script did not start already
 # answers on a port, start uses it and stop leaves it alone. --record FILE
 # appends the names of the emulators this call launched, so that a caller can
-# stop exactly those. stop stops only what start launched (the whole process
+# stop exactly those. --rules FILE (or FBADMIN_FIRESTORE_RULES) starts the
+# Firestore emulator with those security rules, which it then enforces for
+# requests carrying an end user's ID token (fbadmin --as, fbadmin rules check);
+# admin requests bypass them. Without it the emulator starts as before. A
+# Firestore emulator that already runs keeps its rules: --rules then says so
+# and fails (stop it first, or use another FBADMIN_FIRESTORE_PORT).
+# stop stops only what start launched (the whole process
 # group: TERM, then KILL after FBADMIN_STOP_TIMEOUT seconds). status prints one
 # line per emulator and exits 0 when all are running, 3 otherwise. env prints
 # export lines for eval "$(scripts/emulators.sh env)".
@@ -35,6 +41,7 @@
 #   FBADMIN_FIRESTORE_BACKEND  auto, gcloud or firebase [auto]
 #   FBADMIN_START_TIMEOUT      seconds to wait for each emulator to answer [300]
 #   FBADMIN_STOP_TIMEOUT       seconds between TERM and KILL [15]
+#   FBADMIN_FIRESTORE_RULES    a firestore.rules file for the Firestore emulator [none]
 # firebase-tools' helper ports (emulator hub, logging, Firestore websocket) are
 # left unset in the generated configs, so firebase-tools picks free ones and
 # two checkouts with different ports do not collide.
@@ -56,11 +63,12 @@ PROJECT=${FBADMIN_PROJECT:-demo-fbadmin}
 RUN_DIR=${FBADMIN_RUN_DIR:-$FBADMIN_ROOT/.run/emulators}
 START_TIMEOUT=${FBADMIN_START_TIMEOUT:-300}
 STOP_TIMEOUT=${FBADMIN_STOP_TIMEOUT:-15}
+RULES=${FBADMIN_FIRESTORE_RULES:-}
 FIREBASE_BIN=$FBADMIN_ROOT/emulator/node_modules/.bin/firebase
 
 usage() {
 	cat >&2 <<'EOF'
-usage: scripts/emulators.sh start [--record FILE] [UNIT...]
+usage: scripts/emulators.sh start [--record FILE] [--rules FILE] [UNIT...]
        scripts/emulators.sh stop [UNIT...]
        scripts/emulators.sh status [UNIT...]
        scripts/emulators.sh env
@@ -265,7 +273,7 @@ firebase_config() {
     "$1": { "host": "$HOST_IP", "port": $(port_of "$1") },
     "ui": { "enabled": false },
     "singleProjectMode": false
-  }
+  }$(if [ "$1" = firestore ] && [ -n "$RULES" ]; then printf ',\n  "firestore": { "rules": "%s" }' "$RULES"; fi)
 }
 EOF
 	echo "$dir/firebase.json"
@@ -321,6 +329,8 @@ start_unit() {
 			cfg=$(firebase_config firestore)
 			launch firestore firebase "$FIREBASE_BIN" emulators:start --only firestore \
 				--project "$PROJECT" --config "$cfg"
+		elif [ -n "$RULES" ]; then
+			launch firestore gcloud gcloud emulators firestore start --host-port="$HOST_IP:$port" --rules="$RULES"
 		else
 			launch firestore gcloud gcloud emulators firestore start --host-port="$HOST_IP:$port"
 		fi
@@ -413,6 +423,9 @@ cmd_start() {
 	# conflict stops us before anything is launched.
 	for u in "${units[@]}"; do
 		port=$(port_of "$u")
+		if [ "$u" = firestore ] && [ -n "$RULES" ] && { owned_pgid "$u" >/dev/null || answers "$u"; }; then
+			fb_die 2 "--rules $RULES: a Firestore emulator already runs on $HOST_IP:$port and keeps its rules; stop it first (scripts/emulators.sh stop firestore, if this script started it) or start one of your own with FBADMIN_FIRESTORE_PORT=PORT"
+		fi
 		if pgid=$(owned_pgid "$u"); then
 			pgids[$u]=$pgid
 			continue
@@ -504,10 +517,17 @@ main() {
 	local cmd=${1:-}
 	[ $# -gt 0 ] && shift
 	RECORD=
-	if [ "$cmd" = start ] && [ "${1:-}" = --record ]; then
+	while [ "$cmd" = start ] && { [ "${1:-}" = --record ] || [ "${1:-}" = --rules ]; }; do
 		[ $# -ge 2 ] || usage
-		RECORD=$2
+		case $1 in
+		--record) RECORD=$2 ;;
+		--rules) RULES=$2 ;;
+		esac
 		shift 2
+	done
+	if [ -n "$RULES" ]; then
+		[ -r "$RULES" ] || fb_die 2 "--rules $RULES: no such readable file"
+		RULES=$(cd "$(dirname "$RULES")" && pwd)/$(basename "$RULES")
 	fi
 	local units=("$@") u
 	[ ${#units[@]} -gt 0 ] || units=("${ALL_UNITS[@]}")
