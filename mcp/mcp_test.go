@@ -975,3 +975,52 @@ func sharedClient(t *testing.T, host, project string, colls ...string) *firestor
 	})
 	return c
 }
+
+func TestResourcesAndPrompts(t *testing.T) {
+	e := newEnv(t)
+	s := e.start(t, "--allow-writes", "--deny-collections", "hidden")
+	s.ok(t, "firestore_set", map[string]any{"path": "things/a", "data": raw(`{"n":{"$int":"7"}}`)}, nil)
+	s.ok(t, "firestore_set", map[string]any{"path": "things/b", "data": raw(`{"n":{"$int":"8"}}`)}, nil)
+	ctx := context.Background()
+	tmpl, err := s.ListResourceTemplates(ctx, nil)
+	if err != nil || len(tmpl.ResourceTemplates) != 1 || tmpl.ResourceTemplates[0].URITemplate != "firestore://{+path}" {
+		t.Fatalf("templates: %v %v", tmpl, err)
+	}
+	read := func(uri string) string {
+		t.Helper()
+		res, err := s.ReadResource(ctx, &sdk.ReadResourceParams{URI: uri})
+		if err != nil {
+			t.Fatalf("read %s: %v", uri, err)
+		}
+		return res.Contents[0].Text
+	}
+	if got := read("firestore://things/a"); !strings.Contains(got, `"data":{"n":{"$int":"7"}}`) {
+		t.Errorf("document resource: %s", got)
+	}
+	if got := read("firestore://things"); !strings.Contains(got, `"things/a"`) || !strings.Contains(got, `"things/b"`) {
+		t.Errorf("collection resource: %s", got)
+	}
+	if got := read("firestore://"); !strings.Contains(got, `"things"`) {
+		t.Errorf("root resource: %s", got)
+	}
+	if got := read("fbadmin://value-format"); !strings.Contains(got, "$timestamp") {
+		t.Errorf("value format resource: %s", got)
+	}
+	if _, err := s.ReadResource(ctx, &sdk.ReadResourceParams{URI: "firestore://things/nope"}); err == nil {
+		t.Error("a missing document read without error")
+	}
+	if _, err := s.ReadResource(ctx, &sdk.ReadResourceParams{URI: "firestore://hidden/x"}); err == nil || !strings.Contains(err.Error(), "denied") {
+		t.Errorf("a denied collection: %v", err)
+	}
+	prompts, err := s.ListPrompts(ctx, nil)
+	if err != nil || len(prompts.Prompts) != 2 {
+		t.Fatalf("prompts: %v %v", prompts, err)
+	}
+	p, err := s.GetPrompt(ctx, &sdk.GetPromptParams{Name: "inspect_collection", Arguments: map[string]string{"collection": "things"}})
+	if err != nil || !strings.Contains(p.Messages[0].Content.(*sdk.TextContent).Text, `"collection": "things"`) {
+		t.Errorf("inspect_collection: %v %v", p, err)
+	}
+	if _, err := s.GetPrompt(ctx, &sdk.GetPromptParams{Name: "find_documents", Arguments: map[string]string{"collection": "things"}}); err == nil {
+		t.Error("find_documents without its condition: no error")
+	}
+}

@@ -144,11 +144,11 @@ func (s *Server) HTTPHandler(v Verifier, checkRevoked bool) http.Handler {
 const callerKey = "fbadmin.caller"
 
 // callerOf returns the authenticated caller of a request (nil over stdio).
-func callerOf(req *sdk.CallToolRequest) *server.Caller {
-	if req == nil || req.Extra == nil || req.Extra.TokenInfo == nil {
+func callerOf(extra *sdk.RequestExtra) *server.Caller {
+	if extra == nil || extra.TokenInfo == nil {
 		return nil
 	}
-	c, _ := req.Extra.TokenInfo.Extra[callerKey].(*server.Caller)
+	c, _ := extra.TokenInfo.Extra[callerKey].(*server.Caller)
 	return c
 }
 

@@ -59,7 +59,7 @@ func addTool[In, Out any](s *Server, t *sdk.Tool, h func(ctx context.Context, c 
 	s.tools++
 	s.sdk.AddTool(t, func(ctx context.Context, req *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
 		start := time.Now()
-		c := &call{caller: callerOf(req), tool: t.Name}
+		c := &call{caller: callerOf(req.Extra), tool: t.Name}
 		res, err := runTool(req.Params.Arguments, resolved, func(args *In) (any, error) { return h(ctx, c, args) })
 		outcome := "ok"
 		if err != nil {
