@@ -30,6 +30,9 @@ type exportOptions struct {
 	// SplitSize and Compress write a split export (fs_storage.go).
 	SplitSize string
 	Compress  string
+	// Shard and Shards select one part of a sharded export.
+	Shard  string
+	Shards int
 }
 
 func fsExportCommand() *cli.Command {
@@ -45,6 +48,8 @@ func fsExportCommand() *cli.Command {
 			&cli.StringFlag{Name: "read-time", Usage: "read a consistent snapshot at `TIME` (RFC 3339, or a duration ago such as 5m or 2d): at most 1 hour back, 7 days with point-in-time recovery"},
 			&cli.IntFlag{Name: "parallel", Usage: "queries run at once (default 8 in production, 2 on the emulator)"},
 			&cli.StringFlag{Name: "format", Value: "ndjson", Usage: "ndjson, or managed: Firestore's managed export format, written to the directory or prefix --out (see 'fbadmin fs convert --help')"},
+			&cli.StringFlag{Name: "shard", Usage: "export only part `K/N` (from 0) of the documents, or auto: the task index of a Kubernetes Indexed Job (with --shards) or a Cloud Run job; needs --read-time, and {shard} in --out"},
+			&cli.IntFlag{Name: "shards", Usage: "with --shard auto in a Kubernetes Indexed Job: the job's `N` completions"},
 		},
 		Description: `Writes one JSON object per line:
    {"path":"users/alice","data":{...lossless fields...},"create_time":"...","update_time":"..."}
@@ -73,11 +78,18 @@ Examples:
    fbadmin fs export users orders/2024 --out part.ndjson
    fbadmin fs export --group comments -o ndjson | jq -c 'select(.data.score > 3)'
    fbadmin fs export --read-time 2024-05-01T10:00:00Z --out snapshot.ndjson
-   fbadmin fs export --format managed --out seed   # gcloud emulators firestore start --import-data=seed/seed.overall_export_metadata`,
+   fbadmin fs export --format managed --out seed   # gcloud emulators firestore start --import-data=seed/seed.overall_export_metadata
+   fbadmin fs export --shard 2/4 --read-time 2026-12-05T10:00:00Z --out 'gs://b/exp/shard-{shard}.ndjson.gz'
+
+Sharding: N processes (the tasks of a Kubernetes Indexed Job or a Cloud Run
+job, see deploy/) each export one disjoint part with --shard K/N or --shard
+auto, all at the same --read-time: together they hold every document once.
+{shard} in --out becomes K-of-N (00002-of-00004), so each writes its own
+file or, with --split-size, its own prefix and manifest.`,
 		Action: func(c *cli.Context) error {
 			opts := exportOptions{Paths: c.Args().Slice(), Out: c.String("out"), Group: c.String("group"),
 				ReadTime: c.String("read-time"), Parallel: c.Int("parallel"), Format: c.String("format"),
-				SplitSize: c.String("split-size"), Compress: c.String("compress")}
+				SplitSize: c.String("split-size"), Compress: c.String("compress"), Shard: c.String("shard"), Shards: c.Int("shards")}
 			return withDeps(c, func(ctx context.Context, d *deps) error { return runExport(ctx, opts, d) })
 		},
 	}
@@ -133,6 +145,24 @@ func runExport(ctx context.Context, opts exportOptions, d *deps) error {
 			return err
 		}
 	}
+	outArg := opts.Out // as given, {shard} and all
+	shard, err := transfer.ParseShard(opts.Shard, opts.Shards, nil)
+	if err != nil {
+		return usageError{fmt.Errorf("--shard: %w", err)}
+	}
+	if !shard.Whole() {
+		switch {
+		case rt.IsZero():
+			return usagef("--shard %s: give every shard the same --read-time (such as the job's start), so that they cut the data the same way", opts.Shard)
+		case opts.Format == "managed":
+			return usagef("--shard: a managed-format export is written by one process; shard an NDJSON export")
+		case opts.Out != "-" && opts.Out != "" && !strings.Contains(opts.Out, "{shard}"):
+			return usagef("--shard %s: put {shard} in --out (such as gs://b/exp/shard-{shard}.ndjson.gz) so that every shard writes its own output", opts.Shard)
+		}
+		opts.Out = strings.ReplaceAll(opts.Out, "{shard}", fmt.Sprintf("%05d-of-%05d", shard.K, shard.N))
+	} else if strings.Contains(opts.Out, "{shard}") {
+		return usagef("--out %s: {shard} is for sharded exports (--shard K/N or auto)", opts.Out)
+	}
 	switch opts.Format {
 	case "managed":
 		return runManagedExport(ctx, opts, d, rt)
@@ -152,11 +182,14 @@ func runExport(ctx context.Context, opts exportOptions, d *deps) error {
 	defer d.onInterrupt(ctx, "export: interrupted: stopping; the partial output is discarded", "")()
 	prog := d.progress("export")
 	started := time.Now().UTC()
-	st, err := transfer.Export(ctx, db, out.w, transfer.ExportOptions{Paths: opts.Paths, Group: opts.Group, ReadTime: rt, Parallel: opts.Parallel, Progress: prog})
+	st, err := transfer.Export(ctx, db, out.w, transfer.ExportOptions{Paths: opts.Paths, Group: opts.Group, ReadTime: rt, Parallel: opts.Parallel, Progress: prog, Shard: shard})
 	prog.Finish()
 	if err != nil {
 		if interrupted(ctx) {
 			args := append([]string{"fs", "export"}, opts.Paths...)
+			if !shard.Whole() {
+				args = append(args, "--shard", shard.String())
+			}
 			if opts.Group != "" {
 				args = append(args, "--group", opts.Group)
 			}
@@ -164,7 +197,7 @@ func runExport(ctx context.Context, opts exportOptions, d *deps) error {
 				args = append(args, "--read-time", rt.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano))
 			}
 			if opts.Out != "-" && opts.Out != "" {
-				args = append(args, "--out", opts.Out)
+				args = append(args, "--out", outArg)
 			}
 			if opts.SplitSize != "" {
 				args = append(args, "--split-size", opts.SplitSize)
@@ -181,10 +214,11 @@ func runExport(ctx context.Context, opts exportOptions, d *deps) error {
 		t := rt.UTC()
 		m.ReadTime = &t
 	}
-	if err := out.finish(m, st, d); err != nil {
+	where, err := out.finish(m)
+	if err != nil {
 		return err
 	}
-	d.info("%s", summaryLine("export", "exported", st))
+	d.info("%s%s", summaryLine("export", "exported", st), where)
 	return nil
 }
 
@@ -403,6 +437,8 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 	switch {
 	case err != nil && interrupted(ctx) && opts.File != "-" && !opts.DryRun:
 		return interruptedError{fmt.Sprintf("import interrupted after %d documents; to finish, run: %s", st.Docs, resumeCmd)}
+	case err != nil && manifest != nil && errs.KindOf(err) == errs.ErrInvalid && !interrupted(ctx):
+		return usageError{fmt.Errorf("import: %w; nothing of that part was written (%d documents of the parts before it were)", err, st.Docs)}
 	case err != nil && errors.As(err, &le):
 		return usageError{fmt.Errorf("import: %w; nothing was written", err)}
 	case errors.Is(err, transfer.ErrJournalPending):
