@@ -94,6 +94,9 @@ func runConvert(ctx context.Context, opts convertOptions, d *deps) error {
 	case isManaged && to == "ndjson":
 		return convertToNDJSON(ctx, store, meta, opts, d)
 	case !isManaged && to == "managed":
+		if looksNDJSON(opts.Dst) {
+			return usagef("%s names an NDJSON file, and %s is NDJSON already: a managed export is written to a directory or prefix (give one), and read from one", opts.Dst, opts.Src)
+		}
 		if len(opts.Collections) > 0 {
 			return usagef("--collection filters a managed export; %s is NDJSON", opts.Src)
 		}
@@ -170,6 +173,21 @@ func convertToManaged(ctx context.Context, opts convertOptions, d *deps) error {
 	d.info("%s", summaryLine("convert", "converted", transfer.Stats{Docs: st.Docs, Bytes: st.Bytes, Elapsed: time.Since(start)}))
 	d.info("convert: wrote %s (load it with: gcloud emulators firestore start --import-data=%s)", store, joinOut(opts.Dst, name+managed.MetadataSuffix))
 	return nil
+}
+
+// looksNDJSON reports whether a destination's name is that of an NDJSON
+// file (.ndjson, .jsonl, .json, compressed or not) or stdout.
+func looksNDJSON(dst string) bool {
+	if dst == "-" {
+		return true
+	}
+	name := strings.TrimSuffix(strings.TrimSuffix(strings.SplitN(dst, "?", 2)[0], ".gz"), ".zst")
+	for _, ext := range []string{".ndjson", ".jsonl", ".json"} {
+		if strings.HasSuffix(name, ext) {
+			return true
+		}
+	}
+	return false
 }
 
 func joinOut(dir, name string) string {
