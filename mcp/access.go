@@ -39,17 +39,20 @@ func patternRules(flag string, patterns []string) (*server.Rules, error) {
 	if len(patterns) == 0 {
 		return server.NewRules(nil), nil
 	}
-	var b strings.Builder
-	b.WriteString("rules:\n")
+	var rules []server.Rule
 	for _, p := range patterns {
 		q, _ := json.Marshal(strings.TrimSpace(p)) // a JSON string is a YAML string
-		fmt.Fprintf(&b, "  - match: %s\n    allow: [all]\n", q)
+		cfg, err := server.ParseConfig(flag, fmt.Appendf(nil, "rules:\n  - match: %s\n    allow: [all]\n", q))
+		if err != nil {
+			msg := err.Error()
+			if i := strings.Index(msg, ".match: "); i >= 0 {
+				msg = msg[i+len(".match: "):]
+			}
+			return nil, errs.New(errs.ErrInvalid, "", "", "%s %s: %s (hint: patterns are collection paths with * for one segment and ** for any number, such as users, users/*/posts, **/comments)", flag, q, msg)
+		}
+		rules = append(rules, cfg.Rules...)
 	}
-	cfg, err := server.ParseConfig(flag, []byte(b.String()))
-	if err != nil {
-		return nil, errs.New(errs.ErrInvalid, "mcp", flag, "%v (hint: patterns are collection paths with * for one segment and ** for any number, such as users, users/*/posts, **/comments)", err)
-	}
-	return server.NewRules(cfg.Rules), nil
+	return server.NewRules(rules), nil
 }
 
 var anyone = &server.Caller{}
