@@ -5,7 +5,8 @@
 #   scripts/test.sh [go test flags] [./package...]
 #
 # 1. Installs firebase-tools (npm ci in emulator/) when it is missing or older
-#    than emulator/package-lock.json.
+#    than emulator/package-lock.json, and (as root) the Debian packages dbus
+#    and gnome-keyring for the Secret Service test when they are missing.
 # 2. Starts the emulators that are not running yet (scripts/emulators.sh
 #    start) and exports their hosts.
 #    Starts the PostgreSQL test cluster the same way when it is not running
@@ -89,6 +90,19 @@ timed() {
 }
 
 fb_npm_ci
+# The Secret Service that auth/session's TestSecretService starts for itself
+# (a private D-Bus session bus and gnome-keyring); root installs the Debian
+# packages when they are missing.
+if ! command -v dbus-daemon >/dev/null 2>&1 || ! command -v gnome-keyring-daemon >/dev/null 2>&1; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		fb_log "installing dbus and gnome-keyring with apt-get (for the keyring test)"
+		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -q dbus gnome-keyring >/dev/null 2>&1 ||
+			{ apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q dbus gnome-keyring >/dev/null 2>&1; }; } ||
+			fb_log "warning: apt-get install dbus gnome-keyring failed; auth/session's TestSecretService will fail under CI=true"
+	else
+		fb_log "warning: dbus-daemon or gnome-keyring-daemon is missing (apt-get install dbus gnome-keyring); TestSecretService will skip, or fail under CI=true"
+	fi
+fi
 timed "start emulators" scripts/emulators.sh start --record "$record"
 eval "$(scripts/emulators.sh env)"
 if [ "${FBADMIN_SKIP_POSTGRES:-}" = 1 ]; then

@@ -480,7 +480,7 @@ func (src *Source) ended(err error) error {
 func (src *Source) save(cred *auth.Credentials) error {
 	src.mu.Lock()
 	defer src.mu.Unlock()
-	if src.last != nil && src.last.IDToken == cred.IDToken && src.last.RefreshToken == cred.RefreshToken {
+	if src.last != nil && src.last.IDToken == cred.IDToken && src.last.RefreshToken == cred.RefreshToken && src.last.ExpiresAt.Equal(cred.ExpiresAt) {
 		return nil
 	}
 	src.m.mu.Lock()
