@@ -6,13 +6,13 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"os"
 	"sync/atomic"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/fbadmin/fbadmin/auth"
+	"github.com/fbadmin/fbadmin/internal/storage"
 )
 
 // ---- import
@@ -31,7 +31,7 @@ func authUsersImportCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "import",
 		Usage:     "import users from a Firebase CLI auth:export JSON file",
-		ArgsUsage: "FILE|-",
+		ArgsUsage: "FILE|URL|-",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "hash-algo", Usage: "password hash algorithm of the file (HMAC_SHA256, SCRYPT, BCRYPT, PBKDF2_SHA256, ...)"},
 			&cli.StringFlag{Name: "hash-key", Usage: "base64 hash key (HMAC and SCRYPT)"},
@@ -42,9 +42,12 @@ func authUsersImportCommand() *cli.Command {
 		},
 		Description: `Reads the file as a stream and imports batches of up to 1,000 users;
 a user that fails is reported (exit 3) and the others are imported.
+FILE may be a local path, gs://BUCKET/OBJECT, s3://BUCKET/OBJECT?region=R or
+file:///path; a name ending in .gz or .zst is decompressed.
 
 Examples:
    fbadmin auth users import users.json
+   fbadmin auth users import gs://my-backups/users.json.gz
    fbadmin auth users import users.json --hash-algo HMAC_SHA256 --hash-key "$KEY"
    firebase auth:export users.json && fbadmin auth users import users.json --project demo-other`,
 		Action: func(c *cli.Context) error {
@@ -67,9 +70,16 @@ func runUsersImport(ctx context.Context, opts usersImportOptions, d *deps) error
 	}
 	var r io.Reader = d.stdin
 	if f := opts.File; f != "-" {
-		file, err := os.Open(f)
+		loc, err := storage.Parse(f)
 		if err != nil {
-			return usagef("%v", err)
+			return err
+		}
+		file, err := loc.Open(ctx)
+		if err != nil {
+			if loc.Kind == storage.Local {
+				return usageError{err}
+			}
+			return err
 		}
 		defer file.Close()
 		r = file
@@ -132,11 +142,15 @@ func authUsersExportCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "export",
 		Usage: "export every user as a Firebase CLI auth:export JSON file",
-		Flags: []cli.Flag{&cli.StringFlag{Name: "out", Aliases: []string{"O"}, Value: "-", Usage: "write to `FILE` (- for stdout)"}},
+		Flags: []cli.Flag{&cli.StringFlag{Name: "out", Aliases: []string{"O"}, Value: "-",
+			Usage: "write to `FILE` (- for stdout; gs://BUCKET/OBJECT, s3://BUCKET/OBJECT?region=R, file://; .gz and .zst compress)"}},
 		Description: `The file imports with 'fbadmin auth users import' or 'firebase auth:import'.
+The output appears only when the export succeeds (a local file is written
+as FILE.partial and renamed; an upload is discarded on error).
 
 Examples:
    fbadmin auth users export --out users.json
+   fbadmin auth users export --out gs://my-backups/2026-12-05/users.json.gz
    fbadmin auth users export --tenant tenant-1 | gzip > tenant-1.json.gz`,
 		Action: func(c *cli.Context) error {
 			opts := usersExportOptions{Out: c.String("out")}
@@ -151,19 +165,19 @@ func runUsersExport(ctx context.Context, opts usersExportOptions, d *deps) error
 		return err
 	}
 	var w io.Writer = d.stdout
-	out := opts.Out
-	var f *os.File
-	if out != "-" {
-		var err error
-		if f, err = os.Create(out + ".partial"); err != nil {
-			return usagef("--out: %v", err)
+	var f *storage.Writer
+	if opts.Out != "-" && opts.Out != "" {
+		loc, err := storage.Parse(opts.Out)
+		if err != nil {
+			return usageError{fmt.Errorf("--out: %w", err)}
 		}
-		defer func() {
-			if f != nil {
-				f.Close()
-				os.Remove(out + ".partial")
+		if f, err = loc.Create(ctx); err != nil {
+			if loc.Kind == storage.Local {
+				return usageError{fmt.Errorf("--out: %w", err)}
 			}
-		}()
+			return err
+		}
+		defer f.Abort() // nothing after Close
 		w = f
 	}
 	bw := bufio.NewWriterSize(w, 256<<10)
@@ -177,10 +191,6 @@ func runUsersExport(ctx context.Context, opts usersExportOptions, d *deps) error
 	}
 	if f != nil {
 		if err := f.Close(); err != nil {
-			return err
-		}
-		f = nil
-		if err := os.Rename(out+".partial", out); err != nil {
 			return err
 		}
 	}

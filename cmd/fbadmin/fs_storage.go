@@ -2,13 +2,18 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/fbadmin/fbadmin/internal/errs"
 	"github.com/fbadmin/fbadmin/internal/storage"
 	"github.com/fbadmin/fbadmin/internal/transfer"
 )
@@ -87,25 +92,24 @@ func (o *exportOutput) abort() {
 	}
 }
 
-// finish makes the output visible and says what was written.
-func (o *exportOutput) finish(m storage.Manifest, st transfer.Stats, d *deps) error {
+// finish makes the output visible; for a split export it says where the
+// parts went (to follow the summary line).
+func (o *exportOutput) finish(m storage.Manifest) (string, error) {
 	o.done = true
 	switch {
 	case o.file != nil:
 		if err := o.file.Close(); err != nil {
-			return err
+			return "", err
 		}
 	case o.split != nil:
 		got, err := o.split.Finish(m)
 		if err != nil {
 			o.split.Abort(context.Background())
-			return err
+			return "", err
 		}
-		d.info("%s in %d parts under %s (%s)", summaryLine("export", "exported", st), len(got.Parts), o.prefix, storage.ManifestName)
-		return nil
+		return fmt.Sprintf(" in %d parts under %s (%s)", len(got.Parts), o.prefix, storage.ManifestName), nil
 	}
-	d.info("%s", summaryLine("export", "exported", st))
-	return nil
+	return "", nil
 }
 
 // parseSize reads a size: a number of bytes, or with a unit (KB, MB, GB,
@@ -165,27 +169,101 @@ func partJournal(journal, part string) string {
 	return journal + "." + part
 }
 
+// manifestJournal is the journal of a split export's import: which parts
+// are done. It lives where the journal of the manifest object would
+// (transfer.JournalPath), or at --journal; each part has its own journal
+// besides (partJournal), for the lines of the part in progress.
+func manifestJournal(opts importOptions, manifest storage.Location) string {
+	if opts.Journal != "" {
+		return opts.Journal
+	}
+	return transfer.JournalPath(manifest.String())
+}
+
+// partsJournalHeader is the first line of a manifest journal; its mode
+// field reads as a transfer journal's (transfer.JournalMode).
+type partsJournalHeader struct {
+	Parts    int    `json:"fbadmin_import_parts"`
+	Manifest string `json:"manifest"`
+	Mode     string `json:"mode"`
+	Database string `json:"database"`
+}
+
+// readPartsJournal returns the parts a manifest journal records as done.
+func readPartsJournal(path string, want partsJournalHeader) (map[string]bool, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]bool{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	lines := strings.Split(string(b), "\n")
+	var h partsJournalHeader
+	if err := json.Unmarshal([]byte(lines[0]), &h); err != nil || h.Parts != 1 {
+		return nil, errs.New(errs.ErrInvalid, "journal", path, "not an fbadmin import journal of a split export: delete it to start over")
+	}
+	switch {
+	case h.Database != want.Database:
+		return nil, errs.New(errs.ErrConflict, "journal", path, "the interrupted import went to %s, not %s", h.Database, want.Database)
+	case h.Mode != want.Mode:
+		return nil, errs.New(errs.ErrConflict, "journal", path, "the interrupted import used --mode %s: resume with the same mode", h.Mode)
+	}
+	done := map[string]bool{}
+	for _, l := range lines[1:] {
+		if l != "" {
+			done[l] = true
+		}
+	}
+	return done, nil
+}
+
 // importManifest imports every part a manifest lists, one after another
 // (each in parallel batches), checking each part's size, checksum and
-// document count; each part has its own journal, so --resume finishes an
-// interrupted import part by part.
-func importManifest(ctx context.Context, db *transfer.DB, m *storage.Manifest, dir storage.Location, opts importOptions, mode transfer.Mode,
+// document count. A journal records the parts done, and each part has its
+// own journal of lines, so --resume finishes an interrupted import where
+// it stopped.
+func importManifest(ctx context.Context, db *transfer.DB, m *storage.Manifest, mloc, dir storage.Location, opts importOptions, mode transfer.Mode,
 	prog jobProgress, onFailure func(transfer.Failure)) (transfer.Stats, error) {
 	var total transfer.Stats
-	if !opts.Resume && !opts.DryRun {
-		for _, p := range m.Parts {
-			jp := partJournal(opts.Journal, p.Name)
-			if jp == "" {
-				jp = transfer.JournalPath(dir.Join(p.Name).String())
+	mj := manifestJournal(opts, mloc)
+	hdr := partsJournalHeader{Parts: 1, Manifest: mloc.String(), Mode: mode.String(), Database: db.Name()}
+	done := map[string]bool{}
+	var jf *os.File
+	if !opts.DryRun {
+		if !opts.Resume {
+			for _, p := range append([]string{mj}, partJournals(opts, m, dir)...) {
+				if fileExists(p) {
+					return total, errs.New(errs.ErrConflict, "import", mloc.String(), "%w", pendingJournalError(p))
+				}
 			}
-			if fileExists(jp) {
-				return total, fmt.Errorf("import %s: %w", dir.Join(p.Name), pendingJournalError(jp))
+		}
+		var err error
+		if done, err = readPartsJournal(mj, hdr); err != nil {
+			return total, err
+		}
+		if err := os.MkdirAll(filepath.Dir(mj), 0o755); err != nil {
+			return total, fmt.Errorf("create journal: %w", err)
+		}
+		if jf, err = os.OpenFile(mj, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err != nil {
+			return total, fmt.Errorf("create journal: %w", err)
+		}
+		defer jf.Close()
+		if st, err := jf.Stat(); err == nil && st.Size() == 0 {
+			b, _ := json.Marshal(hdr)
+			if _, err := jf.Write(append(b, '\n')); err != nil {
+				return total, fmt.Errorf("write journal: %w", err)
 			}
 		}
 	}
 	prog.SetTotal(m.Docs)
 	pp := partsProgress{prog}
 	for _, p := range m.Parts {
+		if done[p.Name] {
+			total.Resumed += p.Docs
+			pp.Add(p.Docs, 0)
+			continue
+		}
 		part := p
 		st, err := transfer.Import(ctx, db, dir.Join(p.Name).String(), transfer.ImportOptions{
 			Mode: mode, DryRun: opts.DryRun, Concurrency: opts.Concurrency, Journal: partJournal(opts.Journal, p.Name), Resume: opts.Resume,
@@ -201,8 +279,32 @@ func importManifest(ctx context.Context, db *transfer.DB, m *storage.Manifest, d
 		if err != nil {
 			return total, err
 		}
+		if jf != nil {
+			if _, err := jf.WriteString(p.Name + "\n"); err != nil {
+				return total, fmt.Errorf("write journal: %w", err)
+			}
+		}
+	}
+	if jf != nil {
+		jf.Close()
+		if err := os.Remove(mj); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return total, fmt.Errorf("remove journal: %w", err)
+		}
 	}
 	return total, nil
+}
+
+// partJournals are the journals of the parts of a manifest.
+func partJournals(opts importOptions, m *storage.Manifest, dir storage.Location) []string {
+	var out []string
+	for _, p := range m.Parts {
+		jp := partJournal(opts.Journal, p.Name)
+		if jp == "" {
+			jp = transfer.JournalPath(dir.Join(p.Name).String())
+		}
+		out = append(out, jp)
+	}
+	return out
 }
 
 // pendingJournalError is transfer's refusal of a pending journal, for a

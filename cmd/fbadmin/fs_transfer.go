@@ -305,7 +305,7 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 	// A split export (fs export --split-size) is found by its manifest;
 	// its parts are read where they are.
 	var manifest *storage.Manifest
-	var mdir storage.Location
+	var mloc, mdir storage.Location
 	if file != "-" {
 		loc, err := storage.Parse(file)
 		if err != nil {
@@ -314,6 +314,7 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 		if ml, ok, err := storage.FindManifest(ctx, loc); err != nil {
 			return err
 		} else if ok {
+			mloc = ml
 			if len(opts.Collections) > 0 {
 				return usagef("--collection filters a managed export; %s is a split NDJSON export (fbadmin fs export --split-size)", opts.File)
 			}
@@ -349,14 +350,7 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 	}
 	jpaths := []string{journalOf(opts, file)}
 	if manifest != nil {
-		jpaths = jpaths[:0]
-		for _, p := range manifest.Parts {
-			jp := partJournal(opts.Journal, p.Name)
-			if jp == "" {
-				jp = transfer.JournalPath(mdir.Join(p.Name).String())
-			}
-			jpaths = append(jpaths, jp)
-		}
+		jpaths = append([]string{manifestJournal(opts, mloc)}, partJournals(opts, manifest, mdir)...)
 	}
 	// journalLeft is the journal that an import that failed left behind
 	// (then a rerun must, and can, be a resume), or "".
@@ -407,7 +401,7 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 	prog := d.progress(label)
 	var st transfer.Stats
 	if manifest != nil {
-		st, err = importManifest(ctx, db, manifest, mdir, opts, mode, prog, failures.add)
+		st, err = importManifest(ctx, db, manifest, mloc, mdir, opts, mode, prog, failures.add)
 	} else {
 		st, err = transfer.Import(ctx, db, file, transfer.ImportOptions{
 			Mode: mode, DryRun: opts.DryRun, Concurrency: opts.Concurrency, Journal: journal, Resume: opts.Resume,

@@ -303,7 +303,7 @@ func validate(ctx context.Context, r io.Reader, name string, skip *doneCursor) (
 				return nil
 			}
 			if err != nil {
-				return &LineError{File: name, Line: no, Err: err}
+				return readError(name, no, err)
 			}
 			if no%4096 == 0 && ctx.Err() != nil {
 				return ctx.Err()
@@ -328,6 +328,17 @@ func validate(ctx context.Context, r io.Reader, name string, skip *doneCursor) (
 		return n.Load(), readErr
 	}
 	return n.Load(), nil
+}
+
+// readError is an error reading the input after line no: a read or
+// decompression error of the input as a whole (already classified,
+// naming the input) is returned as it is; a bad line is a [LineError].
+func readError(name string, no int, err error) error {
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return &LineError{File: name, Line: no, Err: err}
 }
 
 func lineOf(err error) int {
@@ -500,7 +511,7 @@ func Import(ctx context.Context, db *DB, file string, o ImportOptions) (Stats, e
 				return nil
 			}
 			if err != nil {
-				return &LineError{File: name, Line: no, Err: err}
+				return readError(name, no, err)
 			}
 			if skip.done(no) {
 				c.resumed.Add(1)
@@ -652,11 +663,11 @@ func dryRunBatch(ctx context.Context, db *DB, w *writer, file string, b *importB
 // checkPart compares what the validation read with a manifest's part.
 func checkPart(loc storage.Location, r *storage.Reader, docs int64, whole bool, p storage.Part) error {
 	if got := storage.CRC32C(r.CRC32C()); r.StoredBytes() != p.Bytes || got != p.CRC32C {
-		return errs.New(errs.ErrInvalid, "import", loc.String(), "does not match the manifest: %d bytes, CRC-32C %s; the manifest says %d bytes, %s "+
+		return errs.New(errs.ErrInvalid, "check", loc.String(), "does not match the manifest: %d bytes, CRC-32C %s; the manifest says %d bytes, %s "+
 			"(the part was changed or damaged after the export: export again, or restore the object)", r.StoredBytes(), got, p.Bytes, p.CRC32C)
 	}
 	if whole && docs != p.Docs {
-		return errs.New(errs.ErrInvalid, "import", loc.String(), "holds %d documents; the manifest says %d", docs, p.Docs)
+		return errs.New(errs.ErrInvalid, "check", loc.String(), "holds %d documents; the manifest says %d", docs, p.Docs)
 	}
 	return nil
 }

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/fbadmin/fbadmin/internal/emutest"
+	"github.com/fbadmin/fbadmin/internal/storage/storagetest"
+)
+
+// TestStorageScripts runs the scripts of testdata/storage: exports and
+// imports through a fake Cloud Storage (fake-gcs-server) and a fake S3
+// (gofakes3), both run in this test process on local listeners, and the
+// Firestore emulator. The fbadmin processes reach them through
+// STORAGE_EMULATOR_HOST and s3:// URLs whose query ($S3Q) names the
+// endpoint. Both fakes refuse every request on the bucket "denied".
+func TestStorageScripts(t *testing.T) {
+	host := emutest.FirestoreHost(t)
+	gcs, err := storagetest.NewGCS("bkt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(gcs.Close) // after the scripts, which run in parallel subtests
+	s3, err := storagetest.NewS3("bkt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s3.Close)
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/storage",
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			var b [5]byte
+			rand.Read(b[:])
+			project := "demo-e2e-st-" + hex.EncodeToString(b[:])
+			env.Setenv("FIRESTORE_EMULATOR_HOST", host)
+			env.Setenv("FBADMIN_PROJECT", project)
+			env.Setenv("PROJECT", project)
+			env.Setenv("HOME", env.WorkDir+"/home")
+			env.Setenv("XDG_STATE_HOME", env.WorkDir+"/state")
+			env.Setenv("STORAGE_EMULATOR_HOST", gcs.Host)
+			env.Setenv("S3Q", s3.Query())
+			for k, v := range s3.Env() {
+				env.Setenv(k, v)
+			}
+			env.Defer(func() {
+				for _, p := range []string{project, project + "-copy", project + "-r"} {
+					emutest.ResetFirestore(host, p, "(default)")
+				}
+			})
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"gendocs":  cmdGenDocs,
+			"exitcode": cmdExitCode,
+		},
+	})
+}
