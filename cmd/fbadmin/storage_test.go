@@ -59,3 +59,47 @@ func TestStorageScripts(t *testing.T) {
 		},
 	})
 }
+
+// TestAuthStorageScripts runs the scripts of testdata/storage-auth: users
+// exported to and imported from the fake Cloud Storage and S3 servers,
+// against the Auth emulator (Admin SDK calls in projects of their own).
+func TestAuthStorageScripts(t *testing.T) {
+	host := emutest.AuthHost(t)
+	gcs, err := storagetest.NewGCS("bkt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(gcs.Close)
+	s3, err := storagetest.NewS3("bkt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s3.Close)
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/storage-auth",
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			var b [5]byte
+			rand.Read(b[:])
+			uniq := hex.EncodeToString(b[:])
+			project := "demo-e2e-sta-" + uniq
+			env.Setenv("FIREBASE_AUTH_EMULATOR_HOST", host)
+			env.Setenv("FBADMIN_PROJECT", project)
+			env.Setenv("PROJECT", project)
+			env.Setenv("UNIQ", uniq)
+			env.Setenv("HOME", env.WorkDir+"/home")
+			env.Setenv("STORAGE_EMULATOR_HOST", gcs.Host)
+			env.Setenv("S3Q", s3.Query())
+			for k, v := range s3.Env() {
+				env.Setenv(k, v)
+			}
+			env.Defer(func() {
+				for _, p := range []string{project, project + "-b", project + "-c"} {
+					emutest.ResetAuth(host, p)
+				}
+			})
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){"exitcode": cmdExitCode},
+	})
+}
