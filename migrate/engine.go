@@ -446,7 +446,7 @@ func (s *session) runPlan(ctx context.Context, p *plan) error {
 // completed, and the last batch number. A batch without its outcome is
 // looked up: applied when its first document no longer is as the journal
 // says it was before.
-func (r *Runner) loadDone(ctx context.Context, path string) (map[string]bool, int64, error) {
+func (r *Runner) loadDone(ctx context.Context, path string, prior *Report) (map[string]bool, int64, error) {
 	batches, err := readJournal(path)
 	if err != nil {
 		return nil, 0, err
@@ -485,6 +485,14 @@ func (r *Runner) loadDone(ctx context.Context, path string) (map[string]bool, in
 		}
 		if applied {
 			for _, c := range b.changes {
+				switch c.Op {
+				case "create":
+					prior.Created++
+				case "update":
+					prior.Changed++
+				case "delete":
+					prior.Deleted++
+				}
 				if c.Src != "" {
 					done[c.Src] = true
 				} else {
@@ -515,13 +523,13 @@ func (r *Runner) batchApplied(ctx context.Context, b *jBatch) (bool, error) {
 // restoreChanges builds the changes that undo a journal: for each
 // document, its first before-image, preconditioned on the update time the
 // migration left it with.
-func (r *Runner) restoreChanges(ctx context.Context, path string) ([]*change, map[string]time.Time, error) {
+func (r *Runner) restoreChanges(ctx context.Context, path string) ([]*change, map[string]left, error) {
 	batches, err := readJournal(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	first := map[string]*jChange{}
-	lastUT := map[string]time.Time{}
+	lastUT := map[string]left{}
 	var order []string
 	for _, b := range batches {
 		if !b.committed {
@@ -540,9 +548,9 @@ func (r *Runner) restoreChanges(ctx context.Context, path string) ([]*change, ma
 				order = append(order, c.Path)
 			}
 			if c.Op == "delete" {
-				lastUT[c.Path] = time.Time{} // absent since
+				lastUT[c.Path] = left{} // absent since
 			} else {
-				lastUT[c.Path] = b.ut // zero when not recorded
+				lastUT[c.Path] = left{ut: b.ut, data: c.After} // ut zero when not recorded
 			}
 		}
 	}
@@ -561,6 +569,26 @@ func (r *Runner) restoreChanges(ctx context.Context, path string) ([]*change, ma
 		out = append(out, ch)
 	}
 	return out, lastUT, nil
+}
+
+// left is how a migration left a document: its update time and data.
+type left struct {
+	ut   time.Time
+	data []byte // value format; nil: deleted
+}
+
+// unchanged reports whether a document read now, with data and update
+// time ut, is as the migration left it: same update time, or same data
+// (a later migration's down restored it so).
+func (l left) unchanged(data map[string]any, ut time.Time) bool {
+	if !l.ut.IsZero() && ut.Equal(l.ut) {
+		return true
+	}
+	if l.data == nil {
+		return false
+	}
+	m, err := value.DecodeMap(l.data)
+	return err == nil && value.Equal(m, data)
 }
 
 func sortedKeys(m map[string]bool) []string {

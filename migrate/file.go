@@ -156,7 +156,7 @@ func ParseFile(name string, src []byte) (*Migration, error) {
 		}
 	})
 	if err != nil {
-		return nil, withLines(name, err)
+		return nil, withLines(name, src, err)
 	}
 	return &Migration{ID: id, Version: version, Description: spec.Description, Checksum: Checksum(src), Source: name, up: up, down: down}, nil
 }
@@ -164,12 +164,20 @@ func ParseFile(name string, src []byte) (*Migration, error) {
 var posRE = regexp.MustCompile(`\[(\d+):(\d+)\] `)
 
 // withLines words the decoder's positions ([4:5]) as lines and columns.
-func withLines(name string, err error) error {
+func withLines(name string, src []byte, err error) error {
 	msg := err.Error()
-	if !posRE.MatchString(msg) {
-		return err
+	if m := posRE.FindStringSubmatch(msg); m != nil {
+		msg, _, _ = strings.Cut(msg, "\n") // the decoder's excerpt of the source
+		key := ""
+		if n, _ := strconv.Atoi(m[1]); n > 0 {
+			if lines := strings.Split(string(src), "\n"); n <= len(lines) {
+				if k, _, ok := strings.Cut(lines[n-1], ":"); ok {
+					key = "key " + strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(k), "- ")) + ": "
+				}
+			}
+		}
+		msg = posRE.ReplaceAllString(msg, "line $1, column $2: "+key)
 	}
-	msg = posRE.ReplaceAllString(msg, "line $1, column $2: ")
 	msg = strings.TrimPrefix(msg, "config "+name+": invalid argument: ")
 	return errs.New(errs.ErrInvalid, "migration", name, "%s", msg)
 }
@@ -371,7 +379,7 @@ func LoadDir(dir string) ([]*Migration, error) {
 		return nil, errs.Wrap(err, "migrations", dir)
 	}
 	var out []*Migration
-	var problems []string
+	var problems []error
 	for _, e := range entries {
 		n := e.Name()
 		if e.IsDir() || strings.HasPrefix(n, ".") || (!strings.HasSuffix(n, ".yaml") && !strings.HasSuffix(n, ".yml")) {
@@ -380,18 +388,26 @@ func LoadDir(dir string) ([]*Migration, error) {
 		p := filepath.Join(dir, n)
 		src, err := os.ReadFile(p)
 		if err != nil {
-			problems = append(problems, err.Error())
+			problems = append(problems, errs.Wrap(err, "read", p))
 			continue
 		}
 		m, err := ParseFile(p, src)
 		if err != nil {
-			problems = append(problems, err.Error())
+			problems = append(problems, err)
 			continue
 		}
 		out = append(out, m)
 	}
-	if len(problems) > 0 {
-		return nil, errs.New(errs.ErrInvalid, "migrations", dir, "%s", strings.Join(problems, "\n"))
+	switch len(problems) {
+	case 0:
+	case 1:
+		return nil, problems[0]
+	default:
+		msgs := make([]string, len(problems))
+		for i, p := range problems {
+			msgs[i] = p.Error()
+		}
+		return nil, errs.New(errs.ErrInvalid, "migrations", dir, "%d files refused:\n  - %s", len(problems), strings.Join(msgs, "\n  - "))
 	}
 	sortMigrations(out)
 	for i := 1; i < len(out); i++ {

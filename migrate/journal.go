@@ -19,7 +19,7 @@ import (
 // The journal is an NDJSON file, appended to and synced before each batch
 // is sent. Its lines:
 //
-//	{"batch":N,"changes":[{"path":P,"op":O,"src":S,"before":{...}|null,"before_ut":T}...]}
+//	{"batch":N,"changes":[{"path":P,"op":O,"src":S,"before":{...}|null,"before_ut":T,"after":{...}}...]}
 //	{"ok":N,"ut":T}
 //
 // A batch line holds the before-image of each document the batch writes
@@ -36,6 +36,10 @@ type jChange struct {
 	Src      string          `json:"src,omitempty"`
 	Before   json.RawMessage `json:"before"`
 	BeforeUT *time.Time      `json:"before_ut,omitempty"`
+	// After is the document as the change left it (absent: deleted), so
+	// that down knows a document rolled back to it by a later migration's
+	// down as unchanged.
+	After json.RawMessage `json:"after,omitempty"`
 }
 
 type jLine struct {
@@ -93,6 +97,13 @@ func (j *journal) intent(seq int64, changes []*change) error {
 			jc.Before = b
 			ut := c.beforeUT
 			jc.BeforeUT = &ut
+		}
+		if c.after != nil {
+			b, err := value.EncodeMap(c.after)
+			if err != nil {
+				return errs.Wrap(err, "journal", c.path)
+			}
+			jc.After = b
 		}
 		l.Changes = append(l.Changes, jc)
 	}

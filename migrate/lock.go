@@ -54,7 +54,9 @@ type lease struct {
 	token  int64
 	holder string
 
+	lockMu  sync.Mutex // one change of the lock document at a time
 	mu      sync.Mutex
+	lockUT  time.Time // of the lock document, as last written
 	laneUT  [maxLanes]time.Time
 	lanes   chan int
 	lost    error
@@ -86,66 +88,68 @@ func (r *Runner) acquire(ctx context.Context) (*lease, error) {
 	}
 }
 
+// The lock document is only ever changed by compare-and-swap: a batch
+// commit preconditioned on the update time it was read at. No
+// transaction is used, so a holder killed at any point leaves no lock of
+// the database behind (an abandoned transaction would block the next
+// holder until the database times it out).
+
 func (r *Runner) tryAcquire(ctx context.Context) (*lease, error) {
-	var token int64
-	err := r.c.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		snap, err := tx.Get(r.lockRef())
-		if err != nil && status.Code(err) != codes.NotFound {
-			return err
+	snap, err := r.lockRef().Get(ctx)
+	if err != nil && status.Code(err) != codes.NotFound {
+		return nil, errs.Wrap(err, "lock", r.o.Collection+"/"+lockID)
+	}
+	now := time.Now()
+	token := int64(1)
+	//lint:ignore SA1019 an atomic batch with preconditions is the compare-and-swap the lock needs
+	b := r.c.Batch()
+	fields := map[string]any{"holder": r.o.Holder, "expires": now.Add(r.o.LeaseTTL), "acquired": now}
+	if snap != nil && snap.Exists() {
+		var cur struct {
+			Holder  string    `firestore:"holder"`
+			Token   int64     `firestore:"token"`
+			Expires time.Time `firestore:"expires"`
 		}
-		now := time.Now()
-		token = 1
-		if snap != nil && snap.Exists() {
-			var cur struct {
-				Holder  string    `firestore:"holder"`
-				Token   int64     `firestore:"token"`
-				Expires time.Time `firestore:"expires"`
-			}
-			if err := snap.DataTo(&cur); err != nil {
-				return err
-			}
-			if cur.Holder != "" && cur.Expires.After(now) {
-				return &LockHeldError{Holder: cur.Holder, Expires: cur.Expires}
-			}
-			token = cur.Token + 1
+		if err := snap.DataTo(&cur); err != nil {
+			return nil, errs.New(errs.ErrInvalid, "lock", r.o.Collection+"/"+lockID, "%v", err)
 		}
-		if err := tx.Set(r.lockRef(), map[string]any{
-			"holder": r.o.Holder, "token": token, "expires": now.Add(r.o.LeaseTTL), "acquired": now,
-		}); err != nil {
-			return err
+		if cur.Holder != "" && cur.Holder != r.o.Holder && cur.Expires.After(now) {
+			return nil, &LockHeldError{Holder: cur.Holder, Expires: cur.Expires}
 		}
-		for i := range maxLanes {
-			if err := tx.Set(r.laneRef(i), map[string]any{"token": token, "seq": int64(0)}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+		token = cur.Token + 1
+		fields["token"] = token
+		b.Update(r.lockRef(), updatesOf(fields), firestore.LastUpdateTime(snap.UpdateTime))
+	} else {
+		fields["token"] = token
+		b.Create(r.lockRef(), fields)
+	}
+	for i := range maxLanes {
+		b.Set(r.laneRef(i), map[string]any{"token": token, "seq": int64(0)})
+	}
+	res, err := b.Commit(ctx)
 	if err != nil {
-		var held *LockHeldError
-		if errors.As(err, &held) {
-			return nil, err
+		switch status.Code(err) {
+		case codes.FailedPrecondition, codes.AlreadyExists:
+			// Another took it between our read and write: read again.
+			return nil, &LockHeldError{Holder: "another run (it took the lock just now)", Expires: now.Add(r.o.LeaseTTL)}
 		}
 		return nil, errs.Wrap(err, "lock", r.o.Collection+"/"+lockID)
 	}
-	l := &lease{r: r, token: token, holder: r.o.Holder, lanes: make(chan int, maxLanes), stop: make(chan struct{}), stopped: make(chan struct{})}
-	refs := make([]*firestore.DocumentRef, maxLanes)
-	for i := range refs {
-		refs[i] = r.laneRef(i)
-	}
-	snaps, err := r.c.GetAll(ctx, refs)
-	if err != nil {
-		return nil, errs.Wrap(err, "lock", "lanes")
-	}
-	for i, s := range snaps {
-		if t, _ := s.DataAt("token"); t != token {
-			return nil, errs.Wrap(ErrLeaseLost, "lock", r.o.Collection+"/"+lockID)
-		}
-		l.laneUT[i] = s.UpdateTime
+	l := &lease{r: r, token: token, holder: r.o.Holder, lockUT: res[0].UpdateTime, lanes: make(chan int, maxLanes), stop: make(chan struct{}), stopped: make(chan struct{})}
+	for i := range maxLanes {
+		l.laneUT[i] = res[0].UpdateTime
 		l.lanes <- i
 	}
 	go l.renew()
 	return l, nil
+}
+
+func updatesOf(m map[string]any) []firestore.Update {
+	u := make([]firestore.Update, 0, len(m))
+	for k, v := range m {
+		u = append(u, firestore.Update{Path: k, Value: v})
+	}
+	return u
 }
 
 // renew extends the lease every third of its time to live, until release.
@@ -164,9 +168,7 @@ func (l *lease) renew() {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), l.r.o.LeaseTTL/3)
-		err := l.update(ctx, func(tx *firestore.Transaction) error {
-			return tx.Update(l.r.lockRef(), []firestore.Update{{Path: "expires", Value: time.Now().Add(l.r.o.LeaseTTL)}})
-		})
+		err := l.update(ctx, nil, map[string]any{"expires": time.Now().Add(l.r.o.LeaseTTL)})
 		cancel()
 		if errors.Is(err, ErrLeaseLost) {
 			l.mu.Lock()
@@ -177,28 +179,62 @@ func (l *lease) renew() {
 	}
 }
 
-// update runs fn in a transaction that first checks that the lease is
-// still this holder's.
-func (l *lease) update(ctx context.Context, fn func(tx *firestore.Transaction) error) error {
-	return l.r.c.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		snap, err := tx.Get(l.r.lockRef())
-		if err != nil {
+// update changes fields of the lock document, and sets the document doc
+// (when not nil) to data merged, in one atomic commit that holds only
+// while the lock is as this holder last saw it: a holder that lost the
+// lease can change nothing.
+func (l *lease) update(ctx context.Context, doc *firestore.DocumentRef, data map[string]any, lockFields ...map[string]any) error {
+	l.lockMu.Lock()
+	defer l.lockMu.Unlock()
+	fields := map[string]any{"token": l.token}
+	for _, f := range lockFields {
+		for k, v := range f {
+			fields[k] = v
+		}
+	}
+	if doc == nil {
+		fields = data
+	}
+	for attempt := 0; ; attempt++ {
+		l.mu.Lock()
+		ut := l.lockUT
+		l.mu.Unlock()
+		//lint:ignore SA1019 an atomic batch with preconditions is the compare-and-swap the lock needs
+		b := l.r.c.Batch()
+		b.Update(l.r.lockRef(), updatesOf(fields), firestore.LastUpdateTime(ut))
+		if doc != nil {
+			b.Set(doc, data, firestore.MergeAll)
+		}
+		res, err := b.Commit(ctx)
+		if err == nil {
+			l.mu.Lock()
+			l.lockUT = res[0].UpdateTime
+			l.mu.Unlock()
+			return nil
+		}
+		if status.Code(err) != codes.FailedPrecondition || attempt > 0 {
 			return err
+		}
+		// Refused: the lease was taken, or an earlier commit of ours
+		// whose answer was lost moved the update time.
+		snap, gerr := l.r.lockRef().Get(ctx)
+		if gerr != nil {
+			return gerr
 		}
 		if t, _ := snap.DataAt("token"); t != l.token {
 			return ErrLeaseLost
 		}
-		return fn(tx)
-	})
+		l.mu.Lock()
+		l.lockUT = snap.UpdateTime
+		l.mu.Unlock()
+	}
 }
 
 // release gives the lease back (when still held).
 func (l *lease) release(ctx context.Context) error {
 	close(l.stop)
 	<-l.stopped
-	err := l.update(ctx, func(tx *firestore.Transaction) error {
-		return tx.Update(l.r.lockRef(), []firestore.Update{{Path: "holder", Value: ""}, {Path: "expires", Value: time.Now()}})
-	})
+	err := l.update(ctx, nil, map[string]any{"holder": "", "expires": time.Now()})
 	if errors.Is(err, ErrLeaseLost) {
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
 	"sort"
 	"strings"
 	"time"
@@ -79,8 +80,11 @@ func New(c *firestore.Client, o Options) *Runner {
 	}
 	if o.Holder == "" {
 		host, _ := os.Hostname()
-		user := os.Getenv("USER")
-		o.Holder = fmt.Sprintf("%s@%s pid %d", user, host, os.Getpid())
+		name := os.Getenv("USER")
+		if u, err := user.Current(); err == nil && name == "" {
+			name = u.Username
+		}
+		o.Holder = fmt.Sprintf("%s@%s pid %d", name, host, os.Getpid())
 	}
 	if o.LeaseTTL <= 0 {
 		o.LeaseTTL = 30 * time.Second
@@ -282,12 +286,13 @@ func (r *Runner) apply(ctx context.Context, m *Migration, st *State, l *lease, d
 	start := time.Now()
 	var j *journal
 	var done map[string]bool
+	var prior Report // counts of the earlier runs, from the journal
 	if !dry {
 		jpath := journalName(r.o.JournalDir, r.project(), r.database(), m.ID, start)
 		var last int64
 		if st != nil && (st.Status == StatusRunning || st.Status == StatusFailed) && st.Journal != "" && fileExists(st.Journal) {
 			var err error
-			if done, last, err = r.loadDone(ctx, st.Journal); err != nil {
+			if done, last, err = r.loadDone(ctx, st.Journal, &prior); err != nil {
 				return nil, err
 			}
 			jpath = st.Journal
@@ -326,7 +331,8 @@ func (r *Runner) apply(ctx context.Context, m *Migration, st *State, l *lease, d
 	if dry {
 		return rep, err
 	}
-	state := map[string]any{"read": rep.Read, "created": rep.Created, "changed": rep.Changed, "deleted": rep.Deleted, "finished_at": time.Now()}
+	state := map[string]any{"read": rep.Read, "created": prior.Created + rep.Created, "changed": prior.Changed + rep.Changed,
+		"deleted": prior.Deleted + rep.Deleted, "finished_at": time.Now()}
 	if err != nil {
 		state["status"], state["error"] = StatusFailed, err.Error()
 		if errors.Is(err, ErrLeaseLost) {
@@ -347,9 +353,7 @@ func (r *Runner) apply(ctx context.Context, m *Migration, st *State, l *lease, d
 // writeState merges fields into a migration's state, in a transaction
 // that checks the lease: a holder that lost it cannot record anything.
 func (r *Runner) writeState(ctx context.Context, l *lease, id string, fields map[string]any) error {
-	err := l.update(ctx, func(tx *firestore.Transaction) error {
-		return tx.Set(r.stateRef(id), fields, firestore.MergeAll)
-	})
+	err := l.update(ctx, r.stateRef(id), fields, map[string]any{"expires": time.Now().Add(r.o.LeaseTTL)})
 	return errs.Wrap(err, "write state", id)
 }
 
@@ -488,10 +492,10 @@ func (s *session) restore(ctx context.Context, jpath string, force bool) error {
 			var changed bool
 			if c.before == nil {
 				// Absent now: as the migration left it when it deleted
-				// it (no update time), else deleted since.
-				changed = !want.IsZero() && c.after != nil
+				// it, else deleted since.
+				changed = want.data != nil && c.after != nil
 			} else {
-				changed = want.IsZero() || !snap.UpdateTime.Equal(want)
+				changed = !want.unchanged(c.before, snap.UpdateTime)
 			}
 			if changed && !force {
 				s.rep.Conflicts = append(s.rep.Conflicts, c.path)
