@@ -233,6 +233,8 @@ type Runner struct {
 	Keep bool
 	// DialOptions are added to the connections (request logging).
 	DialOptions []grpc.DialOption
+
+	used []string // the scratch projects of the last run
 }
 
 type tokenKey struct{}
@@ -266,6 +268,7 @@ func DialUser(host string, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
 // Seed writes documents with the connection's credentials (the owner's,
 // from transfer.DialEmulator), in batches of 500.
 func Seed(ctx context.Context, client *firestore.Client, docs map[string]map[string]any) error {
+	//lint:ignore SA1019 plain batches: the BulkWriter throttles itself, and fixtures are seeded before every write case
 	bw := client.Batch()
 	n := 0
 	for path, fields := range docs {
@@ -275,6 +278,7 @@ func Seed(ctx context.Context, client *firestore.Client, docs map[string]map[str
 			if _, err := bw.Commit(ctx); err != nil {
 				return errs.Wrap(err, "seed fixtures", "")
 			}
+			//lint:ignore SA1019 as above
 			bw, n = client.Batch(), 0
 		}
 	}
@@ -327,13 +331,14 @@ func (r *Runner) Run(ctx context.Context, f *File) ([]Result, error) {
 		projects = append(projects, p)
 		return p
 	}
-	if !r.Keep {
-		defer func() {
+	defer func() {
+		r.used = projects
+		if !r.Keep {
 			for _, p := range projects {
 				resetProject(r.Host, p)
 			}
-		}()
-	}
+		}
+	}()
 	clientFor := func(conn *grpc.ClientConn, p string) (*firestore.Client, error) {
 		return firestore.NewClient(ctx, p, option.WithGRPCConn(conn))
 	}
