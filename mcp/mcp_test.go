@@ -215,7 +215,7 @@ func TestToolsListPromptly(t *testing.T) {
 			t.Errorf("%s: missing input or output schema", tool.Name)
 		}
 	}
-	for _, want := range []string{"firestore_get", "firestore_list_collections", "firestore_list_documents", "firestore_query",
+	for _, want := range []string{"firestore_get", "firestore_list_collections", "firestore_list_documents", "firestore_query", "firestore_export", "firestore_import",
 		"firestore_aggregate", "firestore_set", "firestore_create", "firestore_update", "firestore_delete",
 		"auth_get_user", "auth_list_users", "auth_create_user", "auth_delete_user", "auth_set_custom_claims"} {
 		if names[want] == nil {
@@ -1023,4 +1023,63 @@ func TestResourcesAndPrompts(t *testing.T) {
 	if _, err := s.GetPrompt(ctx, &sdk.GetPromptParams{Name: "find_documents", Arguments: map[string]string{"collection": "things"}}); err == nil {
 		t.Error("find_documents without its condition: no error")
 	}
+}
+
+func TestExportImport(t *testing.T) {
+	e := newEnv(t)
+	s := e.start(t, "--allow-writes", "--max-docs", "6")
+	for i := range 3 {
+		s.ok(t, "firestore_set", map[string]any{"path": fmt.Sprintf("exp/e%d", i), "data": raw(fmt.Sprintf(`{"n":{"$int":"%d"},"at":{"$timestamp":"2024-01-02T03:04:05.123456Z"}}`, i))}, nil)
+	}
+	s.ok(t, "firestore_set", map[string]any{"path": "exp/e0/sub/s", "data": raw(`{"b":{"$bytes":"AAE="}}`)}, nil)
+	var ex struct {
+		Documents []struct {
+			Path string          `json:"path"`
+			Data json.RawMessage `json:"data"`
+		} `json:"documents"`
+	}
+	s.ok(t, "firestore_export", map[string]any{"paths": []string{"exp"}}, &ex)
+	if len(ex.Documents) != 4 {
+		t.Fatalf("export: %d documents", len(ex.Documents))
+	}
+	var lines []any
+	for _, d := range ex.Documents {
+		lines = append(lines, map[string]any{"path": "imp" + strings.TrimPrefix(d.Path, "exp"), "data": d.Data})
+	}
+	type result struct {
+		DryRun   bool  `json:"dry_run"`
+		Written  int64 `json:"written"`
+		Skipped  int64 `json:"skipped"`
+		Failed   int64 `json:"failed"`
+		Failures []struct{ Path, Error string }
+	}
+	var r result
+	s.ok(t, "firestore_import", map[string]any{"documents": lines, "dry_run": true}, &r)
+	if !r.DryRun || r.Written != 4 {
+		t.Errorf("dry run: %+v", r)
+	}
+	s.ok(t, "firestore_import", map[string]any{"documents": lines}, &r)
+	if r.Written != 4 || r.Failed != 0 {
+		t.Errorf("import: %+v", r)
+	}
+	r = result{}
+	s.ok(t, "firestore_import", map[string]any{"documents": lines}, &r)
+	if r.Failed != 4 || len(r.Failures) != 4 || !strings.Contains(r.Failures[0].Error, "already_exists") {
+		t.Errorf("import again: %+v", r)
+	}
+	r = result{}
+	s.ok(t, "firestore_import", map[string]any{"documents": lines, "mode": "skip-existing"}, &r)
+	if r.Skipped != 4 {
+		t.Errorf("skip-existing: %+v", r)
+	}
+	var got page
+	s.ok(t, "firestore_get", map[string]any{"paths": []string{"imp/e0/sub/s", "exp/e0/sub/s"}}, &got)
+	if len(got.Documents) != 2 || !bytes.Equal(got.Documents[0].Data, got.Documents[1].Data) {
+		t.Errorf("imported copy: %+v", got.Documents)
+	}
+	s.fails(t, "firestore_import", map[string]any{"documents": []any{map[string]any{"path": "imp/x", "data": raw(`{"a":{"$int":"1.5"}}`)}}}, "$.documents[0].data.a")
+	s.fails(t, "firestore_import", map[string]any{"documents": lines, "mode": "upsert"}, "$.mode")
+	s.fails(t, "firestore_export", map[string]any{"paths": []string{"imp", "exp"}}, "limit", "cap of 6 documents")
+	ro := e.start(t)
+	ro.fails(t, "firestore_import", map[string]any{"documents": lines}, "read-only")
 }

@@ -98,6 +98,7 @@ func New(o Options) (*Server, error) {
 		&sdk.ServerOptions{Instructions: instructions, Capabilities: &sdk.ServerCapabilities{}})
 	s.addFirestoreReadTools()
 	s.addFirestoreWriteTools()
+	s.addTransferTools()
 	if o.Auth != nil {
 		s.addAuthTools()
 	}
