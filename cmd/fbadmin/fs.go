@@ -435,6 +435,10 @@ type deleteOptions struct {
 	Yes         bool
 	Resume      bool
 	Concurrency int
+	// Shard, Shards and ReadTime select one part of a sharded delete.
+	Shard    string
+	Shards   int
+	ReadTime string
 }
 
 func fsDeleteCommand() *cli.Command {
@@ -448,6 +452,9 @@ func fsDeleteCommand() *cli.Command {
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
 			&cli.BoolFlag{Name: "resume", Usage: "finish a recursive delete that was interrupted"},
 			&cli.IntFlag{Name: "concurrency", Value: 16, Usage: "batches of 500 deletes in flight"},
+			&cli.StringFlag{Name: "shard", Usage: "with --recursive: delete only part `K/N` (from 0), or auto (a Kubernetes Indexed Job's or Cloud Run job's task); needs --read-time"},
+			&cli.IntFlag{Name: "shards", Usage: "with --shard auto in a Kubernetes Indexed Job: the job's `N` completions"},
+			&cli.StringFlag{Name: "read-time", Usage: "with --shard: the `TIME` every shard plans and reads names at (RFC 3339); documents created later are left"},
 		},
 		Description: `Asks for confirmation on a terminal; elsewhere --yes is required. A recursive
 delete reads every document below the paths (subcollections at any depth,
@@ -460,13 +467,21 @@ Examples:
    fbadmin fs delete users/alice
    fbadmin fs delete users --recursive --dry-run
    fbadmin fs delete users/alice users/bob --recursive --yes
-   fbadmin fs delete users --recursive --yes --resume`,
+   fbadmin fs delete users --recursive --yes --resume
+   fbadmin fs delete logs --recursive --yes --shard 1/8 --read-time 2026-12-05T10:00:00Z
+
+Sharding: N processes (the tasks of a Kubernetes Indexed Job or a Cloud Run
+job, see deploy/) each delete one disjoint part with --shard K/N or auto, all
+at the same --read-time; each keeps its own journal, so a failed shard is
+rerun alone with --resume. Documents created after the read time are left: a
+last unsharded run deletes them.`,
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
 				return usagef("delete needs at least one path")
 			}
 			opts := deleteOptions{Paths: c.Args().Slice(), Recursive: c.Bool("recursive"), DryRun: c.Bool("dry-run"),
-				Yes: c.Bool("yes"), Resume: c.Bool("resume"), Concurrency: c.Int("concurrency")}
+				Yes: c.Bool("yes"), Resume: c.Bool("resume"), Concurrency: c.Int("concurrency"),
+				Shard: c.String("shard"), Shards: c.Int("shards"), ReadTime: c.String("read-time")}
 			return withDeps(c, func(ctx context.Context, d *deps) error { return runDelete(ctx, opts, d) })
 		},
 	}
@@ -487,6 +502,25 @@ func runDelete(ctx context.Context, opts deleteOptions, d *deps) error {
 	}
 	if opts.Resume && !opts.Recursive {
 		return usagef("--resume goes with --recursive")
+	}
+	shard, err := transfer.ParseShard(opts.Shard, opts.Shards, nil)
+	if err != nil {
+		return usageError{fmt.Errorf("--shard: %w", err)}
+	}
+	rt, err := parseReadTime(opts.ReadTime)
+	if err != nil {
+		return err
+	}
+	var shardArgs []string // repeated in the commands printed to finish the job
+	switch {
+	case !shard.Whole() && !opts.Recursive:
+		return usagef("--shard goes with --recursive")
+	case !shard.Whole() && rt.IsZero():
+		return usagef("--shard %s: give every shard the same --read-time (such as the job's start), so that they cut the data the same way", opts.Shard)
+	case shard.Whole() && !rt.IsZero():
+		return usagef("--read-time goes with --shard: an unsharded delete reads the latest state")
+	case !shard.Whole():
+		shardArgs = []string{"--shard", shard.String(), "--read-time", rt.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano)}
 	}
 	if d.g.As != "" && !opts.Recursive && !opts.DryRun {
 		return deleteAsUser(ctx, rels, opts.Yes, d)
@@ -518,14 +552,14 @@ func runDelete(ctx context.Context, opts deleteOptions, d *deps) error {
 	if !opts.DryRun {
 		var stopped string
 		if opts.Recursive {
-			stopped = "delete stopped at once; to finish, run: " + d.command(append(append([]string{"fs", "delete"}, rels...), "--recursive", "--yes", "--resume")...)
+			stopped = "delete stopped at once; to finish, run: " + d.command(append(append(append([]string{"fs", "delete"}, rels...), "--recursive", "--yes", "--resume"), shardArgs...)...)
 		}
 		defer d.onInterrupt(ctx, "delete: interrupted: finishing the batches in flight... (Ctrl-C again to stop at once; --resume finishes the job either way)", stopped)()
 	}
 	prog := d.progress(label)
 	st, err := transfer.Delete(ctx, db, transfer.DeleteOptions{
 		Paths: rels, Recursive: opts.Recursive, DryRun: opts.DryRun, Resume: opts.Resume,
-		Concurrency: opts.Concurrency, Progress: prog, OnFailure: failures.add, OnPath: onPath,
+		Concurrency: opts.Concurrency, Progress: prog, OnFailure: failures.add, OnPath: onPath, Shard: shard, ReadTime: rt,
 	})
 	prog.Finish()
 	if opts.DryRun {
@@ -546,13 +580,13 @@ func runDelete(ctx context.Context, opts deleteOptions, d *deps) error {
 		d.info("%s", summary)
 	}
 	if err != nil {
-		resumeCmd := d.command(append(append([]string{"fs", "delete"}, rels...), "--recursive", "--yes", "--resume")...)
+		resumeCmd := d.command(append(append(append([]string{"fs", "delete"}, rels...), "--recursive", "--yes", "--resume"), shardArgs...)...)
 		if interrupted(ctx) && opts.Recursive && !opts.DryRun {
 			return interruptedError{fmt.Sprintf("delete interrupted after %d documents; to finish, run: %s", st.Docs, resumeCmd)}
 		}
 		if errors.Is(err, transfer.ErrNothingToResume) {
 			return fmt.Errorf("%w (hint: to delete what is there, run: %s)", err,
-				d.command(append(append([]string{"fs", "delete"}, rels...), "--recursive", "--yes")...))
+				d.command(append(append(append([]string{"fs", "delete"}, rels...), "--recursive", "--yes"), shardArgs...)...))
 		}
 		if opts.Recursive && !opts.DryRun && ctx.Err() == nil && errs.KindOf(err) == errs.ErrUnavailable {
 			// The backend stayed unreachable through every retry; the

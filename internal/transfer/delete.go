@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +45,13 @@ type DeleteOptions struct {
 	Resume    bool
 	Progress  Progress
 	OnFailure func(Failure)
+	// Shard, when set, deletes only this shard's part of the trees (see
+	// [Shard]): every shard plans and reads the names at ReadTime, which
+	// is then required, and deletes the documents that existed then.
+	// Documents created after ReadTime are left; a last unsharded run
+	// removes them. Each shard keeps its own journal.
+	Shard    Shard
+	ReadTime time.Time
 }
 
 type deleteState struct {
@@ -95,12 +103,26 @@ func Delete(ctx context.Context, db *DB, o DeleteOptions) (Stats, error) {
 			return Stats{}, err
 		}
 	}
+	if !o.Shard.Whole() && !o.Recursive {
+		return Stats{}, errs.New(errs.ErrInvalid, "delete", o.Shard.String(), "sharding is for recursive deletes (--recursive)")
+	}
+	if err := checkShard("delete", o.Shard, o.ReadTime); err != nil {
+		return Stats{}, err
+	}
+	o.ReadTime = o.ReadTime.Truncate(time.Microsecond)
+	if o.Shard.Whole() {
+		o.ReadTime = time.Time{} // reads see the latest state
+	}
 
 	var state *deleteState
 	statePath := o.Journal
 	if o.Recursive && !o.DryRun && statePath != NoJournal {
 		if statePath == "" {
-			statePath = DeleteJournalPath(db, rels)
+			key := rels
+			if !o.Shard.Whole() {
+				key = append(slices.Clone(rels), "shard "+o.Shard.String())
+			}
+			statePath = DeleteJournalPath(db, key)
 		}
 		var err error
 		state, err = loadDeleteState(statePath, db, rels, o.Resume)
@@ -113,29 +135,30 @@ func Delete(ctx context.Context, db *DB, o DeleteOptions) (Stats, error) {
 	var docs []string
 	var scans []scan
 	for _, rel := range rels {
-		if IsDocPath(rel) {
-			docs = append(docs, db.full(rel))
+		if IsDocPath(rel) && o.Shard.K == 0 {
+			docs = append(docs, db.full(rel)) // single documents are shard 0's
 		}
 		if !o.Recursive {
 			continue
 		}
 		var s []scan
 		var err error
+		planner, parts := db.planner(o.Shard), shardParts(o.Shard, o.Parallel)
 		if IsDocPath(rel) {
-			s, err = db.planTree(ctx, rel, time.Time{}, o.Parallel)
+			s, err = planner.planTree(ctx, rel, o.ReadTime, parts)
 		} else {
-			s, err = db.planCollection(ctx, rel, time.Time{}, o.Parallel)
+			s, err = planner.planCollection(ctx, rel, o.ReadTime, parts)
 		}
 		if err != nil {
 			return Stats{}, err
 		}
-		scans = append(scans, s...)
+		scans = append(scans, o.Shard.pick(s)...)
 	}
 	if o.Recursive && len(docs) > 0 {
 		// A named document that does not exist (a phantom parent of
 		// subcollections) is not counted, in a dry run or for real.
 		var existing []string
-		if err := db.getDocs(ctx, docs, time.Time{}, func(d *pb.Document) error {
+		if err := db.getDocs(ctx, docs, o.ReadTime, func(d *pb.Document) error {
 			existing = append(existing, d.GetName())
 			return nil
 		}); err != nil {
@@ -147,7 +170,7 @@ func Delete(ctx context.Context, db *DB, o DeleteOptions) (Stats, error) {
 	defer stopCount()
 	if wantsTotal(o.Progress) {
 		go func() {
-			n, err := db.countScans(countCtx, scans, time.Time{})
+			n, err := db.countScans(countCtx, scans, o.ReadTime)
 			if err == nil {
 				prog.SetTotal(n + int64(len(docs)))
 			}
@@ -170,7 +193,7 @@ func Delete(ctx context.Context, db *DB, o DeleteOptions) (Stats, error) {
 				c.docs.Add(1)
 				prog.Add(1, 0)
 			}
-			return db.runScans(ctx, scans, scanOptions{namesOnly: true}, o.Parallel, func(_ int, d *pb.Document) error {
+			return db.runScans(ctx, scans, scanOptions{namesOnly: true, readTime: o.ReadTime}, o.Parallel, func(_ int, d *pb.Document) error {
 				emitPath(d.GetName())
 				c.docs.Add(1)
 				prog.Add(1, 0)
@@ -187,7 +210,7 @@ func Delete(ctx context.Context, db *DB, o DeleteOptions) (Stats, error) {
 					return err
 				}
 			}
-			return db.runScans(ctx, scans, scanOptions{namesOnly: true}, o.Parallel, func(slot int, d *pb.Document) error {
+			return db.runScans(ctx, scans, scanOptions{namesOnly: true, readTime: o.ReadTime}, o.Parallel, func(slot int, d *pb.Document) error {
 				emitPath(d.GetName())
 				return emit(slot, item{name: d.GetName(), delete: true})
 			})

@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -109,3 +110,47 @@ func TestShardedExport(t *testing.T) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestShardedDelete deletes a tree as 3 shards at one read time: each
+// deletes a disjoint part, and together they leave nothing behind.
+func TestShardedDelete(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	data := map[string]map[string]any{}
+	for i := range 120 {
+		data[fmt.Sprintf("items/i%03d", i)] = map[string]any{"n": int64(i)}
+		if i%4 == 0 {
+			data[fmt.Sprintf("items/i%03d/notes/a", i)] = map[string]any{"n": int64(i)}
+		}
+	}
+	data["items/ghost/notes/b"] = map[string]any{"n": int64(-1)} // under a parent that does not exist
+	e.set(t, data)
+	time.Sleep(1100 * time.Millisecond)
+	rt := time.Now().Add(-500 * time.Millisecond)
+
+	if _, err := Delete(ctx, e.db, DeleteOptions{Paths: []string{"items"}, Recursive: true, Shard: Shard{0, 3}, Journal: NoJournal}); errs.KindOf(err) != errs.ErrInvalid {
+		t.Errorf("a sharded delete without a read time: %v, want an invalid-input error", err)
+	}
+	seen := map[string]int{}
+	for k := range 3 {
+		st, err := Delete(ctx, e.db, DeleteOptions{Paths: []string{"items"}, Recursive: true, Shard: Shard{k, 3}, ReadTime: rt,
+			Journal: filepath.Join(t.TempDir(), "journal.json"), OnPath: func(p string) { seen[p]++ }})
+		if err != nil {
+			t.Fatalf("shard %d: %v", k, err)
+		}
+		if st.Docs == 0 {
+			t.Errorf("shard %d deleted nothing", k)
+		}
+	}
+	if len(seen) != len(data) {
+		t.Errorf("the shards deleted %d distinct documents, want %d", len(seen), len(data))
+	}
+	for p, n := range seen {
+		if n != 1 {
+			t.Errorf("%s deleted by %d shards", p, n)
+		}
+	}
+	if left, _ := exportPaths(t, e.db, ExportOptions{}); len(left) != 0 {
+		t.Errorf("left after the sharded delete: %v", left)
+	}
+}
