@@ -58,6 +58,7 @@ func commands() []*cli.Command {
 		listenCommand(),
 		serveCommand(),
 		rulesCommand(),
+		migrateCommand(),
 		mcpCommand(),
 		versionCommand(),
 		completionCommand(),
