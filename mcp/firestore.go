@@ -11,6 +11,7 @@ import (
 
 	"cloud.google.com/go/firestore"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"google.golang.org/api/iterator"
 
 	"github.com/fbadmin/fbadmin/internal/docpath"
 	"github.com/fbadmin/fbadmin/internal/errs"
@@ -606,6 +607,88 @@ func (s *Server) addFirestoreReadTools() {
 		Description: "List the documents of a collection in document-ID order, one page at a time: pass next_page_token back as page_token for the next page."}, s.listDocuments)
 	addTool(s, &sdk.Tool{Name: "firestore_query", Annotations: ro,
 		Description: "Query a collection or a collection group (group: true). where conditions all hold; of the or conditions at least one. Operators: == != < <= > >= in not-in array-contains array-contains-any. Values are in the value format, so timestamps ({\"$timestamp\":\"2024-01-01T00:00:00Z\"}), references ({\"$ref\":\"projects/P/databases/(default)/documents/users/a\"}) and int64 ({\"$int\":\"9007199254740993\"}) filter exactly. order_by, cursors (start_at, start_after, end_at, end_before: one value per order_by field), select, limit, limit_to_last, offset. Without limit, returns a page of up to 100 documents and a next_page_token."}, s.query)
+	addTool(s, &sdk.Tool{Name: "firestore_explain", Annotations: ro,
+		Description: "Explain a query (the filters and order of firestore_query): the indexes Firestore's plan uses and, with analyze, the execution statistics (results, billable reads, time). Production only: the emulator does not explain queries."}, s.explain)
 	addTool(s, &sdk.Tool{Name: "firestore_aggregate", Annotations: ro,
 		Description: "Count the documents of a query and sum or average fields, on the server (no document is downloaded). Takes the filters of firestore_query. Results are in the value format: {\"$int\":\"42\"} or {\"$double\":1.5}."}, s.aggregate)
+}
+
+// ---- explain
+
+type explainInput struct {
+	queryFilters
+	OrderBy []Order `json:"order_by,omitempty"`
+	Limit   int     `json:"limit,omitempty"`
+	Analyze bool    `json:"analyze,omitempty" jsonschema:"also run the query and report its execution statistics (results, billable reads, time); the documents are not returned"`
+}
+
+type explainOutput struct {
+	IndexesUsed     []map[string]any `json:"indexes_used" jsonschema:"the indexes the plan uses, such as {\"query_scope\":\"Collection\",\"properties\":\"(age ASC, __name__ ASC)\"}"`
+	ResultsReturned *int64           `json:"results_returned,omitempty"`
+	ReadOperations  *int64           `json:"read_operations,omitempty" jsonschema:"billable read operations"`
+	ExecutionMillis *float64         `json:"execution_ms,omitempty"`
+	DebugStats      map[string]any   `json:"debug_stats,omitempty"`
+}
+
+func (s *Server) explain(ctx context.Context, c *call, in *explainInput) (explainOutput, error) {
+	out := explainOutput{IndexesUsed: []map[string]any{}}
+	q, err := s.build(c, &in.queryFilters)
+	if err != nil {
+		return out, err
+	}
+	for i, o := range in.OrderBy {
+		dir := firestore.Asc
+		switch strings.ToLower(o.Direction) {
+		case "", "asc":
+		case "desc":
+			dir = firestore.Desc
+		default:
+			return out, errs.New(errs.ErrInvalid, "arguments", "", "$.order_by[%d].direction: %q (want asc or desc)", i, o.Direction)
+		}
+		q = q.OrderByPath(fieldPath(o.Field), dir)
+	}
+	if in.Limit < 0 || in.Limit > s.o.MaxDocs {
+		return out, capError("explain", in.Limit, s.o.MaxDocs)
+	}
+	if in.Limit > 0 {
+		q = q.Limit(in.Limit)
+	}
+	it := q.Raw().WithRunOptions(firestore.ExplainOptions{Analyze: in.Analyze}).Documents(ctx)
+	defer it.Stop()
+	for {
+		_, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return out, errs.Wrap(err, "explain", in.Collection)
+		}
+	}
+	m, err := it.ExplainMetrics()
+	if err != nil {
+		return out, errs.Wrap(err, "explain", in.Collection)
+	}
+	if m == nil || m.PlanSummary == nil {
+		hint := ""
+		if s.o.DB.Emulator() {
+			hint = " (the Firestore emulator does not explain queries: run against production)"
+		}
+		return out, errs.New(errs.ErrInvalid, "explain", in.Collection, "the backend returned no query plan%s", hint)
+	}
+	for _, ix := range m.PlanSummary.IndexesUsed {
+		if ix != nil {
+			out.IndexesUsed = append(out.IndexesUsed, *ix)
+		}
+	}
+	if st := m.ExecutionStats; st != nil {
+		out.ResultsReturned, out.ReadOperations = &st.ResultsReturned, &st.ReadOperations
+		if st.ExecutionDuration != nil {
+			ms := float64(st.ExecutionDuration.Microseconds()) / 1000
+			out.ExecutionMillis = &ms
+		}
+		if st.DebugStats != nil {
+			out.DebugStats = *st.DebugStats
+		}
+	}
+	return out, nil
 }

@@ -94,7 +94,14 @@ type session struct {
 
 func (e *env) start(t *testing.T, args ...string) *session {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"--emulator", "--project", e.fs.ProjectID, "mcp"}, args...)...)
+	return e.startWith(t, nil, args...)
+}
+
+// startWith is start with more global flags.
+func (e *env) startWith(t *testing.T, global []string, args ...string) *session {
+	t.Helper()
+	cmdline := append(append([]string{"--emulator", "--project", e.fs.ProjectID}, global...), "mcp")
+	cmd := exec.Command(bin, append(cmdline, args...)...)
 	cmd.Env = e.environ()
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
@@ -1082,4 +1089,50 @@ func TestExportImport(t *testing.T) {
 	s.fails(t, "firestore_export", map[string]any{"paths": []string{"imp", "exp"}}, "limit", "cap of 6 documents")
 	ro := e.start(t)
 	ro.fails(t, "firestore_import", map[string]any{"documents": lines}, "read-only")
+}
+
+func TestNamedDatabaseAndTenant(t *testing.T) {
+	e := newEnv(t)
+	other := e.fs.NewClient(t, "otherdb")
+	ac, err := auth.New(context.Background(), auth.Config{ProjectID: e.fs.ProjectID, EmulatorHost: e.authHost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenant, err := ac.CreateTenant(context.Background(), (&auth.TenantToCreate{}).DisplayName("mcp-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ac.DeleteTenant(context.Background(), tenant.ID) })
+	cmd := []string{"--database", "otherdb", "--tenant", tenant.ID}
+	s := e.startWith(t, cmd, "--allow-writes")
+	s.ok(t, "firestore_set", map[string]any{"path": "named/a", "data": raw(`{"ref":{"$ref":"projects/` + e.fs.ProjectID + `/databases/otherdb/documents/named/b"}}`)}, nil)
+	snap, err := other.Doc("named/a").Get(context.Background())
+	if err != nil {
+		t.Fatalf("not in the named database: %v", err)
+	}
+	if ref, ok := snap.Data()["ref"].(*firestore.DocumentRef); !ok || !strings.Contains(ref.Path, "/databases/otherdb/") {
+		t.Errorf("ref %v", snap.Data()["ref"])
+	}
+	if snap, err := e.fs.Client.Doc("named/a").Get(context.Background()); err == nil && snap.Exists() {
+		t.Error("written to the default database too")
+	}
+	uid := emutest.UniqueID(t, "tenant")
+	s.ok(t, "auth_create_user", map[string]any{"uid": uid}, nil)
+	tc, err := ac.ForTenant(tenant.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tc.GetUser(context.Background(), uid); err != nil {
+		t.Errorf("the user is not in the tenant: %v", err)
+	}
+	if _, err := ac.GetUser(context.Background(), uid); err == nil {
+		t.Error("the user is outside the tenant too")
+	}
+}
+
+func TestExplainOnTheEmulator(t *testing.T) {
+	e := newEnv(t)
+	s := e.start(t)
+	s.fails(t, "firestore_explain", map[string]any{"collection": "items", "where": []any{map[string]any{"field": "n", "op": ">", "value": raw(`1`)}}, "analyze": true},
+		"emulator does not explain")
 }
