@@ -2,6 +2,7 @@ package mcp_test
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"net/http"
 
@@ -952,6 +953,23 @@ func TestHTTPWithAccessRules(t *testing.T) {
 	if u.UID != alice {
 		t.Errorf("admin get user: %+v", u)
 	}
+	// Malformed HTTP requests get HTTP or JSON-RPC errors; the server goes on.
+	for _, body := range []string{`not json`, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":"x"}`, `[]`} {
+		req, _ := http.NewRequest("POST", endpoint, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+adminTok)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("POST %s: %v", body, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode < 400 && !bytes.Contains(b, []byte(`"error"`)) {
+			t.Errorf("POST %s: %d %s, want an error", body, resp.StatusCode, b)
+		}
+	}
+	admin.ok(t, "auth_get_user", map[string]any{"uid": alice}, &u)
 	snap, err := fsClient.Doc(notes + "/b1").Get(ctx)
 	if err != nil || snap.Data()["text"] != "bob's" {
 		t.Errorf("bob's note changed: %v %v", snap.Data(), err)
