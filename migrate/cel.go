@@ -13,6 +13,7 @@ import (
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/common/types/traits"
+	"github.com/google/cel-go/ext"
 	"google.golang.org/genproto/googleapis/type/latlng"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -23,7 +24,8 @@ import (
 // double, timestamp is google.protobuf.Timestamp, bytes is bytes, a
 // geopoint is a google.type.LatLng message (doc.loc.latitude), a reference
 // is a firestore.Reference (ref("users/alice"), r.path(), r.id()), a
-// vector is a list of doubles, null is null.
+// vector is a list of doubles, null is null. cel-go's string extension
+// (lowerAscii, substring, replace, split...) is on.
 
 // referenceType is the CEL type of a document reference.
 var referenceType = types.NewOpaqueType("firestore.Reference")
@@ -112,6 +114,7 @@ func env() (*cel.Env, error) {
 		celEnv, celErr = cel.NewEnv(
 			cel.CustomTypeProvider(reg),
 			cel.CustomTypeAdapter(adapter{reg}),
+			ext.Strings(),
 			cel.Variable("doc", cel.MapType(cel.StringType, cel.DynType)),
 			cel.Variable("id", cel.StringType),
 			cel.Variable("path", cel.StringType),

@@ -195,6 +195,8 @@ operations:
   - transform: {field: n_is_null, expr: "doc.n == null"}
     when: "has(doc.n)"
   - transform: {field: sid, expr: "id + ':' + path"}
+  - transform: {field: low, expr: "doc.s.upperAscii()"}
+    when: "has(doc.s)"
   - copy: {to: archive, id: "{id}-{plan}"}
   - delete: true
     when: "has(doc.old) && doc.old"
@@ -215,7 +217,7 @@ operations:
 		"displayName": "Ada", "total": 10.0, "i2": int64(42), "big_is_max": true, "t2": ts.Add(time.Hour), "t_year": int64(2024),
 		"by2": []byte{0, 1, 2, 3}, "lat": 48.85, "g2": &latlng.LatLng{Latitude: 2.35, Longitude: 48.85},
 		"rpath": "users/bob", "r2": e.c.Doc("users/bob2"), "l2": []any{int64(1), "x", true}, "mk": int64(4), "n_is_null": true,
-		"sid": "ada:users/ada",
+		"sid": "ada:users/ada", "low": "ADA",
 		// untouched
 		"i": int64(41), "big": int64(math.MaxInt64), "d": 1.5, "s": "ada", "b": true, "n": nil, "t": ts, "by": []byte{0, 1, 2},
 		"g": &latlng.LatLng{Latitude: 48.85, Longitude: 2.35}, "r": e.c.Doc("users/bob"), "l": []any{int64(1), "x"},
