@@ -423,12 +423,22 @@ func authSessionsCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			{
 				Name: "list", Usage: "list the sessions (the default)",
+				Description: `Prints each session: name, whether it is the default, UID, email, project,
+the Auth emulator it belongs to, how it signed in and where its tokens are.
+
+Examples:
+   fbadmin auth sessions list -o table`,
 				Action: func(c *cli.Context) error {
 					return withDeps(c, func(ctx context.Context, d *deps) error { return runSessionsList(d) })
 				},
 			},
 			{
 				Name: "use", Usage: "make a session the default one", ArgsUsage: "NAME",
+				Description: `The default session is the one 'fbadmin auth whoami' and 'fbadmin auth
+logout' act on when no session is named.
+
+Examples:
+   fbadmin auth sessions use ada@example.com`,
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 1 {
 						return usagef("sessions use needs one session name")
@@ -448,6 +458,10 @@ func authSessionsCommand() *cli.Command {
 			},
 			{
 				Name: "remove", Usage: "forget a session and delete its tokens (revokes nothing; see logout --revoke)", ArgsUsage: "NAME",
+				Description: `The same as 'fbadmin auth logout NAME'.
+
+Examples:
+   fbadmin auth sessions remove alice`,
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 1 {
 						return usagef("sessions remove needs one session name")

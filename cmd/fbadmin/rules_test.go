@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -11,8 +12,11 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/fbadmin/fbadmin/internal/emutest"
+	"github.com/fbadmin/fbadmin/internal/errs"
 )
 
 // TestRulesScripts runs testdata/rules: sessions (auth login, whoami,
@@ -51,6 +55,24 @@ func TestRulesScripts(t *testing.T) {
 			"freshsessions":  cmdFreshSessions,
 		},
 	})
+}
+
+func TestExitCodeDeniedAndMismatch(t *testing.T) {
+	ctx := context.Background()
+	denied := errs.Denied(status.Error(codes.PermissionDenied, "false for 'get' @ L5"), "bob", "get", "users/alice")
+	if got := exitCode(ctx, denied); got != exitDenied {
+		t.Errorf("denied: exit %d, want %d", got, exitDenied)
+	}
+	if got := exitCode(ctx, mismatchError{"x"}); got != exitMismatch {
+		t.Errorf("mismatch: exit %d, want %d", got, exitMismatch)
+	}
+	// Without --as a permission error stays exit 1 (IAM, not rules).
+	if got := exitCode(ctx, errs.Wrap(status.Error(codes.PermissionDenied, "x"), "get", "a/b")); got != exitError {
+		t.Errorf("permission: exit %d, want %d", got, exitError)
+	}
+	if line := errorLine(denied); !strings.Contains(line, "get users/alice as bob: denied by security rules") || strings.Contains(line, "IAM") {
+		t.Errorf("error line: %q", line)
+	}
 }
 
 // sessionSecrets reads the secrets file of the script's sessions: key ->
