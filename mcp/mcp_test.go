@@ -934,6 +934,9 @@ func TestHTTPWithAccessRules(t *testing.T) {
 	s.ok(t, "firestore_set", map[string]any{"path": notes + "/a2", "data": raw(`{"owner_uid":"` + alice + `","text":"new"}`)}, nil)
 	s.fails(t, "firestore_set", map[string]any{"path": notes + "/a3", "data": raw(`{"owner_uid":"` + bob + `"}`)}, "permission_denied", "owner_uid")
 	s.fails(t, "firestore_update", map[string]any{"path": notes + "/b1", "data": raw(`{"text":"hacked"}`)}, "not_found")
+	s.fails(t, "firestore_set", map[string]any{"path": notes + "/b1", "data": raw(`{"text":"hacked"}`), "merge": true}, "not_found")
+	s.fails(t, "firestore_set", map[string]any{"path": notes + "/a4", "data": raw(`{"text":"no owner"}`), "merge": true}, "permission_denied")
+	s.fails(t, "firestore_set", map[string]any{"path": notes + "/a2", "data": raw(`{"owner_uid":"` + bob + `"}`), "merge": true}, "permission_denied", "must stay")
 	s.ok(t, "firestore_update", map[string]any{"path": notes + "/a1", "data": raw(`{"text":"edited"}`)}, nil)
 	var cnt struct {
 		Count json.RawMessage `json:"count"`

@@ -116,8 +116,17 @@ func (s *Server) set(ctx context.Context, c *call, in *setInput) (WriteResult, e
 			if exists && !owns(g, c, snap.Data()) {
 				return errs.New(errs.ErrNotFound, "set", p.String(), "no such document")
 			}
-			if err := ownerOK(g, c, data, "set", p.String()); err != nil && len(opts) == 0 {
-				return err
+			// A new or replaced document must carry the caller's UID in
+			// the owner field; a merge into the caller's document must not
+			// change it.
+			if !exists || len(opts) == 0 {
+				if err := ownerOK(g, c, data, "set", p.String()); err != nil {
+					return err
+				}
+			} else if g.Owner != "" {
+				if v, ok := lookup(data, g.Owner); ok && v != c.caller.UID {
+					return errs.New(errs.ErrPermission, "set", p.String(), "the %q field must stay the caller's UID", g.Owner)
+				}
 			}
 			return tx.Set(ref, data, opts...)
 		}, firestore.MaxAttempts(5))
@@ -488,4 +497,19 @@ func (s *Server) addFirestoreWriteTools() {
 		Description: "Update fields of an existing document: data keys are field paths (a.b); transforms: delete_fields, server_timestamp, increment, array_union, array_remove; precondition if_update_time (the update_time a read returned) makes it fail with a conflict if the document changed since." + ro}, s.update)
 	addTool(s, &sdk.Tool{Name: "firestore_delete", Annotations: destructive,
 		Description: "Delete documents, or whole trees with recursive. Two calls: the first returns a dry run (how many documents, a sample) and a confirm_token; call again with the same arguments and confirm_token to delete. Needs a server started with --allow-writes --allow-destructive."}, s.delete)
+}
+
+// lookup reads a dotted field path in decoded fields.
+func lookup(data anyMap, path string) (any, bool) {
+	var cur any = data
+	for _, k := range strings.Split(path, ".") {
+		m, ok := cur.(anyMap)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = m[k]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
 }
