@@ -109,6 +109,7 @@ type listUsersInput struct {
 type usersOutput struct {
 	Users         []User `json:"users"`
 	NextPageToken string `json:"next_page_token,omitempty"`
+	Truncated     bool   `json:"truncated,omitempty" jsonschema:"more users matched than were returned"`
 }
 
 func (s *Server) listUsers(ctx context.Context, c *call, in *listUsersInput) (usersOutput, error) {
@@ -161,6 +162,12 @@ func (s *Server) searchUsers(ctx context.Context, c *call, in *searchUsersInput)
 	if limit > s.o.MaxDocs {
 		return out, capError("search users", limit, s.o.MaxDocs)
 	}
+	given := limit
+	if in.Limit == 0 && s.o.Auth.Emulator() {
+		// The Auth emulator implements no limit: it returns every user,
+		// cut to the cap below.
+		limit = 0
+	}
 	sorts := map[string]auth.SortBy{"uid": auth.SortByUID, "name": auth.SortByName, "created": auth.SortByCreatedAt,
 		"last_login": auth.SortByLastLoginAt, "email": auth.SortByEmail}
 	q := &auth.QueryUsersRequest{Limit: int64(limit), Offset: int64(in.Offset)}
@@ -185,6 +192,10 @@ func (s *Server) searchUsers(ctx context.Context, c *call, in *searchUsersInput)
 		return out, err
 	}
 	for _, u := range res.Users {
+		if len(out.Users) == given {
+			out.Truncated = true
+			break
+		}
 		out.Users = append(out.Users, toUser(u))
 	}
 	c.docs = len(out.Users)

@@ -1157,3 +1157,29 @@ func TestExplainOnTheEmulator(t *testing.T) {
 	s.fails(t, "firestore_explain", map[string]any{"collection": "items", "where": []any{map[string]any{"field": "n", "op": ">", "value": raw(`1`)}}, "analyze": true},
 		"emulator does not explain")
 }
+
+func TestSearchUsersOnTheEmulator(t *testing.T) {
+	e := newEnv(t)
+	ac, err := auth.New(context.Background(), auth.Config{ProjectID: e.fs.ProjectID, EmulatorHost: e.authHost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid := emutest.UniqueID(t, "search")
+	if _, err := ac.CreateUser(context.Background(), (&auth.UserToCreate{}).UID(uid)); err != nil {
+		t.Fatal(err)
+	}
+	s := e.start(t, "--max-docs", "100000")
+	var got struct {
+		Users []struct{ UID string } `json:"users"`
+	}
+	s.ok(t, "auth_search_users", map[string]any{}, &got)
+	found := false
+	for _, u := range got.Users {
+		found = found || u.UID == uid
+	}
+	if !found && len(got.Users) < 100 {
+		t.Errorf("search: %d users, not %s", len(got.Users), uid)
+	}
+	s.fails(t, "auth_search_users", map[string]any{"email": "x@example.com"}, "emulator")
+	s.fails(t, "auth_search_users", map[string]any{"sort_by": "height"}, "$.sort_by")
+}
