@@ -199,7 +199,7 @@ func (s *session) commit(ctx context.Context, batch []*change) error {
 		var seq int64
 		if s.j != nil {
 			seq = s.j.nextSeq()
-			if err := s.j.intent(seq, live); err != nil {
+			if err := s.j.intent(ctx, seq, live); err != nil {
 				return err
 			}
 		}
@@ -220,7 +220,7 @@ func (s *session) commit(ctx context.Context, batch []*change) error {
 			return err
 		}
 		if s.j != nil {
-			if err := s.j.ok(seq, items[0].Data.(*batchItem).ut); err != nil {
+			if err := s.j.ok(ctx, seq, items[0].Data.(*batchItem).ut); err != nil {
 				return err
 			}
 		}
@@ -447,7 +447,7 @@ func (s *session) runPlan(ctx context.Context, p *plan) error {
 // looked up: applied when its first document no longer is as the journal
 // says it was before.
 func (r *Runner) loadDone(ctx context.Context, path string, prior *Report) (map[string]bool, int64, error) {
-	batches, err := readJournal(path)
+	batches, err := readJournal(ctx, path)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -475,7 +475,7 @@ func (r *Runner) loadDone(ctx context.Context, path string, prior *Report) (map[
 					return nil, 0, err
 				}
 				if !b.ut.IsZero() {
-					err = j.ok(b.seq, b.ut)
+					err = j.ok(ctx, b.seq, b.ut)
 				}
 				j.close()
 				if err != nil {
@@ -524,7 +524,7 @@ func (r *Runner) batchApplied(ctx context.Context, b *jBatch) (bool, error) {
 // document, its first before-image, preconditioned on the update time the
 // migration left it with.
 func (r *Runner) restoreChanges(ctx context.Context, path string) ([]*change, map[string]left, error) {
-	batches, err := readJournal(path)
+	batches, err := readJournal(ctx, path)
 	if err != nil {
 		return nil, nil, err
 	}

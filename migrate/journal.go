@@ -2,6 +2,8 @@ package migrate
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/internal/storage"
 	"github.com/fbadmin/fbadmin/internal/value"
 )
 
@@ -49,19 +52,45 @@ type jLine struct {
 	UT      *time.Time `json:"ut,omitempty"`
 }
 
-// journal appends to a journal file.
+// journal appends to a journal file. A remote journal (gs://, s3://, a
+// prefix) is one object per line instead, NNNNNNNNNNNN.batch.ndjson and
+// NNNNNNNNNNNN.ok.ndjson: an object cannot be appended to, and an upload
+// is durable once closed, before the batch is sent.
 type journal struct {
-	path string
-	mu   sync.Mutex
-	f    *os.File
-	seq  int64
+	path   string
+	remote *storage.Location
+	mu     sync.Mutex
+	f      *os.File
+	seq    int64
+}
+
+// remoteJournal returns the prefix of a journal given by URL.
+func remoteJournal(path string) (*storage.Location, error) {
+	if !strings.Contains(path, "://") {
+		return nil, nil
+	}
+	loc, err := storage.Parse(path)
+	if err != nil {
+		return nil, err
+	}
+	if !loc.Remote() {
+		return nil, nil
+	}
+	if !loc.IsPrefix() {
+		loc.Key += "/"
+	}
+	return &loc, nil
 }
 
 // openJournal opens (creating) the journal at path for appending; seq is
 // the last batch number already in it.
 func openJournal(path string, seq int64) (*journal, error) {
-	if strings.Contains(path, "://") {
-		return nil, errs.New(errs.ErrInvalid, "journal", path, "journals are local files: give a directory (gs:// journals are not supported yet)")
+	remote, err := remoteJournal(path)
+	if err != nil {
+		return nil, err
+	}
+	if remote != nil {
+		return &journal{path: path, remote: remote, seq: seq}, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, errs.Wrap(err, "journal", path)
@@ -82,7 +111,7 @@ func (j *journal) nextSeq() int64 {
 
 // intent appends a batch's before-images and syncs the file: nothing is
 // sent before its before-images are on disk.
-func (j *journal) intent(seq int64, changes []*change) error {
+func (j *journal) intent(ctx context.Context, seq int64, changes []*change) error {
 	l := jLine{Batch: seq}
 	for _, c := range changes {
 		jc := jChange{Path: c.path, Op: c.kind(), Before: json.RawMessage("null")}
@@ -107,17 +136,32 @@ func (j *journal) intent(seq int64, changes []*change) error {
 		}
 		l.Changes = append(l.Changes, jc)
 	}
-	return j.append(l, true)
+	return j.append(ctx, l, true)
 }
 
-func (j *journal) ok(seq int64, ut time.Time) error {
-	return j.append(jLine{OK: seq, UT: &ut}, false)
+func (j *journal) ok(ctx context.Context, seq int64, ut time.Time) error {
+	return j.append(ctx, jLine{OK: seq, UT: &ut}, false)
 }
 
-func (j *journal) append(l jLine, sync bool) error {
+func (j *journal) append(ctx context.Context, l jLine, sync bool) error {
 	b, err := json.Marshal(l)
 	if err != nil {
 		return err
+	}
+	if j.remote != nil {
+		name := fmt.Sprintf("%012d.batch.ndjson", l.Batch)
+		if l.OK > 0 {
+			name = fmt.Sprintf("%012d.ok.ndjson", l.OK)
+		}
+		w, err := j.remote.Join(name).Create(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(append(b, '\n')); err != nil {
+			w.Abort()
+			return err
+		}
+		return w.Close()
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -132,7 +176,12 @@ func (j *journal) append(l jLine, sync bool) error {
 	return nil
 }
 
-func (j *journal) close() error { return j.f.Close() }
+func (j *journal) close() error {
+	if j.f == nil {
+		return nil
+	}
+	return j.f.Close()
+}
 
 // jBatch is one batch read back from a journal.
 type jBatch struct {
@@ -144,7 +193,33 @@ type jBatch struct {
 
 // readJournal reads a journal's batches in order. A torn last line (the
 // process died while writing it) is ignored: its batch was not sent.
-func readJournal(path string) ([]*jBatch, error) {
+func readJournal(ctx context.Context, path string) ([]*jBatch, error) {
+	remote, err := remoteJournal(path)
+	if err != nil {
+		return nil, err
+	}
+	if remote != nil {
+		infos, err := remote.List(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(infos) == 0 {
+			return nil, errs.New(errs.ErrNotFound, "journal", path, "no journal objects under this prefix: the before-images are gone (hint: run down --explicit when the file states a down)")
+		}
+		var all bytes.Buffer
+		for _, in := range infos {
+			r, err := remote.Join(in.Name).Open(ctx)
+			if err != nil {
+				return nil, err
+			}
+			_, err = io.Copy(&all, r)
+			r.Close()
+			if err != nil {
+				return nil, errs.Wrap(err, "journal", path)
+			}
+		}
+		return parseJournal(path, &all)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -153,7 +228,11 @@ func readJournal(path string) ([]*jBatch, error) {
 		return nil, errs.Wrap(err, "journal", path)
 	}
 	defer f.Close()
-	r := bufio.NewReaderSize(f, 1<<20)
+	return parseJournal(path, f)
+}
+
+func parseJournal(path string, in io.Reader) ([]*jBatch, error) {
+	r := bufio.NewReaderSize(in, 1<<20)
 	var out []*jBatch
 	bySeq := map[int64]*jBatch{}
 	for n := 1; ; n++ {
@@ -186,6 +265,9 @@ func readJournal(path string) ([]*jBatch, error) {
 
 // journalName is the journal file of one run of a migration.
 func journalName(dir, project, database, id string, t time.Time) string {
+	if remote, err := remoteJournal(dir); err == nil && remote != nil {
+		return remote.Join(fmt.Sprintf("%s.%s.%s.%s/", sanitize(project), sanitize(database), id, t.UTC().Format("20060102T150405.000000000Z"))).String()
+	}
 	return filepath.Join(dir, fmt.Sprintf("%s.%s.%s.%s.ndjson", sanitize(project), sanitize(database), id, t.UTC().Format("20060102T150405.000000000Z")))
 }
 

@@ -130,8 +130,19 @@ func (r *Runner) tryAcquire(ctx context.Context) (*lease, error) {
 	if err != nil {
 		switch status.Code(err) {
 		case codes.FailedPrecondition, codes.AlreadyExists:
-			// Another took it between our read and write: read again.
-			return nil, &LockHeldError{Holder: "another run (it took the lock just now)", Expires: now.Add(r.o.LeaseTTL)}
+			// Another took it between our read and write: say who.
+			held := &LockHeldError{Holder: "another run (it took the lock just now)", Expires: now.Add(r.o.LeaseTTL)}
+			if snap, gerr := r.lockRef().Get(ctx); gerr == nil {
+				if h, _ := snap.DataAt("holder"); h != nil && h != "" {
+					held.Holder = fmt.Sprint(h)
+				}
+				if e, _ := snap.DataAt("expires"); e != nil {
+					if t, ok := e.(time.Time); ok {
+						held.Expires = t
+					}
+				}
+			}
+			return nil, held
 		}
 		return nil, errs.Wrap(err, "lock", r.o.Collection+"/"+lockID)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/fbadmin/fbadmin/internal/emutest"
 	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/internal/storage/storagetest"
 	"github.com/fbadmin/fbadmin/internal/transfer"
 	"github.com/fbadmin/fbadmin/internal/value"
 )
@@ -580,5 +581,48 @@ func TestLoadDirAndNewFile(t *testing.T) {
 	}
 	if len(ms) != 2 || ms[0].ID != "0001_add_plan" || ms[1].Version != 2 {
 		t.Errorf("got %v", ms)
+	}
+}
+
+func TestJournalInCloudStorage(t *testing.T) {
+	storagetest.StartGCS(t, "journals")
+	e := newEnv(t)
+	seedN(t, e, "items", 1500)
+	before := e.export(t)
+	m := mustParse(t, "0001_c.yaml", counterMig)
+	ctx, cancel := context.WithCancel(context.Background())
+	var batches int
+	var mu sync.Mutex
+	r := New(e.c, Options{JournalDir: "gs://journals/migrations", Parallel: 1, Progress: func(string, int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		if batches++; batches == 1 {
+			cancel()
+		}
+	}})
+	if _, err := r.Up(ctx, []*Migration{m}, UpOptions{}); err == nil {
+		t.Fatal("the interrupted run did not fail")
+	}
+	st, _ := r.Status(context.Background(), []*Migration{m})
+	if !strings.HasPrefix(st[0].State.Journal, "gs://journals/migrations/") {
+		t.Fatalf("journal: %q", st[0].State.Journal)
+	}
+	reps, err := New(e.c, Options{JournalDir: "gs://journals/migrations"}).Up(context.Background(), []*Migration{m}, UpOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reps[0].Resumed == 0 || reps[0].Journal != st[0].State.Journal {
+		t.Errorf("not resumed from the remote journal: %+v", reps[0])
+	}
+	for i := range 1500 {
+		if d := e.get(t, fmt.Sprintf("items/d%05d", i)); d["n"] != int64(i+1000000) {
+			t.Fatalf("items/d%05d: n = %v", i, d["n"])
+		}
+	}
+	if _, err := r.Down(context.Background(), []*Migration{m}, DownOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.export(t); got != before {
+		t.Error("down from a remote journal did not restore the database")
 	}
 }

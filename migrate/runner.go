@@ -290,7 +290,7 @@ func (r *Runner) apply(ctx context.Context, m *Migration, st *State, l *lease, d
 	if !dry {
 		jpath := journalName(r.o.JournalDir, r.project(), r.database(), m.ID, start)
 		var last int64
-		if st != nil && (st.Status == StatusRunning || st.Status == StatusFailed) && st.Journal != "" && fileExists(st.Journal) {
+		if st != nil && (st.Status == StatusRunning || st.Status == StatusFailed) && st.Journal != "" && (strings.Contains(st.Journal, "://") || fileExists(st.Journal)) {
 			var err error
 			if done, last, err = r.loadDone(ctx, st.Journal, &prior); err != nil {
 				return nil, err
