@@ -200,6 +200,7 @@ func (d *deps) ruleCheckEmulator(ctx context.Context, project string, opts rules
 	if err := checkEmulator("Firestore", host, "FIRESTORE_EMULATOR_HOST"); err != nil {
 		return nil, err
 	}
+	d.warnOpenRules(ctx, host)
 	// Who: a session's ID token, or an unsigned emulator token for a UID.
 	var token string
 	if !opts.Unauthenticated {
@@ -297,6 +298,7 @@ func runRulesFile(ctx context.Context, opts rulesCheckOptions, d *deps) error {
 	if err := checkEmulator("Firestore", host, "FIRESTORE_EMULATOR_HOST"); err != nil {
 		return err
 	}
+	d.warnOpenRules(ctx, host)
 	start := time.Now()
 	r := &rulecheck.Runner{Host: host, Concurrency: opts.Concurrency, Keep: opts.Keep, DialOptions: d.grpcOptions()}
 	results, err := r.Run(ctx, f)
@@ -343,4 +345,12 @@ func orAnonymous(as string) string {
 		return "(unauthenticated)"
 	}
 	return as
+}
+
+// warnOpenRules warns when the emulator enforces no rules (started
+// without --rules): every check would say allowed.
+func (d *deps) warnOpenRules(ctx context.Context, host string) {
+	if open, err := rulecheck.OpenRules(ctx, host); err == nil && open {
+		fmt.Fprintf(d.stderr, "fbadmin: warning: the Firestore emulator at %s lets an unauthenticated request read a path no rule matches: it enforces no rules (started without --rules?), so every check says allowed (hint: scripts/emulators.sh start --rules firestore.rules, or gcloud emulators firestore start --rules=FILE)\n", host)
+	}
 }

@@ -29,6 +29,7 @@ func TestRulesScripts(t *testing.T) {
 	authHost := emutest.AuthHost(t)
 	fsHost := emutest.StartFirestoreWithRules(t, "../../internal/rulecheck/testdata/firestore.rules")
 	project := emutest.EmulatorProject()
+	openHost := emutest.FirestoreHost(t) // the shared emulator: no rules
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/rules",
 		RequireExplicitExec: true,
@@ -40,6 +41,7 @@ func TestRulesScripts(t *testing.T) {
 			env.Setenv("FIRESTORE_EMULATOR_HOST", fsHost)
 			env.Setenv("FBADMIN_PROJECT", project)
 			env.Setenv("FSPROJ", "demo-rules-"+uniq)
+			env.Setenv("OPEN_FIRESTORE", openHost)
 			env.Setenv("UNIQ", uniq)
 			env.Setenv("HOME", env.WorkDir+"/home")
 			env.Setenv("FBADMIN_CONFIG_DIR", env.WorkDir+"/config")

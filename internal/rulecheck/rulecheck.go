@@ -494,3 +494,28 @@ func resetProject(host, project string) {
 		resp.Body.Close()
 	}
 }
+
+// OpenRules reports whether the emulator at host let a request without a
+// token read a document under a collection no rules are written for (in
+// a scratch project): what an emulator started without --rules does for
+// every request. Checks against such an emulator say "allowed" for all.
+func OpenRules(ctx context.Context, host string) (bool, error) {
+	conn, err := DialUser(host)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	client, err := firestore.NewClient(ctx, ScratchProject("demo-rulecheck-probe"), option.WithGRPCConn(conn))
+	if err != nil {
+		return false, err
+	}
+	err = Do(ctx, client, Get, "fbadmin-rules-probe-no-rule-matches/x", nil)
+	got, _ := Outcome(err)
+	switch got {
+	case Allow:
+		return true, nil
+	case Deny:
+		return false, nil
+	}
+	return false, err
+}
