@@ -31,7 +31,7 @@ func migrateFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "dir", Value: "migrations", EnvVars: []string{"FBADMIN_MIGRATIONS_DIR"}, Usage: "the `DIR`ectory of the migration files (NNNN_name.yaml)"},
 		&cli.StringFlag{Name: "state-collection", Value: "_fbadmin_migrations", Usage: "the `COLLECTION` holding each migration's state and the lock"},
-		&cli.StringFlag{Name: "journal", Usage: "the `DIR`ectory of the journals of before-images (default DIR/.journal; keep it: down and resume read it)"},
+		&cli.StringFlag{Name: "journal", Usage: "the `DIR`ectory of the journals of before-images, or gs://BUCKET/PREFIX or s3://... (default DIR/.journal; keep it: down and resume read it)"},
 	}
 }
 
