@@ -53,7 +53,8 @@ import' and by 'gcloud emulators firestore start --import-data=DST/NAME.overall_
 (NAME is DST's last element). Values convert exactly both ways (docs/managed-export.md
 lists the mapping); timestamps keep microseconds, as Firestore does; the
 documents' create and update times are not part of the managed format.
-Keys of a written export name the project of --project (default "fbadmin").
+Keys of a written export name the project of --project (default "fbadmin")
+and the database of --database.
 Memory stays bounded whatever the size. Progress and a summary go to stderr.
 
 Examples:
@@ -149,7 +150,7 @@ func convertToManaged(ctx context.Context, opts convertOptions, d *deps) error {
 	if err != nil {
 		return err
 	}
-	w := managed.NewWriter(ctx, store, managed.WriterOptions{Name: name, Project: project})
+	w := managed.NewWriter(ctx, store, managed.WriterOptions{Name: name, Project: project, Database: d.g.Database})
 	defer d.onInterrupt(ctx, "convert: interrupted: stopping", "")()
 	prog := d.progress("convert")
 	start := time.Now()
