@@ -360,3 +360,77 @@ func TestCorruptEntityNamesFileAndOffset(t *testing.T) {
 		t.Fatalf("got %q, want the second record's offset %d and the unknown field", err, headerSize+len(first))
 	}
 }
+
+// An export made with collection IDs (gcloud's --collection-ids) has one
+// all_namespaces/kind_ID directory per ID, each with its metadata and
+// output files; the overall metadata points to each.
+func TestReadPerKindLayout(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	kinds := map[string][]string{"users": {"users/a", "users/b", "x/y/users/c"}, "orders": {"orders/o1"}}
+	var pointers []byte
+	for _, kind := range []string{"users", "orders"} {
+		sub := "all_namespaces/kind_" + kind
+		meta := sub + "/all_namespaces_kind_" + kind + ".export_metadata"
+		var log bytes.Buffer
+		lw := NewLogWriter(&log)
+		for _, p := range kinds[kind] {
+			rec, err := AppendEntity(nil, "p", "", p, map[string]any{"k": kind})
+			if err != nil {
+				t.Fatal(err)
+			}
+			lw.Write(rec)
+		}
+		lw.Flush()
+		os.MkdirAll(filepath.Join(dir, sub), 0o755)
+		os.WriteFile(filepath.Join(dir, sub, "output-0"), log.Bytes(), 0o644)
+		var e encoder
+		at := e.open(2) // kind_info
+		e.str(1, kind)
+		e.str(2, "output-0")
+		e.close(at)
+		os.WriteFile(filepath.Join(dir, meta), e.buf, 0o644)
+		e = encoder{buf: pointers}
+		at = e.open(1)
+		spec := e.open(1)
+		e.varint(1, 1) // ONE_KIND
+		e.str(2, kind)
+		e.varint(3, 3)
+		e.close(spec)
+		e.str(2, meta)
+		e.varint(3, uint64(len(kinds[kind])))
+		e.close(at)
+		pointers = e.buf
+	}
+	var overall bytes.Buffer
+	lw := NewLogWriter(&overall)
+	lw.Write([]byte("3"))
+	lw.Write(pointers)
+	lw.Flush()
+	os.WriteFile(filepath.Join(dir, "x.overall_export_metadata"), overall.Bytes(), 0o644)
+
+	exp, err := Open(ctx, DirStore(dir), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(exp.Parts) != 2 || exp.Parts[0].Collection != "users" || exp.Parts[1].Files[0] != "all_namespaces/kind_orders/output-0" || exp.Documents() != 4 {
+		t.Fatalf("parts: %+v", exp.Parts)
+	}
+	read := func(cols ...string) []string {
+		var got []string
+		err := exp.Read(ctx, ReadOptions{Collections: cols}, func(d *Document) error {
+			got = append(got, d.Path)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := strings.Join(read(), ","); got != "users/a,users/b,x/y/users/c,orders/o1" {
+		t.Fatalf("all: %s", got)
+	}
+	if got := strings.Join(read("orders"), ","); got != "orders/o1" {
+		t.Fatalf("--collection orders: %s", got)
+	}
+}
