@@ -26,6 +26,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -55,6 +57,7 @@ func main() {
 	n := flag.Int("n", 50000, "documents")
 	rounds := flag.Int("rounds", 3, "measured rounds (the median ratio is reported)")
 	parallel := flag.Int("parallel", 8, "batches in flight for the migration")
+	fw := flag.String("fireway", "internal/cmd/bench/migrate/fireway", "the folder where fireway is installed (npm ci there); skipped when it has no node_modules")
 	flag.Parse()
 	host := os.Getenv("FIRESTORE_EMULATOR_HOST")
 	if host == "" {
@@ -64,6 +67,10 @@ func main() {
 	res, err := run(host, *n, *rounds, *parallel)
 	if err != nil {
 		logf("%v", err)
+		os.Exit(1)
+	}
+	if err := vsFireway(context.Background(), host, *fw, *n, *parallel, res); err != nil {
+		logf("fireway: %v", err)
 		os.Exit(1)
 	}
 	b, _ := json.Marshal(res)
@@ -211,6 +218,53 @@ func oneRound(ctx context.Context, host string, n, parallel int, rawFirst, check
 		}
 	}
 	return r, nil
+}
+
+// vsFireway times fireway (npm, pinned in FOLDER/package-lock.json) on the
+// same migration, written as FOLDER/migrations/v0.0.1__defaults.js, and an
+// fbadmin up right after it on another fresh project: up_vs_fireway is the
+// ratio of their rates.
+func vsFireway(ctx context.Context, host, folder string, n, parallel int, res map[string]any) error {
+	bin := filepath.Join(folder, "node_modules", ".bin", "fireway")
+	if _, err := os.Stat(bin); err != nil {
+		logf("fireway is not installed (cd %s && npm ci): up_vs_fireway not measured", folder)
+		return nil
+	}
+	p := project("fw")
+	defer emutest.ResetFirestore(host, p, "(default)")
+	c, err := firestore.NewClient(ctx, p)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := seed(ctx, c, n); err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, "node_modules/.bin/fireway", "migrate", "--path", "migrations", "--projectId", p)
+	cmd.Dir = folder
+	cmd.Env = append(os.Environ(), "FIRESTORE_EMULATOR_HOST="+host, "GCLOUD_PROJECT="+p)
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("fireway migrate: %w", err)
+	}
+	fwRate := float64(n) / time.Since(start).Seconds()
+	snap, err := c.Doc("users/u000001").Get(ctx)
+	if err != nil {
+		return err
+	}
+	if d := snap.Data(); d["title"] != "user 1" || d["plan"] != "free" {
+		return fmt.Errorf("fireway's migration did not apply: %v", d)
+	}
+	r, err := oneRound(ctx, host, n, parallel, false, false)
+	if err != nil {
+		return err
+	}
+	logf("fireway %.0f docs/s (node process start included), fbadmin up %.0f docs/s right after", fwRate, r.up)
+	res["fireway_docs_per_s"] = round2(fwRate)
+	res["up_after_fireway_docs_per_s"] = round2(r.up)
+	res["up_vs_fireway"] = round2(r.up / fwRate)
+	return nil
 }
 
 func median(xs []float64) float64 {
