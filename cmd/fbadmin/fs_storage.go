@@ -107,7 +107,11 @@ func (o *exportOutput) finish(m storage.Manifest) (string, error) {
 			o.split.Abort(context.Background())
 			return "", err
 		}
-		return fmt.Sprintf(" in %d parts under %s (%s)", len(got.Parts), o.prefix, storage.ManifestName), nil
+		parts := "parts"
+		if len(got.Parts) == 1 {
+			parts = "part"
+		}
+		return fmt.Sprintf(" in %d %s under %s (%s)", len(got.Parts), parts, o.prefix, storage.ManifestName), nil
 	}
 	return "", nil
 }

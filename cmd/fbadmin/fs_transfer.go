@@ -421,7 +421,7 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 			s += fmt.Sprintf("; %d lines were done before", st.Resumed)
 		}
 		if manifest != nil && err == nil {
-			s += fmt.Sprintf("; %d parts, sizes and checksums as in the manifest", len(manifest.Parts))
+			s += fmt.Sprintf("; %d part(s), sizes and checksums as in the manifest", len(manifest.Parts))
 		}
 		d.info("%s", s)
 	}
