@@ -17,7 +17,8 @@ manages Firebase Auth users, against production or the local emulator suite.
 
 Data goes to stdout (table on a terminal, JSON otherwise; -o to choose); logs,
 progress and errors go to stderr. Exit codes: 0 ok, 1 error, 2 usage or bad
-input, 3 partial failure, 4 not found, 5 conflict, 130 interrupted.
+input, 3 partial failure, 4 not found, 5 conflict, 6 denied by security rules
+(--as), 7 rules check mismatch, 130 interrupted.
 
 Examples:
    fbadmin --emulator --project demo-app fs get users/alice

@@ -205,6 +205,14 @@ func runLogin(ctx context.Context, opts loginOptions, d *deps) error {
 		}
 	}
 	s.UID = cred.UID
+	// The project the user belongs to is the ID token's audience: on the
+	// Auth emulator, the one it was started with, whatever --project says.
+	if ti, err := auth.Inspect(cred.IDToken); err == nil && ti.Audience != "" && ti.Audience != s.Project {
+		if host == "" {
+			return usagef("the Web API key signed %s in to project %s, not %s (hint: use the API key of %s, or --project %s)", s.UID, ti.Audience, s.Project, s.Project, ti.Audience)
+		}
+		s.Project = ti.Audience
+	}
 	s.Name = opts.Name
 	if s.Name == "" {
 		s.Name = s.Email
