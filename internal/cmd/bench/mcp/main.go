@@ -15,6 +15,10 @@
 //     one warm MCP session, divided by the calls per second of the same
 //     `fbadmin fs query` run as a new process each time (median of
 //     -rounds interleaved rounds).
+//   - "direct_query_calls_per_s": the same query through the repository
+//     in this process, for context.
+//   - "auth_tools": how many of the tools are Auth tools (the benchmark
+//     fails when there are none: the Auth emulator is down).
 //   - "p99_ms": the 99th percentile latency of firestore_get of one
 //     document over MCP stdio; "direct_p99_ms" that of repository.Get of
 //     the same document in this process, measured interleaved, call for
@@ -35,6 +39,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"cloud.google.com/go/firestore"
@@ -125,6 +130,15 @@ func run(c config) error {
 		return err
 	}
 	firstList := time.Since(start)
+	auths := 0
+	for _, tool := range tools.Tools {
+		if strings.HasPrefix(tool.Name, "auth_") {
+			auths++
+		}
+	}
+	if auths == 0 {
+		return errors.New("the server offers no Auth tools: is the Auth emulator up (FIREBASE_AUTH_EMULATOR_HOST)? The server's stderr above says why")
+	}
 	logf("%d tools; start and tools/list in %s", len(tools.Tools), firstList.Round(time.Millisecond))
 
 	lossless, total, err := losslessTypes(ctx, cs, project)
@@ -138,6 +152,12 @@ func run(c config) error {
 		return err
 	}
 	logf("query: MCP %.1f calls/s, CLI %.2f calls/s, ratio %.1f", mcpRate, cliRate, ratio)
+	// For context: the same query through the repository in this process.
+	directRate, err := directQueries(ctx, client, c.docs/10, c.queryCalls)
+	if err != nil {
+		return err
+	}
+	logf("query: direct %.1f calls/s", directRate)
 
 	mcpLat, directLat, err := gets(ctx, c, cs, client)
 	if err != nil {
@@ -147,20 +167,22 @@ func run(c config) error {
 	logf("get p50 %.2f ms p99 %.2f ms over MCP; direct p50 %.2f ms p99 %.2f ms", ms(pct(mcpLat, 0.5)), p99, ms(pct(directLat, 0.5)), dp99)
 
 	out := map[string]any{
-		"tools":                  len(tools.Tools),
-		"start_to_tools_list_ms": round(ms(firstList)),
-		"lossless_types":         lossless,
-		"lossless_types_total":   total,
-		"query_docs":             c.docs / 10,
-		"mcp_query_calls_per_s":  round(mcpRate),
-		"cli_query_calls_per_s":  round(cliRate),
-		"query_vs_cli":           round(ratio),
-		"p50_ms":                 round(ms(pct(mcpLat, 0.5))),
-		"p99_ms":                 round(p99),
-		"direct_p50_ms":          round(ms(pct(directLat, 0.5))),
-		"direct_p99_ms":          round(dp99),
-		"get_p99_vs_direct":      round(p99 / dp99),
-		"gets":                   c.gets,
+		"tools":                    len(tools.Tools),
+		"auth_tools":               auths,
+		"start_to_tools_list_ms":   round(ms(firstList)),
+		"lossless_types":           lossless,
+		"lossless_types_total":     total,
+		"query_docs":               c.docs / 10,
+		"mcp_query_calls_per_s":    round(mcpRate),
+		"cli_query_calls_per_s":    round(cliRate),
+		"query_vs_cli":             round(ratio),
+		"direct_query_calls_per_s": round(directRate),
+		"p50_ms":                   round(ms(pct(mcpLat, 0.5))),
+		"p99_ms":                   round(p99),
+		"direct_p50_ms":            round(ms(pct(directLat, 0.5))),
+		"direct_p99_ms":            round(dp99),
+		"get_p99_vs_direct":        round(p99 / dp99),
+		"gets":                     c.gets,
 	}
 	b, _ := json.Marshal(out)
 	fmt.Println(string(b))
@@ -325,6 +347,26 @@ func queryVsCLI(ctx context.Context, c config, cs *sdk.ClientSession, bin, proje
 		mcpRates, cliRates, ratios = append(mcpRates, m), append(cliRates, cl), append(ratios, m/cl)
 	}
 	return median(mcpRates), median(cliRates), median(ratios), nil
+}
+
+func directQueries(ctx context.Context, client *firestore.Client, want, n int) (float64, error) {
+	q := repository.New[map[string]any](client, "items").Query().Where("g", "==", int64(3)).Limit(want)
+	start := time.Now()
+	for range n {
+		docs, err := q.GetAll(ctx)
+		if err != nil {
+			return 0, err
+		}
+		for _, d := range docs {
+			if _, err := value.EncodeMap(d.Data); err != nil {
+				return 0, err
+			}
+		}
+		if len(docs) != want {
+			return 0, fmt.Errorf("direct query: got %d documents, want %d", len(docs), want)
+		}
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
 }
 
 func gets(ctx context.Context, c config, cs *sdk.ClientSession, client *firestore.Client) (mcpLat, directLat []time.Duration, err error) {
