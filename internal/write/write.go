@@ -210,8 +210,11 @@ func (w *Writer) wait(ctx context.Context, attempt, n int, last error) error {
 }
 
 // commit commits batch, retrying transient failures, and reports whether
-// it was sent more than once. A contention abort is not retried when the
-// Sender can write one by one, which does not contend.
+// an attempt may have applied it without saying so: one that failed
+// transiently (the backend may have committed it and the answer been
+// lost). A contention abort is not retried when the Sender can write one
+// by one, which does not contend; the writes that follow then know that
+// the aborted commit may have applied them.
 func (w *Writer) commit(ctx context.Context, batch []Item) (bool, error) {
 	var last error
 	for attempt := 0; ; attempt++ {
@@ -220,7 +223,7 @@ func (w *Writer) commit(ctx context.Context, batch []Item) (bool, error) {
 		}
 		last = w.s.Commit(ctx, batch)
 		if last == nil || !retry.Transient(last) || (w.bs != nil && status.Code(last) == codes.Aborted) {
-			return attempt > 0, last
+			return attempt > 0 || retry.Transient(last), last
 		}
 	}
 }
