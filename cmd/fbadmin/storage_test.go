@@ -103,3 +103,16 @@ func TestAuthStorageScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){"exitcode": cmdExitCode},
 	})
 }
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"256MB": 256e6, "1GiB": 1 << 30, "64M": 64 << 20, "500000000": 5e8, "1.5GB": 15e8, "10kb": 1e4} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "0", "-5MB", "12XB", "MB", "0.1"} {
+		if got, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) = %d, want an error", in, got)
+		}
+	}
+}
