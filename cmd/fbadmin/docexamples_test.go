@@ -526,7 +526,9 @@ func (r *docRun) sharedProjects(own string) []string {
 // emulatorsShim is scripts/emulators.sh in the working directory: the
 // checkout's script, with this run's own run directory (start uses the
 // running emulators and records nothing; stop then stops nothing) and the
-// emulators' own hosts and project (what env prints).
+// emulators' own hosts and project (what env prints); a port variable the
+// block sets (FBADMIN_FIRESTORE_PORT=8181 scripts/emulators.sh start
+// --rules ...) starts an emulator of the block's own, which its stop stops.
 func (r *docRun) emulatorsShim(runDir string) string {
 	var b strings.Builder
 	b.WriteString("#!/usr/bin/env bash\n# TestDocExamples: the checkout's scripts/emulators.sh, with a run directory of its own\n")
@@ -535,7 +537,9 @@ func (r *docRun) emulatorsShim(runDir string) string {
 		{r.fsHost, "FBADMIN_FIRESTORE_PORT"}, {r.authHost, "FBADMIN_AUTH_PORT"}, {r.psHost, "FBADMIN_PUBSUB_PORT"},
 	} {
 		if ip, port, err := net.SplitHostPort(h.host); err == nil {
-			fmt.Fprintf(&b, "export FBADMIN_EMULATOR_HOST_IP=%s %s=%s\n", shQuote(ip), h.portVar, shQuote(port))
+			// A port the block gives (an emulator of its own beside the
+			// suite, as the README's rules example starts) wins.
+			fmt.Fprintf(&b, "export FBADMIN_EMULATOR_HOST_IP=%s %s=${%s:-%s}\n", shQuote(ip), h.portVar, h.portVar, shQuote(port))
 		}
 	}
 	fmt.Fprintf(&b, "exec %s \"$@\"\n", shQuote(filepath.Join(r.root, "scripts", "emulators.sh")))
