@@ -8,8 +8,14 @@
 // whole export, document for document and value for value
 // (shard_union_equal), and the largest shard's document count over the
 // mean (shard_balance, target at most 1.25). The shards run one after the
-// other here: on one small machine they would only share its CPU. The
-// last line of stdout is one JSON object of the figures.
+// other here: on one small machine they would only share its CPU. Then
+// it imports the tree into fresh projects through a clean connection and
+// through ones that fail 5% of calls with each transient status code
+// (internal/faults): fault_lost and fault_conflicts sum the documents lost
+// and those with other content (target 0 and 0), and
+// import_under_faults_vs_clean is the import rate under faults over the
+// clean one (the mean over the codes; target at least 0.7). The last line
+// of stdout is one JSON object of the figures.
 package main
 
 import (
@@ -23,11 +29,14 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"cloud.google.com/go/firestore"
+	"google.golang.org/grpc/codes"
 
 	"github.com/fbadmin/fbadmin/internal/emutest"
+	"github.com/fbadmin/fbadmin/internal/faults"
 	"github.com/fbadmin/fbadmin/internal/transfer"
 	"github.com/fbadmin/fbadmin/internal/value"
 )
@@ -149,12 +158,90 @@ func main() {
 		"n": seeded, "shards": *shards, "shard_docs": sizes, "shard_export_s": shardSecs, "whole_export_s": round(wd.Seconds()),
 		"shard_union_equal": equal, "shard_duplicates": dups, "shard_missing": missing, "shard_balance": round(balance),
 	}
+	for k, v := range faultFigures(ctx, host, f.Name(), seeded) {
+		out[k] = v
+	}
 	js, err := json.Marshal(out)
 	check(err)
 	fmt.Println(string(js))
 	if !equal {
 		os.Exit(1)
 	}
+}
+
+// faultFigures imports the seed file into fresh projects: once through a
+// clean connection, and once per transient status code through one that
+// fails 5% of calls (half after the server served them) and breaks query
+// streams. It counts the documents lost and those whose content differs
+// (conflicts) after each, and the import rate under faults over the clean
+// one (the mean over the codes).
+func faultFigures(ctx context.Context, host, file string, n int) map[string]any {
+	run := func(inj *faults.Injector) (time.Duration, int, int) {
+		b := make([]byte, 4)
+		_, _ = rand.Read(b)
+		project := "demo-bench-faults-" + hex.EncodeToString(b)
+		defer emutest.ResetFirestore(host, project, firestore.DefaultDatabaseID) //nolint:errcheck // best effort
+		cfg := transfer.Config{Project: project, EmulatorHost: host}
+		if inj != nil {
+			cfg.DialOptions = inj.DialOptions()
+		}
+		db, err := transfer.Open(ctx, cfg)
+		check(err)
+		defer db.Close()
+		t0 := time.Now()
+		_, err = transfer.Import(ctx, db, file, transfer.ImportOptions{Journal: file + "." + project + ".journal"})
+		check(err)
+		d := time.Since(t0)
+		os.Remove(file + "." + project + ".journal")
+		clean, err := transfer.Open(ctx, transfer.Config{Project: project, EmulatorHost: host})
+		check(err)
+		defer clean.Close()
+		var buf bytes.Buffer
+		_, err = transfer.Export(ctx, clean, &buf, transfer.ExportOptions{})
+		check(err)
+		got := map[string]string{}
+		sc := bufio.NewScanner(&buf)
+		for sc.Scan() {
+			var l transfer.Line
+			check(json.Unmarshal(sc.Bytes(), &l))
+			got[l.Path] = string(l.Data)
+		}
+		src, err := os.ReadFile(file)
+		check(err)
+		lost, conflicts := 0, 0
+		for _, line := range bytes.Split(bytes.TrimSpace(src), []byte("\n")) {
+			var l transfer.Line
+			check(json.Unmarshal(line, &l))
+			g, ok := got[l.Path]
+			switch {
+			case !ok:
+				lost++
+			case g != string(l.Data):
+				conflicts++
+			}
+		}
+		return d, lost, conflicts
+	}
+	run(nil) // warm-up: the emulator's first import of a run is slower
+	cleanD, lost, conflicts := run(nil)
+	logf("faults: clean import of %d documents in %.2f s (%d lost, %d conflicts)", n, cleanD.Seconds(), lost, conflicts)
+	out := map[string]any{"import_clean_s": round(cleanD.Seconds())}
+	var ratios float64
+	codesRun := []codes.Code{codes.ResourceExhausted, codes.Unavailable, codes.Aborted, codes.DeadlineExceeded}
+	for i, code := range codesRun {
+		inj := faults.New(faults.Config{Code: code, Rate: 0.05, Seed: uint64(i + 1)})
+		d, l, c := run(inj)
+		injected, after := inj.Injected()
+		logf("faults: %s at 5%%: import in %.2f s, %d faults injected (%d after served), %d lost, %d conflicts", code, d.Seconds(), injected, after, l, c)
+		lost += l
+		conflicts += c
+		ratios += cleanD.Seconds() / d.Seconds()
+		out["import_under_"+strings.ToLower(code.String())+"_s"] = round(d.Seconds())
+	}
+	out["fault_lost"] = lost
+	out["fault_conflicts"] = conflicts
+	out["import_under_faults_vs_clean"] = round(ratios / float64(len(codesRun)))
+	return out
 }
 
 func round(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }
