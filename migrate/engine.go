@@ -443,10 +443,11 @@ func (s *session) runPlan(ctx context.Context, p *plan) error {
 }
 
 // loadDone reads a journal left by an interrupted run: the units it
-// completed, and the last batch number. A batch without its outcome is
+// completed, and the last batch number. With record, the outcomes it
+// looks up are appended to the journal. A batch without its outcome is
 // looked up: applied when its first document no longer is as the journal
 // says it was before.
-func (r *Runner) loadDone(ctx context.Context, path string, prior *Report) (map[string]bool, int64, error) {
+func (r *Runner) loadDone(ctx context.Context, path string, prior *Report, record bool) (map[string]bool, int64, error) {
 	batches, err := readJournal(ctx, path)
 	if err != nil {
 		return nil, 0, err
@@ -461,7 +462,7 @@ func (r *Runner) loadDone(ctx context.Context, path string, prior *Report) (map[
 			if err != nil {
 				return nil, 0, err
 			}
-			if applied {
+			if applied && record {
 				// Record the outcome, for down.
 				snap, err := r.c.Doc(b.changes[0].Path).Get(ctx)
 				if err != nil && status.Code(err) != codes.NotFound {

@@ -353,6 +353,13 @@ func TestResumeAfterInterruption(t *testing.T) {
 		t.Fatalf("status after interruption: %s", st[0].Status)
 	}
 	r2 := New(e.c, Options{JournalDir: dir})
+	plan, err := r2.Plan(context.Background(), []*Migration{m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := plan[0]; p.Resumed == 0 || p.Resumed+p.Changed != 2000 {
+		t.Errorf("plan of the interrupted migration: %d done, %d to change, want them to add up to 2000", p.Resumed, p.Changed)
+	}
 	reps, err := r2.Up(context.Background(), []*Migration{m}, UpOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -287,12 +287,22 @@ func (r *Runner) apply(ctx context.Context, m *Migration, st *State, l *lease, d
 	var j *journal
 	var done map[string]bool
 	var prior Report // counts of the earlier runs, from the journal
+	resumable := st != nil && (st.Status == StatusRunning || st.Status == StatusFailed) && st.Journal != "" &&
+		(strings.Contains(st.Journal, "://") || fileExists(st.Journal))
+	if dry && resumable {
+		// A plan of an interrupted migration shows what its resume
+		// would do: the documents done are skipped (nothing recorded).
+		var err error
+		if done, _, err = r.loadDone(ctx, st.Journal, &prior, false); err != nil {
+			return nil, err
+		}
+	}
 	if !dry {
 		jpath := journalName(r.o.JournalDir, r.project(), r.database(), m.ID, start)
 		var last int64
-		if st != nil && (st.Status == StatusRunning || st.Status == StatusFailed) && st.Journal != "" && (strings.Contains(st.Journal, "://") || fileExists(st.Journal)) {
+		if resumable {
 			var err error
-			if done, last, err = r.loadDone(ctx, st.Journal, &prior); err != nil {
+			if done, last, err = r.loadDone(ctx, st.Journal, &prior, true); err != nil {
 				return nil, err
 			}
 			jpath = st.Journal
