@@ -231,6 +231,19 @@ func importManifest(ctx context.Context, db *transfer.DB, m *storage.Manifest, m
 	prog jobProgress, onFailure func(transfer.Failure)) (transfer.Stats, error) {
 	var total transfer.Stats
 	mj := manifestJournal(opts, mloc)
+	if s := opts.shard; !s.Whole() {
+		// This shard's parts: every N-th from K, and a journal of its own.
+		mine := *m
+		mine.Parts, mine.Docs = nil, 0
+		for i, p := range m.Parts {
+			if i%s.N == s.K {
+				mine.Parts = append(mine.Parts, p)
+				mine.Docs += p.Docs
+			}
+		}
+		m = &mine
+		mj += fmt.Sprintf(".shard-%05d-of-%05d", s.K, s.N)
+	}
 	hdr := partsJournalHeader{Parts: 1, Manifest: mloc.String(), Mode: mode.String(), Database: db.Name()}
 	done := map[string]bool{}
 	var jf *os.File

@@ -232,6 +232,10 @@ type importOptions struct {
 	Concurrency int
 	Journal     string
 	Collections []string // of a managed export (fs_convert.go)
+	// Shard and Shards select this process's parts of a split export.
+	Shard  string
+	Shards int
+	shard  transfer.Shard // parsed
 }
 
 func fsImportCommand() *cli.Command {
@@ -244,6 +248,8 @@ func fsImportCommand() *cli.Command {
 			&cli.BoolFlag{Name: "dry-run", Usage: "validate the file and report what would be written, skipped or refused; write nothing"},
 			&cli.BoolFlag{Name: "resume", Usage: "finish an interrupted import: skip the lines its journal records as committed"},
 			&cli.IntFlag{Name: "concurrency", Value: 16, Usage: "batches of up to 500 documents in flight"},
+			&cli.StringFlag{Name: "shard", Usage: "import only part `K/N` (from 0) of a split export's parts, or auto (a Kubernetes Indexed Job's or Cloud Run job's task)"},
+			&cli.IntFlag{Name: "shards", Usage: "with --shard auto in a Kubernetes Indexed Job: the job's `N` completions"},
 			&cli.StringFlag{Name: "journal", Usage: "journal `FILE` (default: FILE.journal beside a local input; for gs:// and s3:// inputs a file in ~/.local/state/fbadmin/journals; for a split export, one per part: FILE.PART)"},
 			&cli.StringSliceFlag{Name: "collection", Usage: "of a managed export, import only documents of collections with this `ID` (repeatable), like gcloud's --collection-ids"},
 		},
@@ -278,6 +284,7 @@ Examples:
    fbadmin fs import backup.ndjson --mode set --concurrency 32
    fbadmin fs import backup.ndjson --dry-run --mode create
    fbadmin fs import backup.ndjson --resume
+   fbadmin fs import gs://b/exp/2026-12-05/ --shard auto --shards 8   # this task's parts of a split export
    fbadmin fs import backup.ndjson.zst
    fbadmin fs import gs://my-backups/2026-12-05/firestore.ndjson.gz
    fbadmin fs import gs://my-backups/2026-12-05/ --mode set
@@ -289,7 +296,8 @@ Examples:
 				return usagef("import needs exactly one file (or - for stdin)")
 			}
 			opts := importOptions{File: c.Args().First(), Mode: c.String("mode"), DryRun: c.Bool("dry-run"), Resume: c.Bool("resume"),
-				Concurrency: c.Int("concurrency"), Journal: c.String("journal"), Collections: c.StringSlice("collection")}
+				Concurrency: c.Int("concurrency"), Journal: c.String("journal"), Collections: c.StringSlice("collection"),
+				Shard: c.String("shard"), Shards: c.Int("shards")}
 			return withDeps(c, func(ctx context.Context, d *deps) error { return runImport(ctx, opts, d) })
 		},
 	}
@@ -322,6 +330,16 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 				return err
 			}
 		}
+	}
+	shard, err := transfer.ParseShard(opts.Shard, opts.Shards, nil)
+	if err != nil {
+		return usageError{fmt.Errorf("--shard: %w", err)}
+	}
+	if !shard.Whole() {
+		if manifest == nil {
+			return usagef("--shard imports some of the parts of a split export: give its manifest or prefix (fbadmin fs export --split-size), or import each shard's own export without --shard")
+		}
+		opts.shard = shard
 	}
 	if manifest != nil {
 		// read in place
@@ -389,6 +407,9 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 	var failures failureLog
 	failures.init(d, "import")
 	resumeArgs := append([]string{"fs", "import", opts.File, "--mode", mode.String(), "--resume"}, collectionArgs(opts.Collections)...)
+	if !shard.Whole() {
+		resumeArgs = append(resumeArgs, "--shard", shard.String())
+	}
 	if opts.Journal != "" {
 		resumeArgs = append(resumeArgs, "--journal", opts.Journal)
 	}
