@@ -258,16 +258,7 @@ func (db *DB) planGroup(ctx context.Context, parentRel, id string, readTime time
 	}
 	slices.SortFunc(cuts, cmpName)
 	cuts = slices.Compact(cuts)
-	var scans []scan
-	lo := ""
-	for _, c := range cuts {
-		s := whole
-		s.lo, s.hi = lo, c
-		scans = append(scans, s)
-		lo = c
-	}
-	whole.lo = lo
-	return append(scans, whole), nil
+	return whole.cut(cuts), nil
 }
 
 // checkOverlap rejects paths of which one lies inside another: their

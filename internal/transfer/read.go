@@ -81,16 +81,7 @@ func (db *DB) planOwnDocs(ctx context.Context, collRel string, readTime time.Tim
 		return nil, err
 	}
 	whole := scan{parent: db.full(parent), collection: id}
-	var scans []scan
-	lo := ""
-	for _, c := range cuts {
-		s := whole
-		s.lo, s.hi = lo, c
-		scans = append(scans, s)
-		lo = c
-	}
-	whole.lo = lo
-	return append(scans, whole), nil
+	return whole.cut(cuts), nil
 }
 
 // doc converts a document of the API into a [Doc].

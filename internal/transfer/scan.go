@@ -30,6 +30,21 @@ type scan struct {
 	lo, hi     string // full document names; "" is unbounded
 }
 
+// cut splits s at increasing names cuts (strictly inside its range) into
+// consecutive scans that cover it.
+func (s scan) cut(cuts []string) []scan {
+	var scans []scan
+	lo := s.lo
+	for _, c := range cuts {
+		part := s
+		part.lo, part.hi = lo, c
+		scans = append(scans, part)
+		lo = c
+	}
+	s.lo = lo
+	return append(scans, s)
+}
+
 type scanOptions struct {
 	readTime  time.Time
 	namesOnly bool
