@@ -291,12 +291,12 @@ func queryVsCLI(ctx context.Context, c config, cs *sdk.ClientSession, bin, proje
 		if res.IsError {
 			return errors.New(text(res))
 		}
-		var got struct {
-			Documents []json.RawMessage `json:"documents"`
-		}
-		b, _ := json.Marshal(res.StructuredContent)
-		if err := json.Unmarshal(b, &got); err != nil || len(got.Documents) != want {
-			return fmt.Errorf("MCP query: got %d documents, want %d", len(got.Documents), want)
+		// The client has decoded the structured content already: count
+		// the documents there (no second JSON round trip in the timing).
+		m, _ := res.StructuredContent.(map[string]any)
+		docs, _ := m["documents"].([]any)
+		if len(docs) != want {
+			return fmt.Errorf("MCP query: got %d documents, want %d", len(docs), want)
 		}
 		return nil
 	}
