@@ -12,21 +12,31 @@ import (
 )
 
 // StartFirestoreWithRules starts a gcloud Firestore emulator of the test's
-// own, on a free port, enforcing the security rules in rulesFile (gcloud
-// emulators firestore start --rules), in its own process group, and stops
-// the group when the test ends. It returns the emulator's host. The shared
-// emulator of scripts/emulators.sh runs without rules, so tests of rules
-// use this one; requests with the "owner" token bypass the rules there too.
+// own enforcing the security rules in rulesFile (gcloud emulators
+// firestore start --rules; see [StartFirestore]) and returns its host. The
+// shared emulator of scripts/emulators.sh runs without rules, so tests of
+// rules use this one; requests with the "owner" token bypass the rules
+// there too.
 func StartFirestoreWithRules(tb testing.TB, rulesFile string) string {
+	tb.Helper()
+	abs, err := filepath.Abs(rulesFile)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return StartFirestore(tb, "--rules="+abs)
+}
+
+// StartFirestore starts a gcloud Firestore emulator of the test's own, on a
+// free port, with extra flags of gcloud emulators firestore start (--rules,
+// --import-data), in its own process group, and stops the group when the
+// test ends. It returns the emulator's host once it answers. Without
+// gcloud, the test fails under CI=true and is skipped elsewhere.
+func StartFirestore(tb testing.TB, flags ...string) string {
 	tb.Helper()
 	gcloud, err := exec.LookPath("gcloud")
 	if err != nil {
 		Unavailable(tb, "gcloud Firestore", "gcloud", "gcloud is not on PATH")
 		return ""
-	}
-	abs, err := filepath.Abs(rulesFile)
-	if err != nil {
-		tb.Fatal(err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -39,7 +49,7 @@ func StartFirestoreWithRules(tb testing.TB, rulesFile string) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cmd := exec.Command(gcloud, "emulators", "firestore", "start", "--host-port="+host, "--rules="+abs)
+	cmd := exec.Command(gcloud, append([]string{"emulators", "firestore", "start", "--host-port=" + host}, flags...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(os.Environ(), "CLOUDSDK_CORE_DISABLE_PROMPTS=1", "CLOUDSDK_CONFIG="+filepath.Join(dir, "gcloud-config"))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -70,7 +80,7 @@ func StartFirestoreWithRules(tb testing.TB, rulesFile string) string {
 		}
 		if time.Now().After(deadline) {
 			log, _ := os.ReadFile(logf.Name())
-			tb.Fatalf("the Firestore emulator started with --rules=%s did not answer at %s within 120 s; its log:\n%s", abs, host, log)
+			tb.Fatalf("the Firestore emulator started with %v did not answer at %s within 120 s; its log:\n%s", flags, host, log)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -5,16 +5,11 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/fbadmin/fbadmin/internal/emutest"
 	"github.com/fbadmin/fbadmin/internal/transfer"
@@ -188,11 +183,6 @@ func TestEmulatorManagedExportReads(t *testing.T) {
 // emulator with --import-data, then read back: equal to the original,
 // document for document, value for value.
 func TestFreshEmulatorLoadsManagedExport(t *testing.T) {
-	gcloud, err := exec.LookPath("gcloud")
-	if err != nil {
-		emutest.Unavailable(t, "gcloud Firestore", "gcloud", "gcloud is not on PATH")
-		return
-	}
 	const project = "demo-managed-load"
 	in := everyTypeLines(project)
 	ctx := context.Background()
@@ -205,57 +195,6 @@ func TestFreshEmulatorLoadsManagedExport(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	host := startEmulator(t, gcloud, filepath.Join(out, "seed"+MetadataSuffix))
+	host := emutest.StartFirestore(t, "--import-data="+filepath.Join(out, "seed"+MetadataSuffix))
 	sameDocs(t, "fresh emulator loaded from fbadmin's managed export vs the original", docsOf(t, ndjsonExport(t, host, project)), docsOf(t, in))
-}
-
-// startEmulator starts a gcloud Firestore emulator of its own on a free
-// port, in its own process group, loading importData, and stops the group
-// when the test ends. It returns the emulator's host.
-func startEmulator(tb testing.TB, gcloud, importData string) string {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	host := l.Addr().String()
-	l.Close()
-	logf, err := os.Create(filepath.Join(tb.TempDir(), "emulator.log"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cmd := exec.Command(gcloud, "emulators", "firestore", "start", "--host-port="+host, "--import-data="+importData)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		emutest.Unavailable(tb, "gcloud Firestore", host, err.Error())
-		return ""
-	}
-	tb.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		logf.Close()
-	})
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		resp, err := (&http.Client{Timeout: 2 * time.Second}).Get("http://" + host + "/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return host
-			}
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(logf.Name())
-			tb.Fatalf("the emulator started with --import-data=%s did not answer at %s within 90 s; its log:\n%s", importData, host, log)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
 }
