@@ -6,7 +6,10 @@ import (
 
 	"cloud.google.com/go/firestore"
 	"github.com/urfave/cli/v2"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
+	"github.com/fbadmin/fbadmin/internal/errs"
 	"github.com/fbadmin/fbadmin/listeners"
 	"github.com/fbadmin/fbadmin/listeners/daemon"
 )
@@ -88,6 +91,17 @@ func runWatch(ctx context.Context, opts watchOptions, d *deps) error {
 		what += "/" + docID
 	case base.Group:
 		what = "the collection group " + what
+	}
+	if d.as != nil {
+		// The watch engine retries a stream that fails, as a daemon
+		// must; a query the rules refuse would be retried forever. Ask
+		// once, as the user, before watching.
+		it := fq.Limit(1).Documents(ctx)
+		_, err := it.Next()
+		it.Stop()
+		if status.Code(err) == codes.PermissionDenied {
+			return errs.Wrap(err, "watch", what)
+		}
 	}
 	d.info("watching %s (Ctrl-C to stop)", what)
 	return daemon.Watch(ctx, client, func(*firestore.Client) firestore.Query { return fq }, d.stdout, daemon.WatchOptions{
