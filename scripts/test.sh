@@ -6,7 +6,9 @@
 #
 # 1. Installs firebase-tools (npm ci in emulator/) when it is missing or older
 #    than emulator/package-lock.json, and (as root) the Debian packages dbus
-#    and gnome-keyring for the Secret Service test when they are missing.
+#    and gnome-keyring for the Secret Service test when they are missing,
+#    and chromium for the console's browser tests (FBADMIN_CHROMIUM names
+#    another Chrome or Chromium binary).
 # 2. Starts the emulators that are not running yet (scripts/emulators.sh
 #    start) and exports their hosts.
 #    Starts the PostgreSQL test cluster the same way when it is not running
@@ -101,6 +103,23 @@ if ! command -v dbus-daemon >/dev/null 2>&1 || ! command -v gnome-keyring-daemon
 			fb_log "warning: apt-get install dbus gnome-keyring failed; auth/session's TestSecretService will fail under CI=true"
 	else
 		fb_log "warning: dbus-daemon or gnome-keyring-daemon is missing (apt-get install dbus gnome-keyring); TestSecretService will skip, or fail under CI=true"
+	fi
+fi
+# Headless Chromium for the console's browser tests (console/browser_test.go,
+# through chromedp); root installs the Debian package when it is missing.
+# FBADMIN_CHROMIUM names another binary.
+if [ -n "${FBADMIN_CHROMIUM:-}" ]; then
+	[ -x "$FBADMIN_CHROMIUM" ] || command -v "$FBADMIN_CHROMIUM" >/dev/null 2>&1 ||
+		fb_log "warning: FBADMIN_CHROMIUM=$FBADMIN_CHROMIUM is not an executable; the console's browser tests will fail under CI=true"
+elif ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 &&
+	! command -v google-chrome >/dev/null 2>&1; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		fb_log "installing chromium with apt-get (for the console's browser tests)"
+		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 ||
+			{ apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; }; } ||
+			fb_log "warning: apt-get install chromium failed; the console's browser tests will fail under CI=true"
+	else
+		fb_log "warning: chromium is missing (apt-get install chromium, or set FBADMIN_CHROMIUM); the console's browser tests will skip, or fail under CI=true"
 	fi
 fi
 timed "start emulators" scripts/emulators.sh start --record "$record"
