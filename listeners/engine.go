@@ -52,8 +52,12 @@ type Spec struct {
 
 // Options configure an [Engine]. Zero values take the documented defaults.
 type Options struct {
-	// StateDir holds the checkpoints: StateDir/LISTENER/SINK.ckpt. Required.
+	// StateDir holds the checkpoints: StateDir/LISTENER/SINK.ckpt, and the
+	// sinks' journals. Required unless Store is set.
 	StateDir string
+	// Store, when set, keeps the checkpoints and journals instead of
+	// StateDir (see [Store]).
+	Store Store
 	// Project and Database are the defaults for listeners that name none.
 	Project, Database string
 	// StreamsPerClient is how many listeners share one Firestore client (one
@@ -173,7 +177,7 @@ type Engine struct {
 
 // New returns an engine with the given options.
 func New(opts Options) (*Engine, error) {
-	if opts.StateDir == "" {
+	if opts.StateDir == "" && opts.Store == nil {
 		return nil, errs.New(errs.ErrInvalid, "listeners", "", "no state directory: set Options.StateDir (state_dir in the config) to where checkpoints are kept")
 	}
 	opts.setDefaults()
@@ -251,7 +255,7 @@ func (e *Engine) AddListener(spec Spec) error {
 			return errs.New(errs.ErrInvalid, "add listener", spec.Name, "sink %q listed twice", name)
 		}
 		r := &route{l: l, sink: s,
-			ckptPath: filepath.Join(e.opts.StateDir, spec.Name, name+".ckpt")}
+			ckptPath: filepath.Join(e.opts.StateDir, spec.Name, name+".ckpt"), ckptName: spec.Name + "/" + name + ".ckpt"}
 		l.routes = append(l.routes, r)
 		s.routes = append(s.routes, r)
 		e.opts.Metrics.addRoute(spec.Name, name)
@@ -302,7 +306,13 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer e.closeSinks()
 	for _, l := range e.listeners {
 		for _, r := range l.routes {
-			cp, err := LoadCheckpoint(r.ckptPath)
+			var cp Checkpoint
+			var err error
+			if e.opts.Store != nil {
+				cp, err = loadCheckpointFrom(ctx, e.opts.Store, r.ckptName)
+			} else {
+				cp, err = LoadCheckpoint(r.ckptPath)
+			}
 			switch {
 			case errors.Is(err, ErrNoCheckpoint):
 				r.fresh = true
@@ -330,7 +340,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 
 	for _, s := range e.sinks {
-		if err := s.openJournal(); err != nil {
+		if err := s.openJournal(ctx); err != nil {
 			return err
 		}
 	}

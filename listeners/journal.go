@@ -2,6 +2,7 @@ package listeners
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -37,7 +38,9 @@ import (
 type journal struct {
 	path string
 	f    *os.File
-	buf  []byte
+	// store, when set, keeps the journal under path instead of a file.
+	store Store
+	buf   []byte
 	// sync is false only in tests that measure without it.
 	sync bool
 }
@@ -179,6 +182,12 @@ func appendRecord(dst []byte, entries []journalEntry) []byte {
 // append writes entries as one record and syncs the file.
 func (j *journal) append(entries []journalEntry) error {
 	j.buf = appendRecord(j.buf[:0], entries)
+	if j.store != nil {
+		if err := j.store.Append(context.Background(), j.path, j.buf); err != nil {
+			return fmt.Errorf("append to journal %s: %w", j.path, err)
+		}
+		return nil
+	}
 	if _, err := j.f.Write(j.buf); err != nil {
 		return fmt.Errorf("append to journal %s: %w", j.path, err)
 	}
@@ -193,6 +202,16 @@ func (j *journal) append(entries []journalEntry) error {
 // reset replaces the journal's content with keep (nothing, usually): it is
 // called after a checkpoint save has made the rest redundant.
 func (j *journal) reset(keep []journalEntry) error {
+	if j.store != nil {
+		var data []byte
+		if len(keep) > 0 {
+			data = appendRecord(nil, keep)
+		}
+		if err := j.store.Write(context.Background(), j.path, data); err != nil {
+			return fmt.Errorf("compact journal %s: %w", j.path, err)
+		}
+		return nil
+	}
 	if len(keep) == 0 {
 		if err := j.f.Truncate(0); err != nil {
 			return fmt.Errorf("compact journal %s: %w", j.path, err)

@@ -1,6 +1,9 @@
 package listeners
 
-import "sync"
+import (
+	"context"
+	"sync"
+)
 
 // route is one (listener, sink) pair: what was emitted to the sink's queue
 // and what the sink acknowledged.
@@ -8,7 +11,8 @@ type route struct {
 	l        *listener
 	sink     *sinkRunner
 	ckptPath string
-	fresh    bool // no checkpoint existed when Run started
+	ckptName string // under Options.Store, when set
+	fresh    bool   // no checkpoint existed when Run started
 
 	// known is the state emitted so far: path -> update time. Only the
 	// listener's goroutine touches it.
@@ -54,7 +58,13 @@ func (r *route) save() error {
 	data := encodeCheckpoint(r.acked)
 	r.dirty = false
 	r.mu.Unlock()
-	if err := writeFileAtomic(r.ckptPath, data); err != nil {
+	var err error
+	if st := r.l.e.opts.Store; st != nil {
+		err = st.Write(context.Background(), r.ckptName, data)
+	} else {
+		err = writeFileAtomic(r.ckptPath, data)
+	}
+	if err != nil {
 		r.mu.Lock()
 		r.dirty = true
 		r.mu.Unlock()

@@ -30,8 +30,17 @@ type sinkRunner struct {
 
 // openJournal opens the sink's journal and hands each route the entries of
 // the previous run that no checkpoint covers.
-func (s *sinkRunner) openJournal() error {
-	j, entries, err := openJournal(journalFile(s.e.opts.StateDir, s.name))
+func (s *sinkRunner) openJournal(ctx context.Context) error {
+	var (
+		j       *journal
+		entries []journalEntry
+		err     error
+	)
+	if st := s.e.opts.Store; st != nil {
+		j, entries, err = openStoreJournal(ctx, st, ".journal/"+s.name+".wal")
+	} else {
+		j, entries, err = openJournal(journalFile(s.e.opts.StateDir, s.name))
+	}
 	if err != nil {
 		return errs.Wrap(err, "open journal", s.name)
 	}
