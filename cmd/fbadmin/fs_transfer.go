@@ -537,6 +537,10 @@ type copyOptions struct {
 	Mode            string
 	ReadTime        string
 	Concurrency     int
+	// Shard and Shards select one part of a sharded copy.
+	Shard  string
+	Shards int
+	shard  transfer.Shard // parsed
 }
 
 func fsCopyCommand() *cli.Command {
@@ -551,21 +555,33 @@ func fsCopyCommand() *cli.Command {
 			&cli.StringFlag{Name: "mode", Value: "set", Usage: "create, set, merge or skip-existing (as for import)"},
 			&cli.StringFlag{Name: "read-time", Usage: "copy a snapshot of the source at `TIME`"},
 			&cli.IntFlag{Name: "concurrency", Value: 16, Usage: "batches in flight"},
+			&cli.StringFlag{Name: "shard", Usage: "copy only part `K/N` (from 0) of the source, or auto: the task index of a Kubernetes Indexed Job (with --shards) or a Cloud Run job; needs --read-time"},
+			&cli.IntFlag{Name: "shards", Usage: "with --shard auto in a Kubernetes Indexed Job: the job's `N` completions"},
 		},
 		Description: `SRC and DST are both documents or both collections; paths below SRC are
 re-rooted under DST. Field values are copied as they are: references keep
 pointing where they pointed.
 
+Sharding: N processes (the tasks of a Kubernetes Indexed Job or a Cloud Run
+job) each copy one disjoint part with --shard K/N or --shard auto, all at the
+same --read-time: every shard cuts the source the same way (as 'fs export
+--shard' does, subtrees following their documents), and together they copy
+each document once. A shard that stops is finished alone: its rerun (the
+command it prints) copies the same part again, skipping or rewriting with
+the same data what it had copied.
+
 Examples:
    fbadmin fs copy users/alice users/alice-backup
    fbadmin fs copy users users_v2 --recursive
-   fbadmin fs copy users users --recursive --to-project demo-staging --mode skip-existing`,
+   fbadmin fs copy users users --recursive --to-project demo-staging --mode skip-existing
+   fbadmin fs copy users users --recursive --to-project demo-staging --shard auto --read-time 2026-12-05T10:00:00Z`,
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
 				return usagef("copy needs a source and a destination path")
 			}
 			opts := copyOptions{Src: c.Args().Get(0), Dst: c.Args().Get(1), ToProject: c.String("to-project"), ToDB: c.String("to-database"),
-				Recursive: c.Bool("recursive"), Mode: c.String("mode"), ReadTime: c.String("read-time"), Concurrency: c.Int("concurrency")}
+				Recursive: c.Bool("recursive"), Mode: c.String("mode"), ReadTime: c.String("read-time"), Concurrency: c.Int("concurrency"),
+				Shard: c.String("shard"), Shards: c.Int("shards")}
 			return withDeps(c, func(ctx context.Context, d *deps) error { return runCopy(ctx, opts, d) })
 		},
 	}
@@ -586,6 +602,17 @@ func runCopy(ctx context.Context, opts copyOptions, d *deps) error {
 			return err
 		}
 	}
+	if opts.shard, err = transfer.ParseShard(opts.Shard, opts.Shards, nil); err != nil {
+		return usageError{fmt.Errorf("--shard: %w", err)}
+	}
+	if !opts.shard.Whole() {
+		switch {
+		case rt.IsZero():
+			return usagef("--shard %s: give every shard the same --read-time (such as the job's start), so that they cut the source the same way", opts.Shard)
+		case transfer.IsDocPath(strings.Trim(opts.Src, "/")) && !opts.Recursive:
+			return usagef("--shard %s: one document is copied by one process; shard a collection or a --recursive copy", opts.Shard)
+		}
+	}
 	src, err := d.transferDB(ctx)
 	if err != nil {
 		return err
@@ -602,7 +629,7 @@ func runCopy(ctx context.Context, opts copyOptions, d *deps) error {
 		"copy stopped at once; to finish, run: "+d.command(copyAgain(opts, mode, rt)...))()
 	prog := d.progress("copy")
 	st, err := transfer.Copy(ctx, src, dst, transfer.CopyOptions{Src: opts.Src, Dst: opts.Dst, Recursive: opts.Recursive, Mode: mode,
-		ReadTime: rt, Concurrency: opts.Concurrency, Progress: prog, OnFailure: failures.add})
+		ReadTime: rt, Shard: opts.shard, Concurrency: opts.Concurrency, Progress: prog, OnFailure: failures.add})
 	prog.Finish()
 	failures.flush()
 	if (err == nil && st.Docs+st.Skipped+st.Failed > 0) || st.Docs > 0 {
@@ -618,8 +645,9 @@ func runCopy(ctx context.Context, opts copyOptions, d *deps) error {
 	if st.Failed > 0 {
 		return partialError{fmt.Errorf("copy: %d documents failed", st.Failed)}
 	}
-	if st.Docs == 0 && st.Skipped == 0 {
+	if st.Docs == 0 && st.Skipped == 0 && opts.shard.Whole() {
 		// As fs get: a source that does not exist is not found (exit 4).
+		// A shard's part may hold nothing: not an error.
 		return errs.New(errs.ErrNotFound, "copy", opts.Src, "nothing found: no such document or collection")
 	}
 	return nil
@@ -643,6 +671,9 @@ func copyAgain(opts copyOptions, mode transfer.Mode, rt time.Time) []string {
 		args = append(args, "--to-database", opts.ToDB)
 	}
 	args = append(args, "--mode", mode.String())
+	if !opts.shard.Whole() {
+		args = append(args, "--shard", opts.shard.String())
+	}
 	if !rt.IsZero() {
 		args = append(args, "--read-time", rt.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano))
 	}

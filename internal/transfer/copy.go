@@ -20,7 +20,12 @@ type CopyOptions struct {
 	// ModeSet to overwrite).
 	Mode Mode
 	// ReadTime, when set, copies a snapshot of the source at that time.
-	ReadTime              time.Time
+	ReadTime time.Time
+	// Shard, when set, copies only this shard's part of the source (see
+	// [Shard]); ReadTime is then required. The N shards' copies together
+	// write each document once. A single document (copied without
+	// Recursive) is shard 0's.
+	Shard                 Shard
 	Parallel, Concurrency int
 	Progress              Progress
 	OnFailure             func(Failure)
@@ -53,22 +58,33 @@ func Copy(ctx context.Context, src, dst *DB, o CopyOptions) (Stats, error) {
 		return Stats{}, errs.New(errs.ErrInvalid, "copy", from, "destination %s overlaps the source", to)
 	}
 
+	if err := checkShard("copy", o.Shard, o.ReadTime); err != nil {
+		return Stats{}, err
+	}
+
 	var docs []string
 	var scans []scan
-	if IsDocPath(from) {
-		docs = []string{src.full(from)}
-		if o.Recursive {
-			scans, err = src.planTree(ctx, from, o.ReadTime, o.Parallel)
+	planner, parts := src.planner(o.Shard), shardParts(o.Shard, o.Parallel)
+	switch {
+	case IsDocPath(from):
+		if o.Shard.K == 0 {
+			docs = []string{src.full(from)} // single documents are shard 0's
 		}
-	} else if o.Recursive {
-		scans, err = src.planCollection(ctx, from, o.ReadTime, o.Parallel)
-	} else {
+		if o.Recursive {
+			scans, err = planner.planTree(ctx, from, o.ReadTime, parts)
+		}
+	case o.Recursive:
+		scans, err = planner.planCollection(ctx, from, o.ReadTime, parts)
+	case !o.Shard.Whole():
+		scans, err = planner.planOwnDocs(ctx, from, o.ReadTime, parts)
+	default:
 		parent, id := splitParent(from)
 		scans = []scan{{parent: src.full(parent), collection: id}}
 	}
 	if err != nil {
 		return Stats{}, err
 	}
+	scans = o.Shard.pick(scans)
 	countCtx, stopCount := context.WithCancel(ctx)
 	defer stopCount()
 	if wantsTotal(o.Progress) {

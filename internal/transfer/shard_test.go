@@ -1,10 +1,15 @@
 package transfer
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,5 +157,89 @@ func TestShardedDelete(t *testing.T) {
 	}
 	if left, _ := exportPaths(t, e.db, ExportOptions{}); len(left) != 0 {
 		t.Errorf("left after the sharded delete: %v", left)
+	}
+}
+
+// exportData exports paths at readTime and returns each document's data
+// (its lossless JSON) by path, with the prefix from taken off its path.
+func exportData(t *testing.T, db *DB, from string, readTime time.Time) map[string]string {
+	t.Helper()
+	var buf bytes.Buffer
+	if _, err := Export(context.Background(), db, &buf, ExportOptions{Paths: []string{from}, ReadTime: readTime}); err != nil {
+		t.Fatalf("export %s: %v", from, err)
+	}
+	got := map[string]string{}
+	sc := bufio.NewScanner(&buf)
+	for sc.Scan() {
+		var l struct {
+			Path string          `json:"path"`
+			Data json.RawMessage `json:"data"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatal(err)
+		}
+		got[strings.TrimPrefix(l.Path, from)] = string(l.Data)
+	}
+	return got
+}
+
+// TestShardedCopy copies a three-level tree as 3 shards at one read time,
+// in create mode (a document copied by two shards would fail the second
+// time): together they write every document once, and the copy equals the
+// source. A collection copied without its subcollections shards the same.
+func TestShardedCopy(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	data := map[string]map[string]any{}
+	for i := range 150 {
+		data[fmt.Sprintf("items/i%03d", i)] = map[string]any{"n": int64(i)}
+		if i%3 == 0 {
+			data[fmt.Sprintf("items/i%03d/notes/a", i)] = map[string]any{"n": int64(i), "s": "a"}
+			data[fmt.Sprintf("items/i%03d/notes/a/lines/x", i)] = map[string]any{"n": int64(i), "s": "x"}
+		}
+	}
+	data["items/ghost/notes/b"] = map[string]any{"n": int64(-1)} // under a parent that does not exist
+	data["itemsx/1"] = map[string]any{"n": int64(-2)}            // a sibling the copy must not reach
+	e.set(t, data)
+	time.Sleep(1100 * time.Millisecond)
+	rt := time.Now().Add(-500 * time.Millisecond)
+	e.set(t, map[string]map[string]any{"items/late": {"n": int64(-3)}}) // after the read time: not copied
+
+	if _, err := Copy(ctx, e.db, e.db, CopyOptions{Src: "items", Dst: "copy", Recursive: true, Shard: Shard{0, 3}}); errs.KindOf(err) != errs.ErrInvalid {
+		t.Errorf("a sharded copy without a read time: %v, want an invalid-input error", err)
+	}
+	for _, c := range []struct {
+		dst       string
+		recursive bool
+		want      int
+	}{
+		{"copy", true, len(data) - 1},
+		{"flat", false, 150},
+	} {
+		var docs int64
+		for k := range 3 {
+			st, err := Copy(ctx, e.db, e.db, CopyOptions{Src: "items", Dst: c.dst, Recursive: c.recursive, Mode: ModeCreate, ReadTime: rt, Shard: Shard{k, 3}})
+			if err != nil || st.Failed > 0 {
+				t.Fatalf("copy to %s, shard %d: %+v, %v", c.dst, k, st, err)
+			}
+			if st.Docs == 0 {
+				t.Errorf("copy to %s: shard %d copied nothing", c.dst, k)
+			}
+			docs += st.Docs
+		}
+		if docs != int64(c.want) {
+			t.Errorf("copy to %s: the shards copied %d documents, want %d", c.dst, docs, c.want)
+		}
+		src, got := exportData(t, e.db, "items", rt), exportData(t, e.db, c.dst, time.Time{})
+		if !c.recursive {
+			for p := range src {
+				if strings.Count(p, "/") > 1 {
+					delete(src, p)
+				}
+			}
+		}
+		if len(src) != c.want || !maps.Equal(got, src) {
+			t.Errorf("copy to %s: %d documents, want the %d of the source (equal: %v)", c.dst, len(got), len(src), maps.Equal(got, src))
+		}
 	}
 }
