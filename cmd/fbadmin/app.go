@@ -61,6 +61,7 @@ func commands() []*cli.Command {
 		rulesCommand(),
 		migrateCommand(),
 		mcpCommand(),
+		consoleCommand(),
 		versionCommand(),
 		completionCommand(),
 		manCommand(),

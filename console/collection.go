@@ -1,0 +1,490 @@
+package console
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"google.golang.org/api/iterator"
+
+	"github.com/fbadmin/fbadmin/internal/docpath"
+	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/internal/transfer"
+	"github.com/fbadmin/fbadmin/internal/value"
+	"github.com/fbadmin/fbadmin/server"
+)
+
+// ---- home and tree
+
+type treeLink struct {
+	ID, Path string
+	Phantom  bool
+}
+
+type treeView struct {
+	Path        string // "" for the root
+	IsDoc       bool
+	Collections []treeLink
+	Docs        []treeLink
+	More        bool
+}
+
+func (s *Server) home(w http.ResponseWriter, r *http.Request) {
+	ids, err := s.cfg.DB.CollectionIDs(r.Context(), "")
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	v := treeView{}
+	for _, id := range ids {
+		v.Collections = append(v.Collections, treeLink{ID: id, Path: id})
+	}
+	s.render(w, r, http.StatusOK, "home", "Databases", v)
+}
+
+// treeDocs is how many documents the tree lists under a collection.
+const treeDocs = 100
+
+func (s *Server) tree(w http.ResponseWriter, r *http.Request) {
+	p, err := docpath.ParseRel(pathValue(r))
+	if err != nil {
+		s.renderError(w, r, errorf("path %q: %v", pathValue(r), err))
+		return
+	}
+	ctx := r.Context()
+	v := treeView{Path: p.String(), IsDoc: p.IsDocument()}
+	if p.IsDocument() {
+		ids, err := s.cfg.DB.CollectionIDs(ctx, p.String())
+		if err != nil {
+			s.renderError(w, r, err)
+			return
+		}
+		for _, id := range ids {
+			v.Collections = append(v.Collections, treeLink{ID: id, Path: p.String() + "/" + id})
+		}
+	} else {
+		// DocumentRefs lists missing documents that have subcollections
+		// too (phantom parents); GetAll tells which exist.
+		it := s.cfg.Firestore.Collection(p.String()).DocumentRefs(ctx)
+		var refs []*firestore.DocumentRef
+		for len(refs) <= treeDocs {
+			ref, err := it.Next()
+			if errors.Is(err, iterator.Done) {
+				break
+			}
+			if err != nil {
+				s.renderError(w, r, errs.Wrap(err, "list", p.String()))
+				return
+			}
+			refs = append(refs, ref)
+		}
+		if len(refs) > treeDocs {
+			refs, v.More = refs[:treeDocs], true
+		}
+		snaps, err := s.cfg.Firestore.GetAll(ctx, refs)
+		if err != nil {
+			s.renderError(w, r, errs.Wrap(err, "get", p.String()))
+			return
+		}
+		for i, ref := range refs {
+			v.Docs = append(v.Docs, treeLink{ID: ref.ID, Path: p.String() + "/" + ref.ID, Phantom: !snaps[i].Exists()})
+		}
+	}
+	s.render(w, r, http.StatusOK, "tree", v.Path, v)
+}
+
+// ---- collection view
+
+type row struct {
+	Path, ID   string
+	UpdateTime string
+	Cells      []cell
+}
+
+type column struct {
+	Field   string
+	SortURL string
+	Sorted  string // "asc", "desc" or ""
+}
+
+type collectionView struct {
+	Target      target
+	Base        string
+	Form        queryForm
+	Operators   []string
+	Columns     []column
+	Rows        []row
+	Hidden      int // fields left out of the columns
+	NextURL     string
+	FirstURL    string
+	OnFirstPage bool
+	CountURL    string
+	LiveURL     string
+	LiveToggle  string
+	ExportQuery string
+	ExportTree  string
+	Error       string
+	ServerMS    int64
+}
+
+// maxColumns caps the inferred columns; the rest is counted.
+const maxColumns = 12
+
+func (s *Server) targetOf(r *http.Request) target {
+	if id := r.PathValue("id"); id != "" {
+		return target{Path: id, Group: true}
+	}
+	return target{Path: strings.Trim(pathValue(r), "/")}
+}
+
+func (s *Server) collection(w http.ResponseWriter, r *http.Request) {
+	t := s.targetOf(r)
+	if rest, ok := strings.CutSuffix(t.Path, "/export.ndjson"); ok {
+		t.Path = rest
+		s.exportQuery(w, r, t)
+		return
+	}
+	if err := checkTarget(t); err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	start := time.Now()
+	form, spec, err := parseQuery(r.URL.Query(), t, s.cfg.PageSize)
+	v := collectionView{Target: t, Base: t.base(), Form: form, Operators: Operators}
+	v.FirstURL = withQuery(v.Base, form.values("", form.Live))
+	v.OnFirstPage = form.Page == ""
+	v.LiveToggle = withQuery(v.Base, form.values("", !form.Live))
+	v.ExportQuery = withQuery(v.Base+"/export.ndjson", form.values("", false))
+	if !t.Group {
+		v.ExportTree = "/export/" + escapePath(t.Path)
+	}
+	status := http.StatusOK
+	if err != nil {
+		v.Error, status = err.Error(), http.StatusBadRequest
+	} else {
+		v.CountURL = withQuery("/api/count"+v.Base, form.values("", false))
+		if form.Live && v.OnFirstPage {
+			v.LiveURL = withQuery("/api/live"+v.Base, form.values("", false))
+		}
+		page, err := s.store.Query(r.Context(), s.caller, spec, form.Size, form.Page)
+		if err != nil {
+			v.Error, status = err.Error(), httpStatus(err)
+		} else {
+			s.fillRows(&v, page)
+			if page.HasNextPage {
+				v.NextURL = withQuery(v.Base, form.values(page.NextPageToken, false))
+			}
+		}
+	}
+	v.ServerMS = time.Since(start).Milliseconds()
+	title := t.Path
+	if t.Group {
+		title = "group " + t.Path
+	}
+	s.render(w, r, status, "collection", title, v)
+}
+
+// fillRows infers the columns from the page's documents (the fields most
+// documents have first, then by name) and renders their cells.
+func (s *Server) fillRows(v *collectionView, page *server.Page) {
+	counts := map[string]int{}
+	decoded := make([]map[string]any, len(page.Documents))
+	for i, d := range page.Documents {
+		m, err := value.DecodeMap(d.Data)
+		if err != nil {
+			m = map[string]any{}
+		}
+		decoded[i] = m
+		for k := range m {
+			counts[k]++
+		}
+	}
+	fields := slices.Collect(mapKeysInt(counts))
+	slices.SortFunc(fields, func(a, b string) int {
+		if counts[a] != counts[b] {
+			return counts[b] - counts[a]
+		}
+		return strings.Compare(a, b)
+	})
+	if len(fields) > maxColumns {
+		v.Hidden = len(fields) - maxColumns
+		fields = fields[:maxColumns]
+	}
+	slices.Sort(fields)
+	sorted := map[string]string{}
+	for _, o := range v.Form.Orders {
+		sorted[o.Field] = o.Dir
+	}
+	for _, f := range fields {
+		dir := "asc"
+		if sorted[f] == "asc" {
+			dir = "desc"
+		}
+		sf := v.Form
+		sf.Orders = []orderRow{{Field: f, Dir: dir}}
+		v.Columns = append(v.Columns, column{Field: f, Sorted: sorted[f], SortURL: withQuery(v.Base, sf.values("", v.Form.Live))})
+	}
+	for i, d := range page.Documents {
+		rw := row{Path: d.Path, ID: d.ID, UpdateTime: d.UpdateTime.UTC().Format(time.RFC3339Nano)}
+		for _, f := range fields {
+			val, ok := decoded[i][f]
+			if !ok {
+				rw.Cells = append(rw.Cells, cell{Field: f, Type: "missing"})
+				continue
+			}
+			rw.Cells = append(rw.Cells, s.cellOf(f, val))
+		}
+		v.Rows = append(v.Rows, rw)
+	}
+}
+
+func mapKeysInt(m map[string]int) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// count answers the aggregation count of a collection view's query.
+func (s *Server) count(w http.ResponseWriter, r *http.Request) {
+	t := s.targetOf(r)
+	if err := checkTarget(t); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	_, spec, err := parseQuery(r.URL.Query(), t, s.cfg.PageSize)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	agg, err := s.store.Aggregate(r.Context(), s.caller, spec, true, nil, nil)
+	if err != nil {
+		writeJSON(w, httpStatus(err), map[string]string{"error": err.Error()})
+		return
+	}
+	var n struct {
+		Int string `json:"$int"`
+	}
+	_ = json.Unmarshal(agg.Count, &n)
+	writeJSON(w, http.StatusOK, map[string]string{"count": n.Int})
+}
+
+// liveEvent is one change as the live mode's script receives it.
+type liveEvent struct {
+	Type       string          `json:"type"`
+	Path       string          `json:"path"`
+	ID         string          `json:"id"`
+	Data       json.RawMessage `json:"data,omitempty"`
+	Cells      []cell          `json:"cells,omitempty"`
+	UpdateTime string          `json:"update_time"`
+	Initial    bool            `json:"initial,omitempty"`
+}
+
+// live streams the changes of a collection view's first page as
+// Server-Sent Events, from the hub's shared listener.
+func (s *Server) live(w http.ResponseWriter, r *http.Request) {
+	t := s.targetOf(r)
+	if err := checkTarget(t); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	form, spec, err := parseQuery(r.URL.Query(), t, s.cfg.PageSize)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	// The first page only: a live query holds its documents in memory.
+	if spec.Limit == 0 || spec.Limit > form.Size {
+		spec.Limit = form.Size
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	go func() { // the console's shutdown ends the stream
+		select {
+		case <-s.ctx.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	sub, err := s.hub.Subscribe(ctx, s.caller, spec, "")
+	if err != nil {
+		http.Error(w, err.Error(), httpStatus(err))
+		return
+	}
+	defer sub.Close()
+	fl, _ := w.(http.Flusher)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriter(w)
+	fmt.Fprint(bw, "retry: 2000\n\n")
+	_ = bw.Flush()
+	if fl != nil {
+		fl.Flush()
+	}
+	initial := true
+	for {
+		msg, err := sub.Next(ctx)
+		if err != nil {
+			fmt.Fprintf(bw, "event: end\ndata: %s\n\n", jsonString(err.Error()))
+			_ = bw.Flush()
+			return
+		}
+		switch msg.Type {
+		case server.MsgResync:
+			initial = true
+			fmt.Fprint(bw, "event: resync\ndata: {}\n\n")
+		case server.MsgEvent:
+			e := msg.Event
+			le := liveEvent{Type: string(e.Type), Path: e.Path, ID: e.Path[strings.LastIndexByte(e.Path, '/')+1:],
+				UpdateTime: e.UpdateTime.UTC().Format(time.RFC3339Nano), Initial: initial}
+			if len(e.Data) > 0 {
+				le.Data = e.Data
+				if m, err := value.DecodeMap(e.Data); err == nil {
+					for _, k := range slices.Sorted(mapKeys(m)) {
+						le.Cells = append(le.Cells, s.cellOf(k, m[k]))
+					}
+				}
+			}
+			b, _ := json.Marshal(le)
+			fmt.Fprintf(bw, "event: change\ndata: %s\n\n", b)
+			if msg.Position != "" && initial {
+				initial = false
+				fmt.Fprint(bw, "event: ready\ndata: {}\n\n")
+			}
+		}
+		if sub.Queued() == 0 {
+			if err := bw.Flush(); err != nil {
+				return
+			}
+			if fl != nil {
+				fl.Flush()
+			}
+		}
+	}
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// ---- exports
+
+func (s *Server) exportQuery(w http.ResponseWriter, r *http.Request, t target) {
+	if err := checkTarget(t); err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	_, spec, err := parseQuery(r.URL.Query(), t, s.cfg.PageSize)
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	// The first page before any byte is sent, so that a bad query is an
+	// error page rather than a broken download.
+	page, err := s.store.Query(ctx, s.caller, spec, MaxPageSize, "")
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename=%q`, fileName(t.Path)+".ndjson"))
+	bw := bufio.NewWriterSize(w, 64<<10)
+	defer bw.Flush()
+	for {
+		for _, d := range page.Documents {
+			ct, ut := d.CreateTime, d.UpdateTime
+			b, _ := json.Marshal(transfer.Line{Path: d.Path, Data: d.Data, CreateTime: &ct, UpdateTime: &ut})
+			bw.Write(b)
+			bw.WriteByte('\n')
+		}
+		if !page.HasNextPage {
+			return
+		}
+		if page, err = s.store.Query(ctx, s.caller, spec, MaxPageSize, page.NextPageToken); err != nil {
+			s.log.Warn("export cut short", "err", errs.KindOf(err).Error())
+			return // the download ends incomplete; the browser reports a failed download only if the connection breaks
+		}
+	}
+}
+
+func fileName(p string) string {
+	return strings.NewReplacer("/", "_", "\\", "_", "\"", "_").Replace(p)
+}
+
+// exportTree downloads a collection or document with everything below it,
+// as fs export writes it.
+func (s *Server) exportTree(w http.ResponseWriter, r *http.Request) {
+	rel, err := s.cfg.DB.CleanPath(pathValue(r), false)
+	if err != nil {
+		s.renderError(w, r, errorf("export %q: %v", pathValue(r), err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename=%q`, fileName(rel)+".ndjson"))
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if _, err := transfer.Export(r.Context(), s.cfg.DB, bw, transfer.ExportOptions{Paths: []string{rel}}); err != nil {
+		s.log.Warn("export failed", "err", errs.KindOf(err).Error())
+		return
+	}
+	_ = bw.Flush()
+}
+
+// collectionPost handles the collection view's bulk action: delete the
+// selected documents.
+func (s *Server) collectionPost(w http.ResponseWriter, r *http.Request) {
+	coll, ok := strings.CutSuffix(strings.Trim(pathValue(r), "/"), "/delete-selected")
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		s.renderError(w, r, errorf("bad form: %v", err))
+		return
+	}
+	sel := r.PostForm["sel"]
+	if len(sel) == 0 {
+		s.renderError(w, r, errorf("no document selected: tick the rows to delete first"))
+		return
+	}
+	var paths []string
+	for _, p := range sel {
+		rel, err := docpath.ParseRel(p)
+		if err != nil || !rel.IsDocument() {
+			s.renderError(w, r, errorf("selected %q is not a document path", p))
+			return
+		}
+		paths = append(paths, rel.String())
+	}
+	st, err := transfer.Delete(r.Context(), s.cfg.DB, transfer.DeleteOptions{Paths: paths, Journal: transfer.NoJournal})
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	if st.Failed > 0 {
+		s.renderError(w, r, errs.New(errs.ErrInternal, "delete", coll, "%d documents deleted, %d could not be", st.Docs, st.Failed))
+		return
+	}
+	back := safeNext(r.PostFormValue("next"))
+	if back == "/" {
+		back = "/c/" + escapePath(coll)
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+var _ = url.Values{}
