@@ -19,6 +19,7 @@ import (
 	"github.com/fbadmin/fbadmin/internal/errs"
 	"github.com/fbadmin/fbadmin/internal/transfer"
 	"github.com/fbadmin/fbadmin/internal/value"
+	"github.com/fbadmin/fbadmin/repository"
 	"github.com/fbadmin/fbadmin/server"
 )
 
@@ -292,7 +293,11 @@ type liveEvent struct {
 }
 
 // live streams the changes of a collection view's first page as
-// Server-Sent Events, from the hub's shared listener.
+// Server-Sent Events. It watches the page's query, limit included, with
+// the repository's verified watch (the change-stream core the server's
+// Hub runs on too; the Hub itself shares unlimited queries among
+// subscribers and refuses limits, and a live page of a large collection
+// needs one).
 func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	t := s.targetOf(r)
 	if err := checkTarget(t); err != nil {
@@ -304,9 +309,13 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	// The first page only: a live query holds its documents in memory.
 	if spec.Limit == 0 || spec.Limit > form.Size {
 		spec.Limit = form.Size
+	}
+	q, err := s.watchQuery(spec)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
@@ -317,12 +326,6 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		case <-ctx.Done():
 		}
 	}()
-	sub, err := s.hub.Subscribe(ctx, s.caller, spec, "")
-	if err != nil {
-		http.Error(w, err.Error(), httpStatus(err))
-		return
-	}
-	defer sub.Close()
 	fl, _ := w.(http.Flusher)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -330,51 +333,111 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	bw := bufio.NewWriter(w)
+	flush := func() error {
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		if fl != nil {
+			fl.Flush()
+		}
+		return nil
+	}
 	fmt.Fprint(bw, "retry: 2000\n\n")
-	_ = bw.Flush()
-	if fl != nil {
-		fl.Flush()
+	if flush() != nil {
+		return
 	}
 	initial := true
-	for {
-		msg, err := sub.Next(ctx)
+	for snap, err := range q.Watch(ctx, repository.WithWatchLogger(s.log)) {
 		if err != nil {
-			fmt.Fprintf(bw, "event: end\ndata: %s\n\n", jsonString(err.Error()))
-			_ = bw.Flush()
+			if ctx.Err() == nil {
+				fmt.Fprintf(bw, "event: end\ndata: %s\n\n", jsonString(err.Error()))
+				_ = flush()
+			}
 			return
 		}
-		switch msg.Type {
-		case server.MsgResync:
+		if snap.Reopened {
 			initial = true
-			fmt.Fprint(bw, "event: resync\ndata: {}\n\n")
-		case server.MsgEvent:
-			e := msg.Event
-			le := liveEvent{Type: string(e.Type), Path: e.Path, ID: e.Path[strings.LastIndexByte(e.Path, '/')+1:],
-				UpdateTime: e.UpdateTime.UTC().Format(time.RFC3339Nano), Initial: initial}
-			if len(e.Data) > 0 {
-				le.Data = e.Data
-				if m, err := value.DecodeMap(e.Data); err == nil {
-					for _, k := range slices.Sorted(mapKeys(m)) {
-						le.Cells = append(le.Cells, s.cellOf(k, m[k]))
-					}
+		}
+		for _, c := range snap.Changes {
+			d := c.Doc
+			le := liveEvent{Path: d.Path, ID: d.ID, UpdateTime: d.UpdateTime.UTC().Format(time.RFC3339Nano), Initial: initial}
+			switch c.Kind {
+			case repository.Added:
+				le.Type = "added"
+			case repository.Modified:
+				le.Type = "modified"
+			default:
+				le.Type = "removed"
+			}
+			if le.Type != "removed" {
+				le.Data, _ = value.EncodeMap(d.Data)
+				for _, k := range slices.Sorted(mapKeys(d.Data)) {
+					le.Cells = append(le.Cells, s.cellOf(k, d.Data[k]))
 				}
 			}
 			b, _ := json.Marshal(le)
 			fmt.Fprintf(bw, "event: change\ndata: %s\n\n", b)
-			if msg.Position != "" && initial {
-				initial = false
-				fmt.Fprint(bw, "event: ready\ndata: {}\n\n")
-			}
 		}
-		if sub.Queued() == 0 {
-			if err := bw.Flush(); err != nil {
-				return
-			}
-			if fl != nil {
-				fl.Flush()
-			}
+		if initial {
+			initial = false
+			fmt.Fprint(bw, "event: ready\ndata: {}\n\n")
+		}
+		if flush() != nil {
+			return
 		}
 	}
+}
+
+// watchQuery builds the repository query of a spec, as the Store builds
+// its own (the Store checks the same filters when the page is read).
+func (s *Server) watchQuery(spec server.QuerySpec) (repository.Query[map[string]any], error) {
+	var q repository.Query[map[string]any]
+	if spec.Group {
+		q = repository.Group[map[string]any](s.cfg.Firestore, spec.Collection)
+	} else {
+		q = repository.New[map[string]any](s.cfg.Firestore, spec.Collection).Query()
+	}
+	decode := func(f server.Filter) (any, error) {
+		v, err := value.Decode(f.Value)
+		if err != nil {
+			return nil, errorf("filter on %s: value: %v", f.Field, err)
+		}
+		return v, nil
+	}
+	for _, f := range spec.Where {
+		v, err := decode(f)
+		if err != nil {
+			return q, err
+		}
+		q = q.WherePath(fieldPath(f.Field), f.Op, v)
+	}
+	if len(spec.Or) > 0 {
+		var alts []firestore.EntityFilter
+		for _, f := range spec.Or {
+			v, err := decode(f)
+			if err != nil {
+				return q, err
+			}
+			alts = append(alts, firestore.PropertyPathFilter{Path: fieldPath(f.Field), Operator: f.Op, Value: v})
+		}
+		if len(alts) == 1 {
+			q = q.WhereFilter(alts[0])
+		} else {
+			q = q.WhereFilter(firestore.OrFilter{Filters: alts})
+		}
+	}
+	for _, o := range spec.OrderBy {
+		dir := firestore.Asc
+		if o.Direction == "desc" {
+			dir = firestore.Desc
+		}
+		q = q.OrderByPath(fieldPath(o.Field), dir)
+	}
+	return q.Limit(spec.Limit), nil
+}
+
+func fieldPath(dotted string) firestore.FieldPath {
+	return firestore.FieldPath(strings.Split(dotted, "."))
 }
 
 func jsonString(s string) string {

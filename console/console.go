@@ -74,7 +74,6 @@ type Config struct {
 type Server struct {
 	cfg     Config
 	store   *server.Store
-	hub     *server.Hub
 	caller  *server.Caller
 	log     *slog.Logger
 	pages   *pages
@@ -119,14 +118,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	// The console is an administrator's tool: its rules allow everything,
-	// and the Store and Hub are used for their queries, page tokens,
-	// preconditions and shared listeners.
+	// and the Store is used for its queries, page tokens, counts and
+	// preconditions.
 	rules := server.NewRules([]server.Rule{{Match: "**", Allow: []string{"all"}}})
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &Server{
 		cfg:      cfg,
 		store:    server.NewStore(cfg.Firestore, rules, MaxPageSize),
-		hub:      server.NewHub(cfg.Firestore, rules, server.WatchConfig{MaxQueryDocuments: MaxPageSize + 1}, cfg.Logger, nil),
 		caller:   &server.Caller{UID: "fbadmin-console"},
 		log:      cfg.Logger,
 		pages:    p,
@@ -157,7 +155,6 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Close stops jobs and live streams and waits for them.
 func (s *Server) Close() {
 	s.cancel()
-	s.hub.Close()
 	s.wg.Wait()
 }
 

@@ -16,7 +16,9 @@
 // The console adds no data layer of its own: reads, queries with page tokens,
 // counts and writes with update-time preconditions go through [server.Store]
 // (with rules that allow everything: the console is an administrator's tool),
-// live mode through [server.Hub], the collection tree through
+// live mode through the repository's verified watch of the page's query
+// (the change-stream core of [server.Hub], which refuses limited queries),
+// the collection tree through
 // [transfer.DB.CollectionIDs], recursive deletes, exports and imports through
 // internal/transfer, and users through the auth package. Document data is
 // shown and edited in the lossless value format of internal/value.
