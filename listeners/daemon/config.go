@@ -39,8 +39,37 @@ type Config struct {
 	Sinks    []SinkConfig `yaml:"sinks"`
 	// Listeners each name the sinks they deliver to.
 	Listeners []ListenerConfig `yaml:"listeners"`
+	// HA, when present, runs the daemon as one of several replicas that
+	// share the listeners through leases (see docs/listen.md, "Running N
+	// replicas").
+	HA *HAConfig `yaml:"ha"`
 
 	path string
+}
+
+// HAConfig makes the daemon one of several replicas: each listener runs in
+// the replica that holds its lease, a Firestore document, and its
+// checkpoints and journals live in Firestore documents that move with the
+// lease.
+type HAConfig struct {
+	// ReplicaID names this replica in the leases; it must be unique among
+	// live replicas. Default: $POD_NAME, else HOSTNAME-PID.
+	ReplicaID string `yaml:"replica_id"`
+	// Project and Database hold the leases and the shared checkpoints;
+	// default the top-level ones.
+	Project  string `yaml:"project"`
+	Database string `yaml:"database"`
+	// LeaseCollection holds one lease document per listener; replicas
+	// announce themselves in LeaseCollection_replicas. Default
+	// _fbadmin_leases.
+	LeaseCollection string `yaml:"lease_collection"`
+	// Checkpoints is the collection of the shared checkpoints and journals
+	// (firestore:COLLECTION or a bare collection ID); default
+	// firestore:_fbadmin_listen_state.
+	Checkpoints string `yaml:"checkpoints"`
+	// TTL is how long a lease lasts without renewal; renewed every TTL/3.
+	// Default 15s, at least 3s.
+	TTL time.Duration `yaml:"ttl"`
 }
 
 // LogConfig selects the log format and level.
@@ -270,6 +299,26 @@ func (c *Config) setDefaults() {
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
+	if h := c.HA; h != nil {
+		if h.ReplicaID == "" {
+			h.ReplicaID = defaultReplicaID()
+		}
+		if h.Project == "" {
+			h.Project = c.Project
+		}
+		if h.Database == "" {
+			h.Database = c.Database
+		}
+		if h.LeaseCollection == "" {
+			h.LeaseCollection = "_fbadmin_leases"
+		}
+		if h.Checkpoints == "" {
+			h.Checkpoints = "firestore:_fbadmin_listen_state"
+		}
+		if h.TTL == 0 {
+			h.TTL = 15 * time.Second
+		}
+	}
 	for i := range c.Listeners {
 		if c.Listeners[i].Initial == "" {
 			c.Listeners[i].Initial = string(listeners.InitialSnapshot)
@@ -314,6 +363,27 @@ func (c *Config) validate(bad func(path, format string, args ...any)) {
 	}
 	if e.StreamsPerClient > 100 {
 		bad("$.engine.streams_per_client", "%d: one connection carries at most 100 streams", e.StreamsPerClient)
+	}
+
+	if h := c.HA; h != nil {
+		if h.Project == "" {
+			bad("$.ha.project", "no project for the leases: set it here or at the top level (or GOOGLE_CLOUD_PROJECT)")
+		}
+		if strings.ContainsAny(h.ReplicaID, "/") || len(h.ReplicaID) > 256 {
+			bad("$.ha.replica_id", "%q: at most 256 characters, without '/'", h.ReplicaID)
+		}
+		if !validCollectionID(h.LeaseCollection) {
+			bad("$.ha.lease_collection", "%q: want a collection ID (no '/')", h.LeaseCollection)
+		}
+		switch col, ok := strings.CutPrefix(h.Checkpoints, "firestore:"); {
+		case strings.HasPrefix(h.Checkpoints, "gs://"):
+			bad("$.ha.checkpoints", "%q: gs:// checkpoints are not supported yet; use firestore:COLLECTION", h.Checkpoints)
+		case !validCollectionID(col) || (!ok && strings.Contains(h.Checkpoints, ":")):
+			bad("$.ha.checkpoints", "%q: want firestore:COLLECTION", h.Checkpoints)
+		}
+		if h.TTL < 3*time.Second {
+			bad("$.ha.ttl", "%v: at least 3s (renewed every ttl/3)", h.TTL)
+		}
 	}
 
 	sinkNames := map[string]bool{}
@@ -463,6 +533,23 @@ func (c *Config) sinkConfig(name string) *SinkConfig {
 		}
 	}
 	return nil
+}
+
+func validCollectionID(s string) bool {
+	return s != "" && !strings.Contains(s, "/") && !(strings.HasPrefix(s, "__") && strings.HasSuffix(s, "__"))
+}
+
+// defaultReplicaID is $POD_NAME, else HOSTNAME-PID: unique among the
+// processes of one machine and across machines.
+func defaultReplicaID() string {
+	if p := os.Getenv("POD_NAME"); p != "" {
+		return p
+	}
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		h = "replica"
+	}
+	return fmt.Sprintf("%s-%d", strings.ReplaceAll(h, "/", "_"), os.Getpid())
 }
 
 func sortedKeys(m map[string]bool) []string {

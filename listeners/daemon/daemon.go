@@ -100,6 +100,39 @@ func Run(ctx context.Context, cfg *Config, opts Options) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := listeners.NewMetrics(reg)
 
+	// serve starts the health and metrics server (unless http.addr is
+	// off) and returns how to stop it.
+	serve := func(ready func() error) (func(), error) {
+		if cfg.HTTP.Addr == "off" {
+			if opts.Ready != nil {
+				opts.Ready("")
+			}
+			return func() {}, nil
+		}
+		ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+		if err != nil {
+			return nil, errs.New(errs.ErrUnavailable, "listen", cfg.HTTP.Addr, "health and metrics server: %v (change http.addr, or set it to off)", err)
+		}
+		srv := &http.Server{Handler: handler(ready, reg), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("health and metrics server stopped", "err", err)
+			}
+		}()
+		logger.Info("serving /healthz, /readyz and /metrics", "addr", ln.Addr().String())
+		if opts.Ready != nil {
+			opts.Ready(ln.Addr().String())
+		}
+		return func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = srv.Shutdown(sctx)
+			cancel()
+		}, nil
+	}
+	if cfg.HA != nil {
+		return runHA(ctx, cfg, opts, logger, serve, metrics)
+	}
+
 	e := cfg.Engine
 	eng, err := listeners.New(listeners.Options{
 		StateDir: filepath.Join(cfg.StateDir, "checkpoints"), Project: cfg.Project, Database: cfg.Database,
@@ -144,25 +177,10 @@ func Run(ctx context.Context, cfg *Config, opts Options) error {
 		}
 	}
 
-	var srv *http.Server
-	if cfg.HTTP.Addr != "off" {
-		ln, err := net.Listen("tcp", cfg.HTTP.Addr)
-		if err != nil {
-			closeAll()
-			return errs.New(errs.ErrUnavailable, "listen", cfg.HTTP.Addr, "health and metrics server: %v (change http.addr, or set it to off)", err)
-		}
-		srv = &http.Server{Handler: handler(eng, reg), ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				logger.Error("health and metrics server stopped", "err", err)
-			}
-		}()
-		logger.Info("serving /healthz, /readyz and /metrics", "addr", ln.Addr().String())
-		if opts.Ready != nil {
-			opts.Ready(ln.Addr().String())
-		}
-	} else if opts.Ready != nil {
-		opts.Ready("")
+	stopServer, err := serve(eng.Ready)
+	if err != nil {
+		closeAll()
+		return err
 	}
 
 	var aborted atomic.Bool
@@ -187,11 +205,7 @@ func Run(ctx context.Context, cfg *Config, opts Options) error {
 	logger.Info("starting", "listeners", len(cfg.Listeners), "sinks", len(cfg.Sinks), "project", cfg.Project, "state_dir", cfg.StateDir)
 	err = eng.Run(ctx)
 	close(done)
-	if srv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = srv.Shutdown(sctx)
-		cancel()
-	}
+	stopServer()
 	switch {
 	case aborted.Load():
 		return ErrAborted
@@ -241,7 +255,7 @@ func openSink(ctx context.Context, cfg *Config, sc SinkConfig, stdout io.Writer,
 }
 
 // handler serves the probes and the metrics.
-func handler(eng *listeners.Engine, reg *prometheus.Registry) http.Handler {
+func handler(ready func() error, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		// Liveness: the process answers. Listener and sink failures are
@@ -249,7 +263,7 @@ func handler(eng *listeners.Engine, reg *prometheus.Registry) http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if err := eng.Ready(); err != nil {
+		if err := ready(); err != nil {
 			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
