@@ -248,7 +248,7 @@ func fsImportCommand() *cli.Command {
 			&cli.BoolFlag{Name: "dry-run", Usage: "validate the file and report what would be written, skipped or refused; write nothing"},
 			&cli.BoolFlag{Name: "resume", Usage: "finish an interrupted import: skip the lines its journal records as committed"},
 			&cli.IntFlag{Name: "concurrency", Value: 16, Usage: "batches of up to 500 documents in flight"},
-			&cli.StringFlag{Name: "shard", Usage: "import only part `K/N` (from 0) of a split export's parts, or auto (a Kubernetes Indexed Job's or Cloud Run job's task)"},
+			&cli.StringFlag{Name: "shard", Usage: "import only part `K/N` (from 0): of a split export, every N-th part from K; of one file, its K-th N-th of lines; or auto (a Kubernetes Indexed Job's or Cloud Run job's task)"},
 			&cli.IntFlag{Name: "shards", Usage: "with --shard auto in a Kubernetes Indexed Job: the job's `N` completions"},
 			&cli.StringFlag{Name: "journal", Usage: "journal `FILE` (default: FILE.journal beside a local input; for gs:// and s3:// inputs a file in ~/.local/state/fbadmin/journals; for a split export, one per part: FILE.PART)"},
 			&cli.StringSliceFlag{Name: "collection", Usage: "of a managed export, import only documents of collections with this `ID` (repeatable), like gcloud's --collection-ids"},
@@ -279,12 +279,24 @@ file): it is read into NDJSON in the user's cache directory first, then
 imported the same way (--resume works alike); --collection keeps the
 documents of some collection IDs.
 
+Sharding: N processes (the tasks of a Kubernetes Indexed Job or a Cloud Run
+job) share one import with --shard K/N or --shard auto. Of a split export,
+shard K imports every N-th part from part K. Of one NDJSON file, shard K
+imports the lines that start in the K-th N-th of its bytes
+([K*size/N, (K+1)*size/N)); of a compressed file (.gz, .zst: its size before
+compression is unknown until its end), every N-th line from line K+1. Each
+shard reads the whole file (so that line numbers stay the file's), validates
+and writes only its lines, and keeps its own journal (FILE.00001-of-00004
+.journal): a failed shard is rerun alone with --resume. For very large
+inputs a split export is the better shape: each shard reads only its parts.
+
 Examples:
    fbadmin fs import backup.ndjson
    fbadmin fs import backup.ndjson --mode set --concurrency 32
    fbadmin fs import backup.ndjson --dry-run --mode create
    fbadmin fs import backup.ndjson --resume
    fbadmin fs import gs://b/exp/2026-12-05/ --shard auto --shards 8   # this task's parts of a split export
+   fbadmin fs import gs://b/exp/2026-12-05/all.ndjson --shard 1/4      # this task's quarter of one file
    fbadmin fs import backup.ndjson.zst
    fbadmin fs import gs://my-backups/2026-12-05/firestore.ndjson.gz
    fbadmin fs import gs://my-backups/2026-12-05/ --mode set
@@ -336,8 +348,8 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 		return usageError{fmt.Errorf("--shard: %w", err)}
 	}
 	if !shard.Whole() {
-		if manifest == nil {
-			return usagef("--shard imports some of the parts of a split export: give its manifest or prefix (fbadmin fs export --split-size), or import each shard's own export without --shard")
+		if opts.File == "-" {
+			return usagef("--shard: shards cannot share stdin: give the file (or a split export's manifest or prefix)")
 		}
 		opts.shard = shard
 	}
@@ -346,6 +358,10 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 	} else if sp, ok, err := managedImportSpool(ctx, opts, d); err != nil {
 		return err
 	} else if ok {
+		if !shard.Whole() {
+			os.Remove(sp)
+			return usagef("--shard: a managed export is imported by one process; shard an NDJSON file or a split export (fbadmin fs export --split-size)")
+		}
 		defer os.Remove(sp)
 		file = sp
 	} else if file == "-" {
@@ -426,7 +442,7 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 	} else {
 		st, err = transfer.Import(ctx, db, file, transfer.ImportOptions{
 			Mode: mode, DryRun: opts.DryRun, Concurrency: opts.Concurrency, Journal: journal, Resume: opts.Resume,
-			Progress: prog, OnFailure: failures.add,
+			Shard: opts.shard, Progress: prog, OnFailure: failures.add,
 		})
 	}
 	prog.Finish()
@@ -497,7 +513,7 @@ func journalOf(opts importOptions, file string) string {
 	if opts.Journal != "" {
 		return opts.Journal
 	}
-	return transfer.JournalPath(file)
+	return transfer.ShardJournalPath(file, opts.shard)
 }
 
 // importAgain is a new import of the same file in mode.

@@ -45,6 +45,46 @@ type ImportOptions struct {
 	// validation: the stored size and CRC-32C of the input, and its
 	// number of documents (unless a resume skips lines).
 	Expect *storage.Part
+	// Shard, when set, imports only this shard's lines of the file, so
+	// that N processes share one file (see [Shard]): of an uncompressed
+	// file, the lines that start in the shard's N-th of its bytes,
+	// [K*size/N, (K+1)*size/N); of a compressed one (its size before
+	// compression is unknown until its end), every N-th line from line
+	// K+1. Each shard reads the whole file, so that line numbers stay the
+	// file's in errors and in its journal, and keeps its own journal
+	// ([ShardJournalPath]). Not with Expect: a split export is sharded by
+	// its parts.
+	Shard Shard
+}
+
+// lineShard selects a shard's lines of one file: those starting in the
+// byte range [lo, hi), or, when byLine, every N-th line from line K+1.
+type lineShard struct {
+	s      Shard
+	byLine bool
+	lo, hi int64
+}
+
+func newLineShard(s Shard, name string, size int64) lineShard {
+	if s.Whole() {
+		return lineShard{}
+	}
+	if storage.CompressionOf(name) != storage.None || size < 0 {
+		return lineShard{s: s, byLine: true}
+	}
+	return lineShard{s: s, lo: int64(s.K) * size / int64(s.N), hi: int64(s.K+1) * size / int64(s.N)}
+}
+
+// keep reports whether line no, starting at byte off of the (decompressed)
+// input, is the shard's.
+func (ls lineShard) keep(no int, off int64) bool {
+	switch {
+	case ls.s.Whole():
+		return true
+	case ls.byLine:
+		return (no-1)%ls.s.N == ls.s.K
+	}
+	return off >= ls.lo && off < ls.hi
 }
 
 // NoJournal as ImportOptions.Journal disables the journal.
@@ -185,9 +225,11 @@ func checkLine[V any](m map[string]V, str func(V) (string, bool), dataOK bool) (
 // lineReader reads lines with their numbers; a last line without a
 // newline counts.
 type lineReader struct {
-	r    *bufio.Reader
-	n    int
-	long []byte
+	r     *bufio.Reader
+	n     int
+	long  []byte
+	start int64 // where the line last returned starts
+	pos   int64 // where the next one starts
 }
 
 func newLineReader(r io.Reader) *lineReader {
@@ -221,6 +263,7 @@ func (lr *lineReader) next() ([]byte, int, int, error) {
 		}
 		lr.n++
 		size := len(line)
+		lr.start, lr.pos = lr.pos, lr.pos+int64(size)
 		line = bytes.TrimSuffix(line, []byte("\n"))
 		line = bytes.TrimSuffix(line, []byte("\r"))
 		return line, lr.n, size, nil
@@ -238,10 +281,10 @@ func Validate(ctx context.Context, file string) (int64, error) {
 		return 0, err
 	}
 	defer r.Close()
-	return validate(ctx, r, r.Location().Base(), nil)
+	return validate(ctx, r, r.Location().Base(), nil, lineShard{})
 }
 
-func validate(ctx context.Context, r io.Reader, name string, skip *doneCursor) (int64, error) {
+func validate(ctx context.Context, r io.Reader, name string, skip *doneCursor, part lineShard) (int64, error) {
 	// Lines are parsed by several workers, in chunks; the first bad line of
 	// the file (the smallest number) is the one reported.
 	// Chunks go back to the reader through free to be refilled, so the
@@ -308,7 +351,7 @@ func validate(ctx context.Context, r io.Reader, name string, skip *doneCursor) (
 			if no%4096 == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if blank(line) || (skip != nil && skip.done(no)) {
+			if blank(line) || !part.keep(no, lr.start) || (skip != nil && skip.done(no)) {
 				continue
 			}
 			c.add(line)
@@ -402,16 +445,24 @@ func Import(ctx context.Context, db *DB, file string, o ImportOptions) (Stats, e
 	}
 	info := f.Info()
 	name := loc.Base()
+	if !o.Shard.Whole() && o.Expect != nil {
+		f.Close()
+		return Stats{}, errs.New(errs.ErrInvalid, "import", file, "a part of a split export is imported whole: shard the export by its parts")
+	}
+	part := newLineShard(o.Shard, loc.Name(), info.Size)
 
 	var j *journal
 	var skip doneCursor
 	if !o.DryRun && o.Journal != NoJournal {
 		jp := o.Journal
 		if jp == "" {
-			jp = JournalPath(file)
+			jp = ShardJournalPath(file, o.Shard)
 		}
-		j, err = openJournal(jp, journalHeader{Journal: 1, Input: loc.Canonical(), Size: info.Size, Version: info.Version,
-			Mode: o.Mode.String(), Database: db.Name()}, o.Resume)
+		h := journalHeader{Journal: 1, Input: loc.Canonical(), Size: info.Size, Version: info.Version, Mode: o.Mode.String(), Database: db.Name()}
+		if !o.Shard.Whole() {
+			h.Shard = o.Shard.String()
+		}
+		j, err = openJournal(jp, h, o.Resume)
 		if err != nil {
 			f.Close()
 			return Stats{}, err
@@ -421,7 +472,7 @@ func Import(ctx context.Context, db *DB, file string, o ImportOptions) (Stats, e
 	}
 
 	vskip := skip
-	total, err := validate(ctx, f, name, &vskip)
+	total, err := validate(ctx, f, name, &vskip, part)
 	if err == nil && o.Expect != nil {
 		err = checkPart(loc, f, total, len(skip.rs) == 0, *o.Expect)
 	}
@@ -512,6 +563,9 @@ func Import(ctx context.Context, db *DB, file string, o ImportOptions) (Stats, e
 			}
 			if err != nil {
 				return readError(name, no, err)
+			}
+			if !part.keep(no, lr.start) {
+				continue // another shard's
 			}
 			if skip.done(no) {
 				c.resumed.Add(1)

@@ -44,6 +44,7 @@ type journalHeader struct {
 	Version  string `json:"version,omitempty"` // an object's generation or ETag
 	Mode     string `json:"mode"`
 	Database string `json:"database"`
+	Shard    string `json:"shard,omitempty"` // K/N of a sharded import of one file
 }
 
 // JournalPath returns where the journal of an import of input lives:
@@ -59,6 +60,17 @@ func JournalPath(input string) string {
 	}
 	sum := sha256.Sum256([]byte(l.Canonical()))
 	return filepath.Join(JournalDir(), hex.EncodeToString(sum[:8])+"-"+safeName(l.Base())+".journal")
+}
+
+// ShardJournalPath returns where the journal of shard s of an import of
+// input lives: [JournalPath] with the shard in its name
+// (FILE.00001-of-00004.journal), so that every shard has its own.
+func ShardJournalPath(input string, s Shard) string {
+	p := JournalPath(input)
+	if s.Whole() {
+		return p
+	}
+	return strings.TrimSuffix(p, ".journal") + fmt.Sprintf(".%05d-of-%05d.journal", s.K, s.N)
 }
 
 // JournalDir is where the journals of imports from objects live:
@@ -211,6 +223,8 @@ func (j *journal) load(want journalHeader) error {
 		return errs.New(errs.ErrConflict, "journal", j.path, "the input changed since the interrupted import (size %d, now %d): delete the journal to start over", h.Size, want.Size)
 	case h.Database != want.Database:
 		return errs.New(errs.ErrConflict, "journal", j.path, "the interrupted import went to %s, not %s", h.Database, want.Database)
+	case h.Shard != want.Shard:
+		return errs.New(errs.ErrConflict, "journal", j.path, "the interrupted import was shard %s, not %s: resume each shard with its own --shard", orWhole(h.Shard), orWhole(want.Shard))
 	case h.Mode != want.Mode:
 		return errs.New(errs.ErrConflict, "journal", j.path, "the interrupted import used --mode %s: resume with the same mode", h.Mode)
 	}
@@ -231,6 +245,13 @@ func (j *journal) load(want journalHeader) error {
 	}
 	j.done = mergeRanges(j.done)
 	return sc.Err()
+}
+
+func orWhole(s string) string {
+	if s == "" {
+		return "whole"
+	}
+	return s
 }
 
 func orUnknown(v string) string {

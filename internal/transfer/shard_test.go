@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/internal/storage"
 )
 
 func TestParseShard(t *testing.T) {
@@ -242,4 +244,82 @@ func TestShardedCopy(t *testing.T) {
 			t.Errorf("copy to %s: %d documents, want the %d of the source (equal: %v)", c.dst, len(got), len(src), maps.Equal(got, src))
 		}
 	}
+}
+
+// TestShardedImportOfOneFile imports one NDJSON file (plain, gzip, zstd)
+// as 3 shards in create mode (a line imported by two shards would fail the
+// second time): together they write every document once, and the database
+// then equals a whole import of the file. Shard 1 is interrupted and
+// finished alone with Resume, from its own journal.
+func TestShardedImportOfOneFile(t *testing.T) {
+	for _, ext := range []string{".ndjson", ".ndjson.gz", ".ndjson.zst"} {
+		t.Run(ext, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			ctx := context.Background()
+			file := filepath.Join(t.TempDir(), "tree"+ext)
+			w, err := storage.Create(ctx, file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{}
+			for i := range 4500 {
+				p := fmt.Sprintf("items/i%04d", i)
+				if i%3 == 1 {
+					p = fmt.Sprintf("items/i%04d/notes/n%d", i-1, i%7)
+				} else if i%3 == 2 {
+					p = fmt.Sprintf("items/i%04d/notes/n%d/lines/l", i-2, (i-1)%7)
+				}
+				data := fmt.Sprintf(`{"i":{"$int":"%d"},"pad":%q}`, i, strings.Repeat("x", i%97))
+				fmt.Fprintf(w, `{"path":%q,"data":%s}`+"\n", p, data)
+				if i%100 == 0 {
+					fmt.Fprintln(w) // blank lines are no documents
+				}
+				want[strings.TrimPrefix(p, "items")] = data
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			var docs int64
+			for k := range 3 {
+				o := ImportOptions{Mode: ModeCreate, Concurrency: 1, Shard: Shard{k, 3}}
+				if k == 1 {
+					cctx, cancel := context.WithCancel(ctx)
+					o.Progress = &cancelAfter{n: 100, cancel: cancel}
+					st, err := Import(cctx, e.db, file, o)
+					if !IsInterrupted(err) || st.Docs == 0 {
+						t.Fatalf("shard 1, interrupted: %+v %v, want a context error partway", st, err)
+					}
+					if !fileExists(ShardJournalPath(file, Shard{1, 3})) {
+						t.Fatalf("no journal %s of the interrupted shard", ShardJournalPath(file, Shard{1, 3}))
+					}
+					docs += st.Docs
+					o.Progress, o.Resume = nil, true
+				}
+				st, err := Import(ctx, e.db, file, o)
+				if err != nil || st.Failed > 0 || st.Docs == 0 {
+					t.Fatalf("shard %d: %+v, %v", k, st, err)
+				}
+				docs += st.Docs
+			}
+			if docs != int64(len(want)) {
+				t.Errorf("the shards wrote %d documents, want %d", docs, len(want))
+			}
+			got := exportData(t, e.db, "items", time.Time{})
+			if !maps.Equal(got, want) {
+				t.Errorf("after the sharded import: %d documents, want the file's %d (equal: %v)", len(got), len(want), maps.Equal(got, want))
+			}
+			for k := range 3 {
+				if p := ShardJournalPath(file, Shard{k, 3}); fileExists(p) {
+					t.Errorf("journal %s left after the shard finished", p)
+				}
+			}
+		})
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
