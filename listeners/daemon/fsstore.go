@@ -111,13 +111,24 @@ func (s *fsStore) get(ctx context.Context, ref *firestore.DocumentRef) (blobDoc,
 	return b, snap, snap.DataTo(&b)
 }
 
+// partWrite is one write of a part in a state document's batch: data, or
+// a delete when data is nil.
+type partWrite struct {
+	ref  *firestore.DocumentRef
+	data []byte
+}
+
 // update commits, in one batch preconditioned on ref being as read (snap;
 // absent when nil), the writes of more and then ref set to b.
-func (s *fsStore) update(ctx context.Context, ref *firestore.DocumentRef, snap *firestore.DocumentSnapshot, b blobDoc, more func(*firestore.WriteBatch)) error {
+func (s *fsStore) update(ctx context.Context, ref *firestore.DocumentRef, snap *firestore.DocumentSnapshot, b blobDoc, more []partWrite) error {
 	//lint:ignore SA1019 an atomic batch with preconditions is the compare-and-swap the fencing needs
 	wb := s.client.Batch()
-	if more != nil {
-		more(wb)
+	for _, w := range more {
+		if w.data == nil {
+			wb.Delete(w.ref)
+		} else {
+			wb.Set(w.ref, map[string]any{"data": w.data})
+		}
 	}
 	b.Holder, b.Token, b.Updated = s.holder, s.token, time.Now()
 	fields := map[string]any{"first": b.First, "next": b.Next, "holder": b.Holder, "token": b.Token, "updated": b.Updated, "written": b.Written}
@@ -137,7 +148,7 @@ func (s *fsStore) update(ctx context.Context, ref *firestore.DocumentRef, snap *
 // cas runs one read-check-write round on name until it commits without a
 // race: step gets the document as read and returns the batch's other
 // writes and the document's new fields.
-func (s *fsStore) cas(ctx context.Context, op, name string, step func(b blobDoc) (blobDoc, func(*firestore.WriteBatch))) error {
+func (s *fsStore) cas(ctx context.Context, op, name string, step func(b blobDoc) (blobDoc, []partWrite)) error {
 	ref := s.doc(name)
 	for {
 		b, snap, err := s.get(ctx, ref)
@@ -163,7 +174,7 @@ func (s *fsStore) cas(ctx context.Context, op, name string, step func(b blobDoc)
 // taking the lease, before reading.
 func (s *fsStore) claim(ctx context.Context, names []string) error {
 	for _, name := range names {
-		if err := s.cas(ctx, "claim state", name, func(b blobDoc) (blobDoc, func(*firestore.WriteBatch)) { return b, nil }); err != nil {
+		if err := s.cas(ctx, "claim state", name, func(b blobDoc) (blobDoc, []partWrite) { return b, nil }); err != nil {
 			return err
 		}
 	}
@@ -173,7 +184,7 @@ func (s *fsStore) claim(ctx context.Context, names []string) error {
 func (s *fsStore) Write(ctx context.Context, name string, data []byte) error {
 	parts := s.doc(name).Collection("parts")
 	var stale []int64
-	err := s.cas(ctx, "write state", name, func(b blobDoc) (blobDoc, func(*firestore.WriteBatch)) {
+	err := s.cas(ctx, "write state", name, func(b blobDoc) (blobDoc, []partWrite) {
 		stale = stale[:0]
 		first, next := b.Next, b.Next
 		var chunks [][]byte
@@ -184,18 +195,18 @@ func (s *fsStore) Write(ctx context.Context, name string, data []byte) error {
 		old := b
 		b.First, b.Next = first, next
 		b.Written = true
-		return b, func(wb *firestore.WriteBatch) {
-			for i, c := range chunks {
-				wb.Set(parts.Doc(partID(first+int64(i))), map[string]any{"data": c})
-			}
-			for seq := old.First; seq < old.Next; seq++ {
-				if seq-old.First < 200 {
-					wb.Delete(parts.Doc(partID(seq)))
-				} else {
-					stale = append(stale, seq)
-				}
+		var ws []partWrite
+		for i, c := range chunks {
+			ws = append(ws, partWrite{parts.Doc(partID(first + int64(i))), c})
+		}
+		for seq := old.First; seq < old.Next; seq++ {
+			if seq-old.First < 200 {
+				ws = append(ws, partWrite{ref: parts.Doc(partID(seq))})
+			} else {
+				stale = append(stale, seq)
 			}
 		}
+		return b, ws
 	})
 	if err != nil {
 		return err
@@ -209,10 +220,13 @@ func (s *fsStore) Write(ctx context.Context, name string, data []byte) error {
 
 func (s *fsStore) Append(ctx context.Context, name string, data []byte) error {
 	parts := s.doc(name).Collection("parts")
-	return s.cas(ctx, "append state", name, func(b blobDoc) (blobDoc, func(*firestore.WriteBatch)) {
+	if data == nil {
+		data = []byte{}
+	}
+	return s.cas(ctx, "append state", name, func(b blobDoc) (blobDoc, []partWrite) {
 		seq := b.Next
 		b.Next++
 		b.Written = true
-		return b, func(wb *firestore.WriteBatch) { wb.Set(parts.Doc(partID(seq)), map[string]any{"data": data}) }
+		return b, []partWrite{{parts.Doc(partID(seq)), data}}
 	})
 }
