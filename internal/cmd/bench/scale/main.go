@@ -15,7 +15,9 @@
 // and those with other content (target 0 and 0), and
 // import_under_faults_vs_clean is the import rate under faults over the
 // clean one (the mean over the codes; target at least 0.7). The last line
-// of stdout is one JSON object of the figures.
+// of stdout is one JSON object of the figures. Last, failover.go's
+// replicas of `fbadmin listen` are killed (failover_s, failover_lost,
+// lease_ttl_s); FBADMIN_BENCH_ONLY=failover runs only that part.
 package main
 
 import (
@@ -49,6 +51,12 @@ func main() {
 	host := os.Getenv("FIRESTORE_EMULATOR_HOST")
 	if host == "" {
 		fail(fmt.Errorf("FIRESTORE_EMULATOR_HOST is not set: run through scripts/bench.sh scale, which starts the emulator"))
+	}
+	if os.Getenv("FBADMIN_BENCH_ONLY") == "failover" {
+		js, err := json.Marshal(failoverFigures(ctx, host))
+		check(err)
+		fmt.Println(string(js))
+		return
 	}
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
@@ -159,6 +167,9 @@ func main() {
 		"shard_union_equal": equal, "shard_duplicates": dups, "shard_missing": missing, "shard_balance": round(balance),
 	}
 	for k, v := range faultFigures(ctx, host, f.Name(), seeded) {
+		out[k] = v
+	}
+	for k, v := range failoverFigures(ctx, host) {
 		out[k] = v
 	}
 	js, err := json.Marshal(out)
