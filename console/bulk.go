@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -261,7 +263,12 @@ func (s *Server) importFile(w http.ResponseWriter, r *http.Request) {
 	// its line number, and nothing is written.
 	if _, err := transfer.Validate(r.Context(), tmp.Name()); err != nil {
 		os.Remove(tmp.Name())
-		s.renderError(w, r, errorf("import %s: %v", hdr.Filename, err))
+		// The temporary file's name means nothing to the user: its lines do.
+		msg := err.Error()
+		for _, n := range []string{tmp.Name(), filepath.Base(tmp.Name())} {
+			msg = strings.ReplaceAll(msg, n+":", "line ")
+		}
+		s.renderError(w, r, errorf("import %s: %s (nothing was written)", hdr.Filename, msg))
 		return
 	}
 	back := safeNext(formValue(r, "next"))
