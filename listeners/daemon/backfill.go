@@ -76,6 +76,9 @@ func Backfill(ctx context.Context, cfg *Config, listener string, opts BackfillOp
 	if err != nil {
 		return nil, err
 	}
+	if cfg.HA != nil {
+		return nil, errs.New(errs.ErrInvalid, "backfill", listener, "a backfill writes the checkpoints of the local state directory, and with an ha section they live in Firestore: not supported yet (backfill with a copy of the config without ha, into a single daemon)")
+	}
 	sinks := opts.Sinks
 	if len(sinks) == 0 {
 		sinks = lc.Sinks

@@ -279,8 +279,12 @@ func (c *Config) Summary() string {
 		ks = append(ks, fmt.Sprintf("%d %s", n, k))
 	}
 	slices.Sort(ks)
-	return fmt.Sprintf("config %s is valid: %d listener(s), %d sink(s) (%s), project %s, state in %s",
-		c.path, len(c.Listeners), len(c.Sinks), strings.Join(ks, ", "), c.Project, c.StateDir)
+	ha := ""
+	if h := c.HA; h != nil {
+		ha = fmt.Sprintf("; replica %s, leases in %s (ttl %v), checkpoints in %s", h.ReplicaID, h.LeaseCollection, h.TTL, h.Checkpoints)
+	}
+	return fmt.Sprintf("config %s is valid: %d listener(s), %d sink(s) (%s), project %s, state in %s%s",
+		c.path, len(c.Listeners), len(c.Sinks), strings.Join(ks, ", "), c.Project, c.StateDir, ha)
 }
 
 func (c *Config) setDefaults() {

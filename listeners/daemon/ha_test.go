@@ -336,3 +336,35 @@ func TestFencedStoreRefusesStaleToken(t *testing.T) {
 		t.Errorf("acquire after release = %d, %v; want token %d at once", ta2, err, tb+1)
 	}
 }
+
+func TestHAConfig(t *testing.T) {
+	t.Setenv("POD_NAME", "listen-7f9c-x2")
+	base := "project: p\nstate_dir: /tmp/s\nsinks: [{name: s, stdout: {}}]\nlisteners: [{name: l, collection: c, sinks: [s]}]\n"
+	cfg, err := ParseConfig("ha.yaml", []byte(base+"ha: {}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := cfg.HA
+	if h.ReplicaID != "listen-7f9c-x2" || h.TTL != 15*time.Second || h.LeaseCollection != "_fbadmin_leases" ||
+		h.Checkpoints != "firestore:_fbadmin_listen_state" || h.Project != "p" || h.Database != "(default)" {
+		t.Errorf("defaults: got %+v", *h)
+	}
+	for _, tc := range []struct{ ha, want string }{
+		{"{ttl: 2s}", "ha.ttl: 2s: at least 3s"},
+		{"{checkpoints: gs://bucket/prefix}", "gs:// checkpoints are not supported yet"},
+		{"{checkpoints: s3://b/p}", "want firestore:COLLECTION"},
+		{"{lease_collection: a/b}", "ha.lease_collection"},
+		{"{replica_id: a/b}", "ha.replica_id"},
+		{"{lease: x}", `unknown field "lease"`},
+	} {
+		_, err := ParseConfig("ha.yaml", []byte(base+"ha: "+tc.ha+"\n"))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ha: %s: got %v, want an error containing %q", tc.ha, err, tc.want)
+		}
+	}
+	for in, want := range map[string]string{"/d/events.ndjson": "/d/events.r1.ndjson", "/d/events": "/d/events.r1", "/d.x/events": "/d.x/events.r1"} {
+		if got := replicaPath(in, "r1"); got != want {
+			t.Errorf("replicaPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
