@@ -111,13 +111,19 @@ func cmdWaitHTTP(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// http [-token VAR] [-H 'Name: value'] METHOD URL [BODY]: sends a request
-// and prints "STATUS" and the body on stdout.
+// http [-token VAR] [-H 'Name: value'] [-noredirect] METHOD URL [BODY]:
+// sends a request and prints "STATUS" and the body on stdout; with
+// -noredirect a redirect is not followed and its Location is printed.
 func cmdHTTP(ts *testscript.TestScript, neg bool, args []string) {
 	var token string
 	var headers []string
+	client := http.DefaultClient
 	for len(args) > 1 && strings.HasPrefix(args[0], "-") {
 		switch args[0] {
+		case "-noredirect":
+			client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			args = args[1:]
+			continue
 		case "-token":
 			token = ts.Getenv(args[1])
 		case "-H":
@@ -143,7 +149,7 @@ func cmdHTTP(ts *testscript.TestScript, neg bool, args []string) {
 		k, v, _ := strings.Cut(h, ":")
 		req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		if neg {
 			return
@@ -154,7 +160,7 @@ func cmdHTTP(ts *testscript.TestScript, neg bool, args []string) {
 	b, err := io.ReadAll(resp.Body)
 	ts.Check(err)
 	fmt.Fprintf(ts.Stdout(), "%d\n", resp.StatusCode)
-	for _, k := range []string{"ETag", "Retry-After"} {
+	for _, k := range []string{"ETag", "Retry-After", "Location"} {
 		if v := resp.Header.Get(k); v != "" {
 			fmt.Fprintf(ts.Stdout(), "%s: %s\n", k, v)
 		}
