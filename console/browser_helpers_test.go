@@ -109,6 +109,7 @@ func (e *browserEnv) do(steps ...chromedp.Action[chromedp.Void]) {
 	ctx, cancel := context.WithTimeout(e.ctx, stepTimeout)
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
+		e.screenshot("failure")
 		e.t.Fatalf("browser: %v (at %s)", err, e.location())
 	}
 }
@@ -127,6 +128,25 @@ func (e *browserEnv) location() string {
 		return "unknown location"
 	}
 	return strings.TrimPrefix(loc, e.url)
+}
+
+// waitURL waits until the page's location contains substr: after a click
+// that submits a form, while the old page unloads.
+func (e *browserEnv) waitURL(substr string) {
+	e.t.Helper()
+	deadline := time.Now().Add(stepTimeout)
+	for {
+		ctx, cancel := context.WithTimeout(e.ctx, 5*time.Second)
+		loc, err := chromedp.Run(ctx, chromedp.Location())
+		cancel()
+		if err == nil && strings.Contains(loc, substr) {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("the page did not reach a URL with %q (at %s)", substr, loc)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func (e *browserEnv) waitVisible(css string) {
@@ -155,12 +175,13 @@ func (e *browserEnv) text(css string) string {
 	return strings.TrimSpace(s)
 }
 
-// eval evaluates a JavaScript expression in the page.
+// eval evaluates a JavaScript expression in the page (awaiting it when it
+// is a promise).
 func eval[T any](e *browserEnv, js string) T {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(e.ctx, stepTimeout)
 	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
 	if err != nil {
 		e.t.Fatalf("evaluate %s: %v (at %s)", js, err, e.location())
 	}

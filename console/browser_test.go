@@ -244,7 +244,7 @@ func TestBrowserQueryBuilder(t *testing.T) {
 	setRow(0, "qb-op", ">=")
 	setRow(0, "qb-value", "25")
 	e.click(sel("qb-run"))
-	e.do(chromedp.Poll[chromedp.Void](`location.search.includes("f=age")`))
+	e.waitURL("f=age")
 	e.waitVisible(sel("query-form"))
 	if n := len(e.attrs(sel("qb-row"), "data-testid")); n < 2 {
 		t.Fatalf("query builder after one filter: %d rows, want the filter and a blank one", n)
@@ -256,7 +256,7 @@ func TestBrowserQueryBuilder(t *testing.T) {
 	e.setValue(sel("qb-order-dir"), "desc")
 	e.setValue(sel("qb-limit"), "7")
 	e.click(sel("qb-run"))
-	e.do(chromedp.Poll[chromedp.Void](`location.search.includes("limit=7")`))
+	e.waitURL("limit=7")
 	e.waitVisible(sel("doc-table"))
 	e.screenshot("query")
 	got := e.attrs(sel("doc-row"), "data-path")
@@ -292,7 +292,7 @@ func TestBrowserLive(t *testing.T) {
 	c := e.fs.Client
 	set(t, c, "feed/a0", map[string]any{"n": int64(0)})
 	e.open("/c/feed?live=1")
-	e.waitVisible(sel("live-status"))
+	e.waitVisible(sel("live-status", "data-state", "ready"))
 	e.waitVisible(sel("doc-row", "data-path", "feed/a0"))
 	// A first write, untimed, proves the stream is connected: a write
 	// before the listener's first snapshot would be part of it.
@@ -339,17 +339,28 @@ func TestBrowserRecursiveDelete(t *testing.T) {
 	}
 	e.screenshot("delete-confirm")
 
-	// A confirmation that is not the path exactly: refused, nothing gone.
-	e.setValue(sel("confirm-input"), "del/gon")
-	e.click(sel("confirm-delete"))
-	e.waitVisible(sel("delete-error"))
+	// A confirmation that is not the path exactly: the button stays
+	// disabled, and the server refuses the same request sent anyway.
+	e.do(chromedp.SendKeys(chromedp.CSS(sel("confirm-input")), "del/gon"))
+	if disabled := eval[bool](e, `document.querySelector('[data-testid="confirm-delete"]').disabled`); !disabled {
+		t.Errorf("confirm-delete is enabled with the confirmation %q", "del/gon")
+	}
+	status := eval[int](e, `(async () => {
+		const csrf = document.querySelector('meta[name="csrf-token"]').content;
+		const body = new URLSearchParams({_csrf: csrf, confirm: "del/gon"});
+		const r = await fetch(location.pathname, {method: "POST", body, redirect: "manual"});
+		return r.status;
+	})()`)
+	if status != http.StatusBadRequest {
+		t.Errorf("POST /delete/del/gone with the confirmation del/gon: status %d, want 400", status)
+	}
 	for _, p := range subtree {
 		if !exists(t, c, p) {
 			t.Fatalf("%s was deleted although the confirmation was wrong", p)
 		}
 	}
 
-	e.setValue(sel("confirm-input"), "del/gone")
+	e.do(chromedp.SendKeys(chromedp.CSS(sel("confirm-input")), "e"))
 	e.click(sel("confirm-delete"))
 	e.do(chromedp.WaitVisible(chromedp.CSS(sel("job-status", "data-state", "done"))))
 	if got := e.text(sel("job-progress")); !strings.HasPrefix(got, fmt.Sprint(len(subtree))) {
@@ -393,7 +404,7 @@ func TestBrowserUsers(t *testing.T) {
 	// Search by email.
 	e.setValue(sel("users-search"), fmt.Sprintf("user1-%s@example.com", e.fs.ProjectID))
 	e.click(sel("users-search-submit"))
-	e.do(chromedp.Poll[chromedp.Void](`location.search.includes("q=")`))
+	e.waitURL("q=")
 	e.waitVisible(sel("user-row"))
 	if got := e.attrs(sel("user-row"), "data-uid"); !slices.Equal(got, []string{uids[1]}) {
 		t.Errorf("search by email: rows %q, want [%s]", got, uids[1])
@@ -425,12 +436,29 @@ func TestBrowserUsers(t *testing.T) {
 	if got["role"] != "admin" || got["level"] != float64(3) {
 		t.Errorf("claims after save %v, want role admin and level 3", got)
 	}
-	// A bad object: refused, the claims stay.
+	// A bad object: the page says so before sending, and the server
+	// refuses it when sent anyway (not JSON, not an object); the claims
+	// stay.
 	e.setValue(sel("claims-editor"), `{"role":`)
+	e.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-testid="claims-editor"]').dispatchEvent(new Event("input"))`))
 	e.click(sel("claims-save"))
-	e.waitVisible(sel("claims-error"))
+	if valid := eval[bool](e, `document.querySelector('[data-testid="claims-editor"]').validity.valid`); valid {
+		t.Errorf("claims editor holding {\"role\": is valid, want the page to refuse it")
+	}
+	for _, bad := range []string{`{"role":`, `[1,2]`} {
+		res := eval[map[string]any](e, fmt.Sprintf(`(async () => {
+			const form = document.querySelector('[data-testid="claims-editor"]').form;
+			const body = new URLSearchParams(new FormData(form));
+			body.set("claims", %q);
+			const r = await fetch(form.action, {method: "POST", body, redirect: "manual"});
+			return {status: r.status, error: (await r.text()).includes('data-testid="claims-error"')};
+		})()`, bad))
+		if res["status"] != float64(http.StatusBadRequest) || res["error"] != true {
+			t.Errorf("POST claims %s: %v, want status 400 with claims-error", bad, res)
+		}
+	}
 	if again := claims(); again["role"] != "admin" || again["level"] != float64(3) {
-		t.Errorf("claims after a refused save %v, want them unchanged", again)
+		t.Errorf("claims after refused saves %v, want them unchanged", again)
 	}
 }
 
