@@ -798,3 +798,38 @@ func TestClaimsEditorValidates(t *testing.T) {
 		t.Fatal("users list lacks the user")
 	}
 }
+
+func TestDeleteSelectedAndGroups(t *testing.T) {
+	e := newEnv(t, false)
+	e.login()
+	for _, p := range []string{"posts/p1", "posts/p2", "posts/p3", "posts/p1/comments/c1", "users/u1/comments/c2"} {
+		e.set(p, map[string]any{"p": p})
+	}
+	// A collection group gathers the comments of every parent.
+	res, body := e.get("/g/comments")
+	got := rows(body)
+	slices.Sort(got)
+	if res.StatusCode != 200 || !slices.Equal(got, []string{"posts/p1/comments/c1", "users/u1/comments/c2"}) {
+		t.Fatalf("group view: got %d %v", res.StatusCode, got)
+	}
+	if res, _ := e.get("/g/a%2Fb"); res.StatusCode != http.StatusBadRequest {
+		t.Fatalf("group ID with a slash: got %d, want 400", res.StatusCode)
+	}
+	if res, _ := e.get("/c/posts/p1"); res.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a document path as a collection: got %d, want 400", res.StatusCode)
+	}
+	// Deleting the selected rows deletes those documents only (their
+	// subcollections stay, as in Firestore).
+	res, body = e.post("/c/posts/delete-selected", url.Values{"sel": {"posts/p1", "posts/p3"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("delete selected: got %d: %s", res.StatusCode, body)
+	}
+	for p, want := range map[string]bool{"posts/p1": false, "posts/p3": false, "posts/p2": true, "posts/p1/comments/c1": true} {
+		if e.exists(p) != want {
+			t.Errorf("%s exists: got %v, want %v", p, !want, want)
+		}
+	}
+	if res, _ := e.post("/c/posts/delete-selected", url.Values{"sel": {"posts"}}); res.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a collection among the selection: got %d, want 400", res.StatusCode)
+	}
+}
