@@ -175,7 +175,9 @@ func (s *Server) collection(w http.ResponseWriter, r *http.Request) {
 		if form.Live && v.OnFirstPage {
 			v.LiveURL = withQuery("/api/live"+v.Base, form.values("", false))
 		}
+		qstart := time.Now()
 		page, err := s.store.Query(r.Context(), s.caller, spec, form.Size, form.Page)
+		w.Header().Set("Server-Timing", fmt.Sprintf("firestore;dur=%.1f", float64(time.Since(qstart).Microseconds())/1000))
 		if err != nil {
 			v.Error, status = err.Error(), httpStatus(err)
 		} else {
@@ -186,6 +188,9 @@ func (s *Server) collection(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	v.ServerMS = time.Since(start).Milliseconds()
+	if st := w.Header().Get("Server-Timing"); st != "" {
+		w.Header().Set("Server-Timing", fmt.Sprintf("%s, page;dur=%.1f", st, float64(time.Since(start).Microseconds())/1000))
+	}
 	title := t.Path
 	if t.Group {
 		title = "group " + t.Path
