@@ -40,6 +40,11 @@
 // nothing. [Initial] chooses what a listener's very first run emits. The
 // guarantee, precisely stated, is in docs/listen.md.
 //
+// Checkpoints and journals are files under [Options.StateDir] unless
+// [Options.Store] names a [Store]: `fbadmin listen` with replicas keeps them
+// in Firestore documents fenced by the listener's lease, so that they move
+// with it from a replica that died to the one that takes over.
+//
 // # Metrics
 //
 // [NewMetrics] registers Prometheus metrics (events in, delivered, lag,

@@ -29,6 +29,8 @@ at least once, with a checkpoint per listener and sink so that a restart emits e
 what was missed. SIGTERM or SIGINT drains and exits 0; a second signal aborts (exit 130).
 Health, readiness and Prometheus metrics are served on 127.0.0.1:9464 by default.
 The config format, the event format and the delivery guarantee are in docs/listen.md.
+With an 'ha' section, several 'fbadmin listen' processes share the listeners through leases in
+Firestore and take over those of a replica that dies (docs/listen.md, "Running N replicas").
 
 Subcommands: 'listen backfill' fills a listener's sinks from the database at a read time;
 'listen reconcile' compares them with the database and, with --repair, fixes them.
