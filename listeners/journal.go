@@ -40,7 +40,11 @@ type journal struct {
 	f    *os.File
 	// store, when set, keeps the journal under path instead of a file.
 	store Store
-	buf   []byte
+	// appended (since the last reset) and kept (entries the last reset
+	// wrote) let a store journal skip rewriting what it already holds.
+	appended bool
+	kept     int
+	buf      []byte
 	// sync is false only in tests that measure without it.
 	sync bool
 }
@@ -186,6 +190,7 @@ func (j *journal) append(entries []journalEntry) error {
 		if err := j.store.Append(context.Background(), j.path, j.buf); err != nil {
 			return fmt.Errorf("append to journal %s: %w", j.path, err)
 		}
+		j.appended = true
 		return nil
 	}
 	if _, err := j.f.Write(j.buf); err != nil {
@@ -203,6 +208,12 @@ func (j *journal) append(entries []journalEntry) error {
 // called after a checkpoint save has made the rest redundant.
 func (j *journal) reset(keep []journalEntry) error {
 	if j.store != nil {
+		// An idle sink's checkpoint ticks would otherwise cost a write
+		// each: the kept entries only ever shrink, so an unchanged count
+		// without appends is an unchanged journal.
+		if !j.appended && len(keep) == j.kept {
+			return nil
+		}
 		var data []byte
 		if len(keep) > 0 {
 			data = appendRecord(nil, keep)
@@ -210,6 +221,7 @@ func (j *journal) reset(keep []journalEntry) error {
 		if err := j.store.Write(context.Background(), j.path, data); err != nil {
 			return fmt.Errorf("compact journal %s: %w", j.path, err)
 		}
+		j.appended, j.kept = false, len(keep)
 		return nil
 	}
 	if len(keep) == 0 {

@@ -56,5 +56,6 @@ func openStoreJournal(ctx context.Context, st Store, name string) (*journal, []j
 		return nil, nil, fmt.Errorf("read journal %s: %w", name, err)
 	}
 	entries, _ := decodeJournal(b)
-	return &journal{path: name, store: st}, entries, nil
+	// appended: the first compaction rewrites what the previous holder left.
+	return &journal{path: name, store: st, appended: len(b) > 0}, entries, nil
 }
