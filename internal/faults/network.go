@@ -20,16 +20,16 @@ type Network string
 
 // The network fault classes.
 const (
-	// Latency delays every chunk of data 25 ms (±10 ms) each way.
+	// Latency delays every chunk of data 5 ms (±2 ms) each way.
 	Latency Network = "latency"
-	// Bandwidth limits each direction to 512 KB/s.
+	// Bandwidth limits each direction to 4 MB/s.
 	Bandwidth Network = "bandwidth"
-	// Resets resets every connection (TCP RST) a second after its first
-	// data, and closes it after 256 KiB from the client, whichever
-	// comes first: connections live a second or so, in-flight calls fail.
+	// Resets closes every connection after 4 MiB from the client, and
+	// every 5 s resets (TCP RST) those carrying data from the server:
+	// the calls in flight fail, the client reconnects.
 	Resets Network = "resets"
-	// Stalls stops every connection for 2 s (data dropped, as a dead
-	// link drops it) and then closes it, every 4 s.
+	// Stalls stops every connection for 1 s every 8 s (what it carries
+	// is dropped, as a dead link drops it), and then closes it.
 	Stalls Network = "stalls"
 )
 
@@ -61,40 +61,24 @@ func NewProxy(upstream string, class Network) (*Proxy, error) {
 	var err error
 	switch class {
 	case Latency:
-		err = p.add("latency", "latency", "downstream", `{"latency": 25, "jitter": 10}`)
+		err = p.add("latency", "latency", "downstream", `{"latency": 5, "jitter": 2}`)
 		if err == nil {
-			err = p.add("latency_up", "latency", "upstream", `{"latency": 25, "jitter": 10}`)
+			err = p.add("latency_up", "latency", "upstream", `{"latency": 5, "jitter": 2}`)
 		}
 	case Bandwidth:
-		err = p.add("bandwidth", "bandwidth", "downstream", `{"rate": 512}`)
+		err = p.add("bandwidth", "bandwidth", "downstream", `{"rate": 4096}`)
 		if err == nil {
-			err = p.add("bandwidth_up", "bandwidth", "upstream", `{"rate": 512}`)
+			err = p.add("bandwidth_up", "bandwidth", "upstream", `{"rate": 4096}`)
 		}
 	case Resets:
-		err = p.add("reset", "reset_peer", "downstream", `{"timeout": 1000}`)
-		if err == nil {
-			err = p.add("limit", "limit_data", "upstream", `{"bytes": 262144}`)
-		}
+		// Every connection closes after 4 MiB from the client, and every
+		// 5 s those carrying data from the server are reset.
+		err = p.add("limit", "limit_data", "upstream", `{"bytes": 4194304}`)
+		p.pulse(ctx, "reset", "reset_peer", `{"timeout": 0}`, 5*time.Second, 50*time.Millisecond)
 	case Stalls:
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(2 * time.Second):
-				}
-				if p.add("stall", "timeout", "downstream", `{"timeout": 2000}`) != nil {
-					return
-				}
-				select {
-				case <-ctx.Done():
-				case <-time.After(2200 * time.Millisecond):
-				}
-				p.p.Toxics.RemoveToxic(context.Background(), "stall")
-			}
-		}()
+		// Every 8 s, the connections stop for 1 s (what they carry is
+		// dropped), then close.
+		p.pulse(ctx, "stall", "timeout", `{"timeout": 1000}`, 8*time.Second, 1100*time.Millisecond)
 	default:
 		err = fmt.Errorf("unknown network fault class %q", class)
 	}
@@ -103,6 +87,29 @@ func NewProxy(upstream string, class Network) (*Proxy, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// pulse adds a downstream toxic every period, for hold, until ctx ends.
+func (p *Proxy) pulse(ctx context.Context, name, typ, attrs string, period, hold time.Duration) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(period - hold):
+			}
+			if p.add(name, typ, "downstream", attrs) != nil {
+				return
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(hold):
+			}
+			p.p.Toxics.RemoveToxic(context.Background(), name)
+		}
+	}()
 }
 
 func (p *Proxy) add(name, typ, stream, attrs string) error {
@@ -119,8 +126,9 @@ func (p *Proxy) add(name, typ, stream, attrs string) error {
 // Addr is the proxy's address (host:port).
 func (p *Proxy) Addr() string { return p.p.Listen }
 
-// Stalled returns how many stalls were started (class Stalls).
-func (p *Proxy) Stalled() int {
+// Toxics returns how many toxics were added: with resets and stalls, how
+// many times they struck.
+func (p *Proxy) Toxics() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.events

@@ -1,0 +1,45 @@
+package transfer
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/fbadmin/fbadmin/internal/faults"
+)
+
+// TestUnderNetworkFaults runs import, export, copy and recursive delete of
+// a 20,000-document three-level tree through Toxiproxy (in process)
+// between the engine and the emulator, under each class of network faults:
+// latency, a bandwidth limit, connection resets and stalls. Each job must
+// end with exactly the right state, as under status-code faults
+// (TestUnderFaults).
+func TestUnderNetworkFaults(t *testing.T) {
+	src, want := faultTree(t, 1250, 3, 4)
+	if len(want) != 20000 {
+		t.Fatalf("the tree has %d documents, want 20000", len(want))
+	}
+	for _, class := range faults.NetworkFaults {
+		t.Run(string(class), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			e := newEnv(t)
+			proxy, err := faults.NewProxy(e.fs.Host, class)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer proxy.Close()
+			faulty, err := Open(ctx, Config{Project: e.fs.ProjectID, EmulatorHost: proxy.Addr()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer faulty.Close()
+			start := time.Now()
+			jobsUnderFaults(t, e, faulty, src, want)
+			if (class == faults.Stalls || class == faults.Resets) && proxy.Toxics() < 3 {
+				t.Errorf("fewer than 3 stalls or resets during the jobs (%v): the test proves little", time.Since(start))
+			}
+			t.Logf("%s: the four jobs took %v (%d toxics added)", class, time.Since(start).Round(time.Millisecond), proxy.Toxics())
+		})
+	}
+}
