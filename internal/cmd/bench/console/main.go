@@ -25,6 +25,13 @@
 //     "inprocess_query_ms_p50" is the same 100-document query through the
 //     repository in this process, values encoded in the value format as
 //     the CLI prints them, and "list_vs_inprocess_query" the ratio to it.
+//   - "small_list_ms_p50", "small_inprocess_ms_p50": the same page renders
+//     and in-process query on a second collection of 1,000 documents. The
+//     gcloud Firestore emulator answers a query by scanning the whole
+//     collection (measured here: a 100-document page of 100,000 documents
+//     takes seconds for the Go SDK alone, ListDocuments too), so on the
+//     large collection the emulator is the floor of every client; on the
+//     small one the console's own cost shows.
 //   - "live_p99_vs_bare": the 99th percentile of write-to-browser latency
 //     in live mode over that of a bare Go SDK snapshot listener, both on
 //     the same emulator, measured interleaved write for write (-live-writes
@@ -82,6 +89,10 @@ import (
 	"github.com/fbadmin/fbadmin/repository"
 )
 
+// smallDocs is the size of the second, small collection the list figures
+// are also measured on.
+const smallDocs = 1000
+
 type config struct {
 	docs, rounds, pages, cliRuns, liveWrites int
 	liveGap                                  time.Duration
@@ -90,9 +101,9 @@ type config struct {
 func main() {
 	var c config
 	flag.IntVar(&c.docs, "docs", 100000, "documents in the listed collection")
-	flag.IntVar(&c.rounds, "rounds", 6, "rounds of page renders (each: -pages pages and -cli-runs/-rounds CLI runs)")
+	flag.IntVar(&c.rounds, "rounds", 4, "rounds of page renders (each: -pages pages and -cli-runs/-rounds CLI runs)")
 	flag.IntVar(&c.pages, "pages", 5, "pages per round: the first, then the next ones by page token")
-	flag.IntVar(&c.cliRuns, "cli-runs", 12, "runs of fbadmin fs query --limit 100 (spread over the rounds)")
+	flag.IntVar(&c.cliRuns, "cli-runs", 8, "runs of fbadmin fs query --limit 100 (spread over the rounds)")
 	flag.IntVar(&c.liveWrites, "live-writes", 100, "timed writes for the live browser and for the bare listener, each")
 	flag.DurationVar(&c.liveGap, "live-gap", 60*time.Millisecond, "pause after each timed write")
 	flag.Parse()
@@ -146,11 +157,14 @@ func run(c config) error {
 	defer client.Close()
 
 	logf("seeding %d documents into %s/items", c.docs, project)
-	seedRate, err := seed(ctx, client, c.docs)
+	seedRate, err := seed(ctx, client, "items", c.docs)
 	if err != nil {
 		return err
 	}
 	logf("seeded at %.0f docs/s", seedRate)
+	if _, err := seed(ctx, client, "small", smallDocs); err != nil {
+		return err
+	}
 
 	// The console, served as the command serves it.
 	consoleClient, err := firestore.NewClient(ctx, project)
@@ -183,14 +197,25 @@ func run(c config) error {
 		return err
 	}
 
-	listLat, serverLat, cliLat, err := listVsCLI(ctx, c, hc, base, bin, project)
+	listLat, serverLat, cliLat, err := listVsCLI(ctx, c, hc, base, "items", bin, project)
 	if err != nil {
 		return err
 	}
-	inproc, err := inprocessQuery(ctx, client, 20)
+	inproc, err := inprocessQuery(ctx, client, "items", 8)
 	if err != nil {
 		return err
 	}
+	// The same on a small collection, where the emulator's scan is not
+	// the floor: the console's own cost shows.
+	smallLat, _, _, err := listVsCLI(ctx, c, hc, base, "small", "", project)
+	if err != nil {
+		return err
+	}
+	smallIn, err := inprocessQuery(ctx, client, "small", 20)
+	if err != nil {
+		return err
+	}
+	logf("list small (%d docs): console page p50 %.1f ms, in-process query p50 %.1f ms", smallDocs, ms(pct(smallLat, 0.5)), ms(pct(smallIn, 0.5)))
 	listP50, cliP50, inP50 := ms(pct(listLat, 0.5)), ms(pct(cliLat, 0.5)), ms(pct(inproc, 0.5))
 	logf("list: console page p50 %.1f ms (p90 %.1f, %d pages); fs query --limit 100 process p50 %.1f ms (%d runs); in-process query p50 %.1f ms",
 		listP50, ms(pct(listLat, 0.9)), len(listLat), cliP50, len(cliLat), inP50)
@@ -225,6 +250,9 @@ func run(c config) error {
 		"cli_runs":                len(cliLat),
 		"list_vs_cli":             round(listP50 / cliP50),
 		"inprocess_query_ms_p50":  round(inP50),
+		"small_docs":              smallDocs,
+		"small_list_ms_p50":       round(ms(pct(smallLat, 0.5))),
+		"small_inprocess_ms_p50":  round(ms(pct(smallIn, 0.5))),
 		"list_vs_inprocess_query": round(listP50 / inP50),
 		"live_p50_ms":             round(ms(pct(liveLat, 0.5))),
 		"live_p99_ms":             round(liveP99),
@@ -242,7 +270,7 @@ func run(c config) error {
 
 // seed writes n documents in plain batches of 500, 16 at a time (the
 // emulator's fastest path; the data is the benchmark's, not under test).
-func seed(ctx context.Context, client *firestore.Client, n int) (float64, error) {
+func seed(ctx context.Context, client *firestore.Client, col string, n int) (float64, error) {
 	start := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(16)
@@ -252,7 +280,7 @@ func seed(ctx context.Context, client *firestore.Client, n int) (float64, error)
 			//lint:ignore SA1019 test data through plain batches
 			wb := client.Batch()
 			for i := lo; i < hi; i++ {
-				wb.Set(client.Doc(fmt.Sprintf("items/d%07d", i)), map[string]any{
+				wb.Set(client.Doc(fmt.Sprintf("%s/d%07d", col, i)), map[string]any{
 					"n": int64(i), "g": int64(i % 10), "name": fmt.Sprintf("item %d", i), "score": float64(i) / 7,
 					"at": time.Unix(1700000000+int64(i), 123456000).UTC(), "tags": []any{"a", "b"},
 					"owner": map[string]any{"uid": fmt.Sprintf("u%04d", i%1000), "active": i%2 == 0},
@@ -324,16 +352,19 @@ func getPage(hc *http.Client, url string) ([]byte, time.Duration, error) {
 	return body, d, nil
 }
 
-func listVsCLI(ctx context.Context, c config, hc *http.Client, base, bin, project string) (list, server, cli []time.Duration, err error) {
+// listVsCLI times -rounds rounds of -pages console pages of collection col
+// and, when bin is not "", interleaved runs of the CLI's query of its first
+// 100 documents.
+func listVsCLI(ctx context.Context, c config, hc *http.Client, base, col, bin, project string) (list, server, cli []time.Duration, err error) {
 	pages := func(timed bool) error {
-		url := base + "/c/items"
+		url := base + "/c/" + col
 		for p := range c.pages {
 			body, d, err := getPage(hc, url)
 			if err != nil {
 				return err
 			}
 			if n := len(rowRE.FindAll(body, -1)); n != 100 {
-				return fmt.Errorf("page %d of /c/items has %d rows, want 100", p+1, n)
+				return fmt.Errorf("page %d of /c/%s has %d rows, want 100", p+1, col, n)
 			}
 			if timed {
 				list = append(list, d)
@@ -347,7 +378,7 @@ func listVsCLI(ctx context.Context, c config, hc *http.Client, base, bin, projec
 			next := nextPage(body)
 			if next == "" {
 				if p+1 < c.pages {
-					return fmt.Errorf("page %d of /c/items has no page-next link", p+1)
+					return fmt.Errorf("page %d of /c/%s has no page-next link", p+1, col)
 				}
 				break
 			}
@@ -356,8 +387,11 @@ func listVsCLI(ctx context.Context, c config, hc *http.Client, base, bin, projec
 		return nil
 	}
 	query := func(timed bool) error {
+		if bin == "" {
+			return nil
+		}
 		start := time.Now()
-		out, err := exec.CommandContext(ctx, bin, "--emulator", "--project", project, "-q", "fs", "query", "items", "--limit", "100", "-o", "json").Output()
+		out, err := exec.CommandContext(ctx, bin, "--emulator", "--project", project, "-q", "fs", "query", col, "--limit", "100", "-o", "json").Output()
 		d := time.Since(start)
 		if err != nil {
 			return fmt.Errorf("fbadmin fs query: %v", err)
@@ -385,20 +419,20 @@ func listVsCLI(ctx context.Context, c config, hc *http.Client, base, bin, projec
 			return nil, nil, nil, err
 		}
 		for range perRound {
-			if len(cli) >= c.cliRuns {
+			if bin == "" || len(cli) >= c.cliRuns {
 				break
 			}
 			if err := query(true); err != nil {
 				return nil, nil, nil, err
 			}
 		}
-		logf("list round %d: %d pages, %d CLI runs so far", r+1, len(list), len(cli))
+		logf("list %s round %d: %d pages, %d CLI runs so far", col, r+1, len(list), len(cli))
 	}
 	return list, server, cli, nil
 }
 
-func inprocessQuery(ctx context.Context, client *firestore.Client, n int) ([]time.Duration, error) {
-	q := repository.New[map[string]any](client, "items").Query().Limit(100)
+func inprocessQuery(ctx context.Context, client *firestore.Client, col string, n int) ([]time.Duration, error) {
+	q := repository.New[map[string]any](client, col).Query().Limit(100)
 	var lat []time.Duration
 	for i := range n + 2 {
 		start := time.Now()
@@ -571,6 +605,7 @@ func liveVsBare(ctx, bctx context.Context, c config, srv *console.Server, base, 
 	defer tcancel()
 	if err := chromedp.Do(tctx, chromedp.Navigate(srv.LoginURL(base)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="nav-home"]`)),
 		chromedp.Navigate(base+"/c/live?live=1"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="live-status"][data-state="ready"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="doc-row"][data-path="live/`+id(0)+`"]`))); err != nil {
 		return nil, nil, err
 	}
