@@ -405,7 +405,7 @@ func startDaemon(t testing.TB, config string) *daemonProc {
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		<-p.exited
-		if t.Failed() {
+		if t.Failed() || os.Getenv("FBADMIN_TEST_LOGS") != "" {
 			t.Logf("daemon stderr:\n%s", p.stderr.String())
 		}
 	})

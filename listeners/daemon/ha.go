@@ -232,7 +232,7 @@ func (r *haRunner) run(ctx context.Context, abort <-chan struct{}) error {
 				break
 			}
 		} else {
-			r.balance(bg, scanEvery)
+			r.balance(bg, renewEvery)
 		}
 		var abortC <-chan struct{}
 		if !aborted {
@@ -345,9 +345,9 @@ func (r *haRunner) reap(bg context.Context) {
 // balance takes free or expired leases up to this replica's share,
 // ceil(listeners / live replicas), and leaves the ones beyond it.
 func (r *haRunner) balance(bg context.Context, timeout time.Duration) {
-	ctx, cancel := context.WithTimeout(bg, 2*timeout)
-	defer cancel()
+	ctx, cancel := context.WithTimeout(bg, timeout)
 	live, err := r.ls.live(ctx)
+	cancel()
 	if err != nil {
 		r.log.Warn("count replicas", "err", err)
 		return
@@ -374,7 +374,9 @@ func (r *haRunner) balance(bg context.Context, timeout time.Duration) {
 	if want <= 0 {
 		return
 	}
+	ctx, cancel = context.WithTimeout(bg, timeout)
 	all, err := r.ls.all(ctx)
+	cancel()
 	if err != nil {
 		r.log.Warn("list leases", "err", err)
 		return
@@ -398,27 +400,34 @@ func (r *haRunner) balance(bg context.Context, timeout time.Duration) {
 		return h.Sum64()
 	}
 	slices.SortFunc(free, func(a, b string) int { return cmp.Compare(rank(a), rank(b)) })
-	for _, name := range free {
-		if want == 0 {
-			break
-		}
-		before := time.Now()
-		token, err := r.ls.acquire(ctx, name)
-		if errors.Is(err, errLeaseBusy) {
-			continue
-		}
-		if err != nil {
-			r.log.Warn("acquire lease", "listener", name, "err", err)
-			continue
-		}
-		if err := r.start(name, token, before); err != nil {
-			r.log.Error("start listener", "listener", name, "err", err)
-			_ = r.ls.release(ctx, name, token)
-			continue
-		}
-		r.log.Info("acquired lease", "listener", name, "token", token)
-		want--
+	// Up to the share, all at once: a failover takes every lease of the
+	// dead replica in one round. Those lost to a quicker replica are
+	// made up for at the next round.
+	var wg sync.WaitGroup
+	for _, name := range free[:min(want, len(free))] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(bg, timeout)
+			defer cancel()
+			before := time.Now()
+			token, err := r.ls.acquire(ctx, name)
+			if errors.Is(err, errLeaseBusy) {
+				return
+			}
+			if err != nil {
+				r.log.Warn("acquire lease", "listener", name, "err", err)
+				return
+			}
+			if err := r.start(name, token, before); err != nil {
+				r.log.Error("start listener", "listener", name, "err", err)
+				_ = r.ls.release(ctx, name, token)
+				return
+			}
+			r.log.Info("acquired lease", "listener", name, "token", token)
+		}()
 	}
+	wg.Wait()
 }
 
 // start runs the listener's engine under the lease taken at before with
@@ -433,16 +442,9 @@ func (r *haRunner) start(name string, token int64, before time.Time) error {
 	h := &heldListener{name: name, token: token, done: make(chan struct{})}
 	h.validUntil.Store(before.Add(r.cfg.HA.TTL - r.margin).UnixNano())
 	store := &fsStore{client: r.client, col: r.state, listener: name, holder: r.ls.id, token: token}
-	// Fence off the previous holder before reading what it wrote.
 	var names []string
 	for _, s := range lc.Sinks {
 		names = append(names, name+"/"+s+".ckpt", ".journal/"+s+".wal")
-	}
-	cctx, cancel := context.WithTimeout(context.Background(), r.cfg.HA.TTL/2)
-	err := store.claim(cctx, names)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("claim the listener's checkpoints: %w", err)
 	}
 	e := r.cfg.Engine
 	eng, err := listeners.New(listeners.Options{
@@ -472,6 +474,14 @@ func (r *haRunner) start(name string, token int64, before time.Time) error {
 	r.mu.Unlock()
 	go func() {
 		defer close(h.done)
+		// Fence off the previous holder before reading what it wrote.
+		cctx, cancel := context.WithTimeout(ctx, r.cfg.HA.TTL/2)
+		err := store.claim(cctx, names)
+		cancel()
+		if err != nil {
+			h.err = fmt.Errorf("claim the listener's checkpoints: %w", err)
+			return
+		}
 		h.err = eng.Run(ctx)
 		if errors.Is(h.err, listeners.ErrDrainIncomplete) {
 			h.err = nil
