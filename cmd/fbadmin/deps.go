@@ -212,6 +212,11 @@ func (d *deps) progress(label string) jobProgress {
 // binary carries no test hook.
 var progressHook func(jobProgress) jobProgress
 
+// dialHook, when set, adds options to every gRPC connection to Firestore.
+// Only the end-to-end tests set it (FBADMIN_TEST_FAULTS in fault_test.go:
+// internal/faults' status-code injector), as progressHook.
+var dialHook func() []grpc.DialOption
+
 // project resolves the project ID: the flag or its environment variables,
 // else the project of the credentials file.
 func (d *deps) project() (string, error) {
@@ -325,10 +330,14 @@ func hasDefaultCredentials() bool {
 // logging under --verbose. Only the method, latency and status code are
 // logged: never metadata (tokens) nor payloads.
 func (d *deps) grpcOptions() []grpc.DialOption {
-	if !d.g.Verbose {
-		return nil
+	var hooked []grpc.DialOption
+	if dialHook != nil {
+		hooked = dialHook()
 	}
-	return []grpc.DialOption{
+	if !d.g.Verbose {
+		return hooked
+	}
+	return append(hooked,
 		grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 			start := time.Now()
 			err := invoker(ctx, method, req, reply, cc, opts...)
@@ -344,7 +353,7 @@ func (d *deps) grpcOptions() []grpc.DialOption {
 			}
 			return &loggedStream{ClientStream: s, d: d, method: shortMethod(method), start: start}, nil
 		}),
-	}
+	)
 }
 
 type loggedStream struct {
