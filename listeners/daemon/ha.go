@@ -294,7 +294,11 @@ func (r *haRunner) renewAll(bg context.Context, timeout time.Duration) {
 			cancel()
 			switch {
 			case err == nil:
-				h.validUntil.Store(before.Add(r.cfg.HA.TTL - r.margin).UnixNano())
+				r.mu.Lock()
+				if !h.lost { // a listener stopped meanwhile stays stopped
+					h.validUntil.Store(before.Add(r.cfg.HA.TTL - r.margin).UnixNano())
+				}
+				r.mu.Unlock()
 			case errors.Is(err, errLeaseLost):
 				r.log.Warn("lease taken by another replica: stopping the listener", "listener", h.name, "token", h.token)
 				r.mu.Lock()

@@ -256,6 +256,19 @@ func TestReplicasSurviveKills(t *testing.T) {
 		total += len(evs)
 	}
 	t.Logf("%d writes over %d collections; %d documents at the end; %d events in the replicas' files; 0 missing, 0 extra, 0 stale", ops.Load(), n, len(want), total)
+
+	// SIGTERM drains the last replica, which releases its leases at once.
+	for id := range alive {
+		if err := procs[id].cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if code := procs[id].wait(t, 60*time.Second); code != 0 {
+			t.Fatalf("replica %s exited %d after SIGTERM, want 0", id, code)
+		}
+	}
+	if h := leaseHolders(t, f.Client); len(h) != 0 {
+		t.Errorf("leases still held after the last replica drained: %v", h)
+	}
 }
 
 // TestFencedStoreRefusesStaleToken: a replica whose lease was taken over
