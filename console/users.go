@@ -163,6 +163,7 @@ func (s *Server) userAction(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		http.Redirect(w, r, back+sep+"saved=1", http.StatusSeeOther)
+		return
 	case "disable":
 		err = ac.DisableUser(ctx, uid)
 	case "enable":
