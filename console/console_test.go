@@ -833,3 +833,38 @@ func TestDeleteSelectedAndGroups(t *testing.T) {
 		t.Fatalf("a collection among the selection: got %d, want 400", res.StatusCode)
 	}
 }
+
+func TestReadOnlyRefusesWrites(t *testing.T) {
+	fs := emutest.NewFirestore(t)
+	db, err := transfer.Open(t.Context(), transfer.Config{Project: fs.ProjectID, EmulatorHost: fs.Host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	srv, err := console.New(t.Context(), console.Config{Firestore: fs.Client, DB: db, Token: testToken, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	e := &env{t: t, fs: fs, srv: srv, ts: httptest.NewServer(srv.Handler()), logs: &syncBuffer{}}
+	defer e.ts.Close()
+	jar, _ := cookiejar.New(nil)
+	e.c = &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	e.login()
+	e.set("ro/a", map[string]any{"n": int64(1)})
+	_, body := e.get("/d/ro/a")
+	if strings.Contains(body, `data-testid="doc-save"`) || strings.Contains(body, `data-testid="doc-delete"`) {
+		t.Fatal("a read-only console shows write controls")
+	}
+	ut := updateRe.FindStringSubmatch(body)[1]
+	res, _ := e.post("/d/ro/a", url.Values{"update_time": {ut}, "f.0.name": {"n"}, "f.0.type": {"int"}, "f.0.value": {"2"}})
+	if res.StatusCode != http.StatusForbidden {
+		t.Fatalf("save on a read-only console: got %d, want 403", res.StatusCode)
+	}
+	if res, _ := e.post("/delete/ro", url.Values{"confirm": {"ro"}}); res.StatusCode != http.StatusForbidden || !e.exists("ro/a") {
+		t.Fatalf("recursive delete on a read-only console: got %d", res.StatusCode)
+	}
+	if res, _ := e.get("/c/ro/export.ndjson"); res.StatusCode != 200 {
+		t.Fatalf("export on a read-only console: got %d, want 200", res.StatusCode)
+	}
+}
