@@ -190,7 +190,9 @@ func (r *haRunner) run(ctx context.Context, abort <-chan struct{}) error {
 		t := time.NewTicker(renewEvery)
 		defer t.Stop()
 		for {
-			r.renewAll(bg, renewEvery)
+			// The heartbeat first: it then expires before the leases, and
+			// the others, counting live replicas, take a dead one's leases
+			// as soon as they expire.
 			r.mu.Lock()
 			n := len(r.held)
 			r.mu.Unlock()
@@ -199,6 +201,7 @@ func (r *haRunner) run(ctx context.Context, abort <-chan struct{}) error {
 				r.log.Warn("replica heartbeat", "err", err)
 			}
 			cancel()
+			r.renewAll(bg, renewEvery)
 			select {
 			case <-renewDone:
 				return
