@@ -295,6 +295,9 @@ type liveEvent struct {
 	Cells      []cell          `json:"cells,omitempty"`
 	UpdateTime string          `json:"update_time"`
 	Initial    bool            `json:"initial,omitempty"`
+	// Index is the document's position in the page after the change
+	// (-1 for a removal), so that the script keeps the query's order.
+	Index int `json:"index"`
 }
 
 // live streams the changes of a collection view's first page as
@@ -365,7 +368,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, c := range snap.Changes {
 			d := c.Doc
-			le := liveEvent{Path: d.Path, ID: d.ID, UpdateTime: d.UpdateTime.UTC().Format(time.RFC3339Nano), Initial: initial}
+			le := liveEvent{Path: d.Path, ID: d.ID, UpdateTime: d.UpdateTime.UTC().Format(time.RFC3339Nano), Initial: initial, Index: c.NewIndex}
 			switch c.Kind {
 			case repository.Added:
 				le.Type = "added"

@@ -163,9 +163,20 @@
         tr = document.createElement("tr");
         tr.setAttribute("data-testid", "doc-row"); tr.setAttribute("data-path", ev.path);
         var empty = $("tr.empty", tbody); if (empty) empty.remove();
-        tbody.insertBefore(tr, tbody.firstChild);
       }
       tr.classList.remove("live-removed");
+      // Keep the query's order: the row goes to its index among the rows
+      // still in the results (removed ones stay, struck through, until a
+      // reload).
+      var live = $$("[data-testid=doc-row]", tbody).filter(function (r) { return r !== tr && !r.classList.contains("live-removed"); });
+      var before = ev.index >= 0 && ev.index < live.length ? live[ev.index] : null;
+      if (before) {
+        if (tr.nextElementSibling !== before) tbody.insertBefore(tr, before);
+      } else if (isNew || ev.index >= live.length) {
+        var last = live[live.length - 1];
+        if (!last) tbody.insertBefore(tr, tbody.firstChild);
+        else if (last.nextElementSibling !== tr) last.after(tr);
+      }
       fill(tr, ev);
       flash(tr, isNew ? "added" : "modified");
     });
