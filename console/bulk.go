@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -302,5 +301,3 @@ func joinPath(segs []string) string {
 	}
 	return out
 }
-
-var _ = strconv.Itoa

@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -213,7 +213,7 @@ func (s *Server) fillRows(v *collectionView, page *server.Page) {
 			counts[k]++
 		}
 	}
-	fields := slices.Collect(mapKeysInt(counts))
+	fields := slices.Collect(maps.Keys(counts))
 	slices.SortFunc(fields, func(a, b string) int {
 		if counts[a] != counts[b] {
 			return counts[b] - counts[a]
@@ -249,16 +249,6 @@ func (s *Server) fillRows(v *collectionView, page *server.Page) {
 			rw.Cells = append(rw.Cells, s.cellOf(f, val))
 		}
 		v.Rows = append(v.Rows, rw)
-	}
-}
-
-func mapKeysInt(m map[string]int) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
 	}
 }
 
@@ -379,7 +369,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 			}
 			if le.Type != "removed" {
 				le.Data, _ = value.EncodeMap(d.Data)
-				for _, k := range slices.Sorted(mapKeys(d.Data)) {
+				for _, k := range slices.Sorted(maps.Keys(d.Data)) {
 					le.Cells = append(le.Cells, s.cellOf(k, d.Data[k]))
 				}
 			}
@@ -557,5 +547,3 @@ func (s *Server) collectionPost(w http.ResponseWriter, r *http.Request) {
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)
 }
-
-var _ = url.Values{}

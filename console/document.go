@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -107,7 +108,7 @@ func (s *Server) fillDocument(v *documentView, d *server.Document) error {
 		return err
 	}
 	v.Fields = v.Fields[:0]
-	for i, k := range slices.Sorted(mapKeys(m)) {
+	for i, k := range slices.Sorted(maps.Keys(m)) {
 		f := fieldView{Index: i, Name: k, Type: typeOf(m[k]), Text: s.editText(m[k])}
 		switch f.Type {
 		case "map", "array", "vector":
@@ -228,7 +229,7 @@ func (s *Server) formData(form map[string][]string, v *documentView) (json.RawMe
 		if err != nil {
 			return nil, fmt.Errorf("raw document: %v", err)
 		}
-		for i, k := range slices.Sorted(mapKeys(m)) {
+		for i, k := range slices.Sorted(maps.Keys(m)) {
 			v.Fields = append(v.Fields, fieldView{Index: i, Name: k, Type: typeOf(m[k]), Text: s.editText(m[k]), Multiline: typeOf(m[k]) == "map" || typeOf(m[k]) == "array"})
 		}
 		return value.EncodeMap(m)

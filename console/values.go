@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -141,7 +142,7 @@ func (s *Server) cellOf(field string, v any) cell {
 	case []any:
 		c.Text = fmt.Sprintf("[%d items]", len(x))
 	case map[string]any:
-		keys := slices.Sorted(mapKeys(x))
+		keys := slices.Sorted(maps.Keys(x))
 		c.Text = fmt.Sprintf("{%d fields: %s}", len(x), strings.Join(keys[:min(len(keys), 4)], ", "))
 	case firestore.Vector64:
 		c.Text = fmt.Sprintf("vector(%d)", len(x))
@@ -159,16 +160,6 @@ func (s *Server) cellOf(field string, v any) cell {
 }
 
 func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
-
-func mapKeys(m map[string]any) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
 
 // parseTyped turns an editor field (its type and text) into a decoded
 // value, or an error saying what was expected.
