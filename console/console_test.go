@@ -868,3 +868,26 @@ func TestReadOnlyRefusesWrites(t *testing.T) {
 		t.Fatalf("export on a read-only console: got %d, want 200", res.StatusCode)
 	}
 }
+
+func TestPathsAreEscaped(t *testing.T) {
+	e := newEnv(t, false)
+	e.login()
+	id := "a b%2F?#é"
+	e.set("odd coll/"+id, map[string]any{"v": "x"})
+	_, body := e.get("/")
+	if !strings.Contains(body, `href="/c/odd%20coll"`) {
+		t.Fatalf("home: no escaped link to the collection")
+	}
+	res, body := e.get("/c/odd%20coll")
+	if res.StatusCode != 200 || !slices.Equal(rows(body), []string{"odd coll/" + id}) {
+		t.Fatalf("collection: got %d %v", res.StatusCode, rows(body))
+	}
+	link := regexp.MustCompile(`href="(/d/[^"]+)" data-testid="doc-link"`).FindStringSubmatch(body)
+	if link == nil {
+		t.Fatal("no document link")
+	}
+	res, body = e.get(html.UnescapeString(link[1]))
+	if res.StatusCode != 200 || !strings.Contains(html.UnescapeString(body), `data-testid="doc-path">odd coll/`+id+`<`) {
+		t.Fatalf("document %s: got %d", link[1], res.StatusCode)
+	}
+}
