@@ -59,7 +59,12 @@ func failoverFigures(ctx context.Context, host string) map[string]any {
 	}()
 	dir, err := os.MkdirTemp("", "fbadmin-bench-failover-")
 	check(err)
-	defer os.RemoveAll(dir)
+	keep := false // a run that lost documents keeps its files
+	defer func() {
+		if !keep {
+			os.RemoveAll(dir)
+		}
+	}()
 
 	bin := os.Getenv("FBADMIN_BIN")
 	if bin == "" {
@@ -270,7 +275,18 @@ listeners:
 			want[p[strings.Index(p, "/documents/")+len("/documents/"):]] = d.Data()
 		}
 	}
+	wantTime := map[string]time.Time{}
+	for i := range nListeners {
+		docs, err := client.Collection(fmt.Sprintf("c%d", i)).Documents(ctx).GetAll()
+		check(err)
+		for _, d := range docs {
+			p := d.Ref.Path
+			wantTime[p[strings.Index(p, "/documents/")+len("/documents/"):]] = d.UpdateTime
+		}
+	}
+	var diffs []string
 	lost := func() int {
+		diffs = diffs[:0]
 		st := map[string]listeners.Event{}
 		for _, evs := range files() {
 			for _, ev := range evs {
@@ -285,16 +301,19 @@ listeners:
 			ev, ok := st[p]
 			if !ok || ev.Type == listeners.Removed {
 				n++
+				diffs = append(diffs, fmt.Sprintf("missing %s (database %s)", p, wantTime[p].Format(time.RFC3339Nano)))
 				continue
 			}
 			got, err := value.DecodeMap(ev.Data)
 			if err != nil || !value.Equal(got, w) {
 				n++
+				diffs = append(diffs, fmt.Sprintf("stale %s: database %s, files %s %s", p, wantTime[p].Format(time.RFC3339Nano), ev.Type, ev.UpdateTime.Format(time.RFC3339Nano)))
 			}
 		}
 		for p, ev := range st {
 			if _, ok := want[p]; !ok && ev.Type != listeners.Removed {
 				n++
+				diffs = append(diffs, fmt.Sprintf("extra %s: files %s %s", p, ev.Type, ev.UpdateTime.Format(time.RFC3339Nano)))
 			}
 		}
 		return n
@@ -307,6 +326,13 @@ listeners:
 	total := 0
 	for _, evs := range files() {
 		total += len(evs)
+	}
+	if n > 0 {
+		keep = true
+		for _, d := range diffs[:min(len(diffs), 10)] {
+			logf("failover: %s", d)
+		}
+		logf("failover: the replicas' configs, logs and files are kept in %s", dir)
 	}
 	logf("failover: %d writes, %d documents at the end, %d events in the replicas' files, %d documents lost or stale", writes.Load(), len(want), total, n)
 	return map[string]any{"failover_s": slices.Max(each), "failover_s_each": each, "failover_acquired_s_each": acquired, "failover_lost": n,
