@@ -211,6 +211,7 @@ func (s *Server) routes() http.Handler {
 	authed("POST /delete/{path...}", s.deleteTree)
 	authed("GET /jobs/{id}", s.jobPage)
 	authed("GET /api/jobs/{id}", s.apiJob)
+	authed("GET /new/{path...}", s.newDocument)
 	authed("GET /d/{path...}", s.document)
 	authed("POST /d/{path...}", s.documentPost)
 	authed("GET /auth/users", s.users)

@@ -891,3 +891,29 @@ func TestPathsAreEscaped(t *testing.T) {
 		t.Fatalf("document %s: got %d", link[1], res.StatusCode)
 	}
 }
+
+func TestNewDocument(t *testing.T) {
+	e := newEnv(t, false)
+	e.login()
+	res, _ := e.get("/new/things?id=t1")
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/d/things/t1" {
+		t.Fatalf("new with an ID: got %d to %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	res, _ = e.get("/new/things")
+	if loc := res.Header.Get("Location"); !regexp.MustCompile(`^/d/things/[A-Za-z0-9]{20}$`).MatchString(loc) {
+		t.Fatalf("new with an automatic ID: got %q", loc)
+	}
+	if res, _ := e.get("/new/things?id=__bad__"); res.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a reserved ID: got %d, want 400", res.StatusCode)
+	}
+	_, body := e.get("/d/things/t1")
+	if !strings.Contains(body, `data-testid="doc-missing"`) {
+		t.Fatal("the editor of a new document should say it does not exist yet")
+	}
+	if res, body := e.post("/d/things/t1", url.Values{"update_time": {""}, "f.0.name": {"a"}, "f.0.type": {"int"}, "f.0.value": {"1"}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("create: got %d: %s", res.StatusCode, formError(body))
+	}
+	if !e.exists("things/t1") {
+		t.Fatal("not created")
+	}
+}

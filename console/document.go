@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -306,4 +307,34 @@ func (s *Server) deleteDocument(w http.ResponseWriter, r *http.Request, rel stri
 		return
 	}
 	http.Redirect(w, r, "/c/"+escapePath(p.Parent().String()), http.StatusSeeOther)
+}
+
+// newDocument opens the editor of a new document of a collection: the ID
+// given, or an automatic one (20 letters and digits, as Firestore makes).
+func (s *Server) newDocument(w http.ResponseWriter, r *http.Request) {
+	coll, err := docpath.ParseRel(strings.Trim(pathValue(r), "/"))
+	if err != nil || !coll.IsCollection() {
+		s.renderError(w, r, errorf("new document: %q is not a collection path", pathValue(r)))
+		return
+	}
+	id := strings.TrimSpace(r.URL.Query().Get("id"))
+	if id == "" {
+		id = autoID()
+	}
+	p, err := coll.Child(id)
+	if err != nil {
+		s.renderError(w, r, errorf("new document ID %q: %v", id, err))
+		return
+	}
+	http.Redirect(w, r, "/d/"+escapePath(p.String()), http.StatusSeeOther)
+}
+
+func autoID() string {
+	const chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 20)
+	rand.Read(b)
+	for i := range b {
+		b[i] = chars[int(b[i])%len(chars)]
+	}
+	return string(b)
 }
