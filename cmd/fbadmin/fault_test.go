@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"google.golang.org/grpc/codes"
+
+	"github.com/fbadmin/fbadmin/internal/faults"
 )
 
 // installFaultHook is the end-to-end tests' fault injection, installed by
@@ -26,7 +29,22 @@ import (
 // take its backend away; "STEP:SIG" sends it when the job reaches STEP
 // (transfer.StepJournalRemove, transfer.StepJournalRemoved: an import
 // about to remove its journal, or just after).
+//
+// FBADMIN_TEST_FAULTS="CODE:RATE" (such as UNAVAILABLE:0.05) makes every
+// gRPC connection to Firestore fail that share of its calls with that
+// status code (internal/faults: half before the call is sent, half after it
+// was served, and streams mid-way), seeded by the process ID.
 func installFaultHook() {
+	if spec := os.Getenv("FBADMIN_TEST_FAULTS"); spec != "" {
+		name, rate, _ := strings.Cut(spec, ":")
+		var code codes.Code
+		r, err := strconv.ParseFloat(rate, 64)
+		if err != nil || code.UnmarshalJSON([]byte(strconv.Quote(name))) != nil {
+			panic("FBADMIN_TEST_FAULTS=" + spec + ": want CODE:RATE, such as UNAVAILABLE:0.05")
+		}
+		inj := faults.New(faults.Config{Code: code, Rate: r, Seed: uint64(os.Getpid())})
+		dialHook = inj.DialOptions
+	}
 	spec := os.Getenv("FBADMIN_TEST_SIGNAL_AFTER")
 	if spec == "" {
 		return

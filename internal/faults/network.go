@@ -24,11 +24,11 @@ const (
 	Latency Network = "latency"
 	// Bandwidth limits each direction to 4 MB/s.
 	Bandwidth Network = "bandwidth"
-	// Resets closes every connection after 4 MiB from the client, and
-	// every 5 s resets (TCP RST) those carrying data from the server:
+	// Resets closes every connection after 8 MiB from the client, and
+	// every 10 s resets (TCP RST) those carrying data from the server:
 	// the calls in flight fail, the client reconnects.
 	Resets Network = "resets"
-	// Stalls stops every connection for 1 s every 8 s (what it carries
+	// Stalls stops every connection for 1 s every 12 s (what it carries
 	// is dropped, as a dead link drops it), and then closes it.
 	Stalls Network = "stalls"
 )
@@ -71,14 +71,14 @@ func NewProxy(upstream string, class Network) (*Proxy, error) {
 			err = p.add("bandwidth_up", "bandwidth", "upstream", `{"rate": 4096}`)
 		}
 	case Resets:
-		// Every connection closes after 4 MiB from the client, and every
-		// 5 s those carrying data from the server are reset.
-		err = p.add("limit", "limit_data", "upstream", `{"bytes": 4194304}`)
-		p.pulse(ctx, "reset", "reset_peer", `{"timeout": 0}`, 5*time.Second, 50*time.Millisecond)
+		// Every connection closes after 8 MiB from the client, and every
+		// 10 s those carrying data from the server are reset.
+		err = p.add("limit", "limit_data", "upstream", `{"bytes": 8388608}`)
+		p.pulse(ctx, "reset", "reset_peer", `{"timeout": 0}`, 10*time.Second, 50*time.Millisecond)
 	case Stalls:
-		// Every 8 s, the connections stop for 1 s (what they carry is
+		// Every 12 s, the connections stop for 1 s (what they carry is
 		// dropped), then close.
-		p.pulse(ctx, "stall", "timeout", `{"timeout": 1000}`, 8*time.Second, 1100*time.Millisecond)
+		p.pulse(ctx, "stall", "timeout", `{"timeout": 1000}`, 12*time.Second, 1100*time.Millisecond)
 	default:
 		err = fmt.Errorf("unknown network fault class %q", class)
 	}
