@@ -15,7 +15,10 @@
 // and those with other content (target 0 and 0), and
 // import_under_faults_vs_clean is the import rate under faults over the
 // clean one (the mean over the codes; target at least 0.7). The last line
-// of stdout is one JSON object of the figures. Last, failover.go's
+// of stdout is one JSON object of the figures. rates.go measures one
+// shard's import and delete rates and a whole delete's, for the README's
+// projection (shard_import_docs_per_s, shard_delete_docs_per_s,
+// delete_docs_per_s). Last, failover.go's
 // replicas of `fbadmin listen` are killed (failover_s, failover_lost,
 // lease_ttl_s); FBADMIN_BENCH_ONLY=failover runs only that part.
 package main
@@ -167,6 +170,9 @@ func main() {
 		"shard_union_equal": equal, "shard_duplicates": dups, "shard_missing": missing, "shard_balance": round(balance),
 	}
 	for k, v := range faultFigures(ctx, host, f.Name(), seeded) {
+		out[k] = v
+	}
+	for k, v := range rateFigures(ctx, host, f.Name(), seeded, *shards) {
 		out[k] = v
 	}
 	for k, v := range failoverFigures(ctx, host) {
