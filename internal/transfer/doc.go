@@ -50,6 +50,16 @@
 // recursive [Delete] keeps a small state file and is resumed the same way:
 // what was deleted is gone, the rerun deletes the rest.
 //
+// # Sharding
+//
+// N processes share one job with a [Shard] (see [ParseShard] for the
+// Kubernetes and Cloud Run variables). [Export], [Copy] and [Delete] plan
+// the same ranges in every shard, at a read time they all share, and each
+// takes a contiguous block of them, subtrees following their documents.
+// [Import] of one file keeps the shard's lines: those starting in its
+// N-th of the file's bytes, or every N-th line of a compressed file; each
+// shard has its own journal ([ShardJournalPath]).
+//
 // # Memory
 //
 // Every stage is bounded: export chunks of 64 KiB per reader, import
