@@ -31,6 +31,9 @@ type treeLink struct {
 }
 
 type treeView struct {
+	Databases   []string // the project's databases, when known
+	Current     string   // this console's database ID
+	DBError     string
 	Path        string // "" for the root
 	IsDoc       bool
 	Collections []treeLink
@@ -44,7 +47,16 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, err)
 		return
 	}
-	v := treeView{}
+	v := treeView{Current: s.cfg.DB.Database()}
+	if s.cfg.Databases != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		dbs, err := s.cfg.Databases(ctx)
+		cancel()
+		if err != nil {
+			v.DBError = "listing the project's databases: " + err.Error()
+		}
+		v.Databases = dbs
+	}
 	for _, id := range ids {
 		v.Collections = append(v.Collections, treeLink{ID: id, Path: id})
 	}

@@ -58,6 +58,10 @@ type Config struct {
 	IDTokens bool
 	Verifier auth.Verifier
 
+	// Databases, when set, lists the project's database IDs for the home
+	// page (production: the Admin API; the emulator has no such list).
+	Databases func(ctx context.Context) ([]string, error)
+
 	// ReadOnly refuses every write with 403.
 	ReadOnly bool
 	// PageSize is the default number of documents per page (default 100).

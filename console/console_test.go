@@ -917,3 +917,33 @@ func TestNewDocument(t *testing.T) {
 		t.Fatal("not created")
 	}
 }
+
+func TestHomeListsDatabases(t *testing.T) {
+	fs := emutest.NewFirestore(t)
+	db, err := transfer.Open(t.Context(), transfer.Config{Project: fs.ProjectID, EmulatorHost: fs.Host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	srv, err := console.New(t.Context(), console.Config{Firestore: fs.Client, DB: db, Token: testToken,
+		Databases: func(context.Context) ([]string, error) { return []string{"(default)", "staging"}, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	res, err := c.Get(ts.URL + "/login?token=" + testToken) // follows to the home page
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	body := string(b)
+	if res.StatusCode != 200 || !strings.Contains(body, `data-testid="database" data-database="(default)"><strong>`) ||
+		!strings.Contains(body, `fbadmin --database staging console`) {
+		t.Fatalf("home: got %d, databases not listed:\n%s", res.StatusCode, body)
+	}
+}

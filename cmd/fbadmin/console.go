@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/fbadmin/fbadmin/auth"
 	"github.com/fbadmin/fbadmin/console"
+	"github.com/fbadmin/fbadmin/internal/backup"
 	"github.com/fbadmin/fbadmin/internal/errs"
 )
 
@@ -139,6 +141,22 @@ func runConsole(ctx context.Context, opts consoleOptions, d *deps) error {
 		ReadOnly: opts.ReadOnly, PageSize: opts.PageSize, Logger: logger}
 	if ac != nil {
 		cfg.Auth = ac
+	}
+	if !d.emulator() {
+		// The Admin API lists the project's databases (the emulator has
+		// none to list); a failure shows on the home page, not at start.
+		var (
+			once sync.Once
+			bc   *backup.Client
+			berr error
+		)
+		cfg.Databases = func(ctx context.Context) ([]string, error) {
+			once.Do(func() { bc, berr = d.backupClient(context.WithoutCancel(ctx), "", "console") })
+			if berr != nil {
+				return nil, berr
+			}
+			return bc.Databases(ctx)
+		}
 	}
 	srv, err := console.New(ctx, cfg)
 	if err != nil {

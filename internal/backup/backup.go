@@ -120,6 +120,21 @@ func (c *Client) Close() error {
 	return err
 }
 
+// Databases lists the IDs of the project's databases.
+func (c *Client) Databases(ctx context.Context) ([]string, error) {
+	project, _, _ := strings.Cut(strings.TrimPrefix(c.database, "projects/"), "/")
+	res, err := c.admin.ListDatabases(ctx, &adminpb.ListDatabasesRequest{Parent: "projects/" + project})
+	if err != nil {
+		return nil, errs.Wrap(err, "list databases", project)
+	}
+	ids := make([]string, 0, len(res.GetDatabases()))
+	for _, d := range res.GetDatabases() {
+		name := d.GetName()
+		ids = append(ids, name[strings.LastIndexByte(name, '/')+1:])
+	}
+	return ids, nil
+}
+
 // Database returns the database's resource name, projects/P/databases/D.
 func (c *Client) Database() string { return c.database }
 
