@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fbadmin/fbadmin/internal/emutest"
 	"github.com/fbadmin/fbadmin/internal/faults"
 )
 
@@ -13,8 +14,13 @@ import (
 // between the engine and the emulator, under each class of network faults:
 // latency, a bandwidth limit, connection resets and stalls. Each job must
 // end with exactly the right state, as under status-code faults
-// (TestUnderFaults).
+// (TestUnderFaults). The classes run in parallel, each in its own project
+// through its own proxy: a few minutes in all on a loaded two-core machine,
+// most of it the emulator's writes (80,000 a class) slowed by the faults.
 func TestUnderNetworkFaults(t *testing.T) {
+	if testing.Short() && !emutest.InCI() { // under CI=true it always runs
+		t.Skip("minutes of 20,000-document jobs under network faults; skipped with -short")
+	}
 	src, want := faultTree(t, 1250, 3, 4)
 	if len(want) != 20000 {
 		t.Fatalf("the tree has %d documents, want 20000", len(want))
