@@ -73,6 +73,28 @@
     $("input", n).focus();
   });
 
+  // Bytes shown as base64 or hex: switching the type converts the text.
+  document.addEventListener("focusin", function (e) {
+    var t = e.target;
+    if (t.matches && t.matches("[data-testid=field-type]")) t.setAttribute("data-prev", t.value);
+  });
+  document.addEventListener("change", function (e) {
+    var t = e.target;
+    if (!t.matches || !t.matches("[data-testid=field-type]")) return;
+    var prev = t.getAttribute("data-prev"), row = t.closest("tr"), v = row && $("[data-testid=field-value]", row);
+    t.setAttribute("data-prev", t.value);
+    if (!v || !v.value) return;
+    try {
+      if (prev === "bytes" && t.value === "bytes-hex") {
+        v.value = Array.prototype.map.call(atob(v.value.trim()), function (c) { return ("0" + c.charCodeAt(0).toString(16)).slice(-2); }).join("");
+      } else if (prev === "bytes-hex" && t.value === "bytes") {
+        var h = v.value.trim().replace(/^0x/, "").replace(/\s+/g, ""), s = "";
+        for (var i = 0; i < h.length; i += 2) s += String.fromCharCode(parseInt(h.substr(i, 2), 16));
+        v.value = btoa(s);
+      }
+    } catch (err) { /* the server says what is wrong with the text */ }
+  });
+
   // Claims editor: say at once when the JSON does not parse.
   $$("textarea[data-json]").forEach(function (t) {
     t.addEventListener("input", function () {
