@@ -177,6 +177,9 @@ listeners:
 	waitFor := func(timeout time.Duration, what string, cond func() bool) {
 		for end := time.Now().Add(timeout); !cond(); time.Sleep(50 * time.Millisecond) {
 			if time.Now().After(end) {
+				for _, cmd := range procs { // fail exits: no replica outlives the benchmark
+					_ = cmd.Process.Kill()
+				}
 				fail(fmt.Errorf("failover: timed out after %v waiting for %s (replica logs in %s)", timeout, what, dir))
 			}
 		}
