@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/internal/transfer"
 	"github.com/fbadmin/fbadmin/internal/value"
 	"github.com/fbadmin/fbadmin/internal/write"
 )
@@ -23,11 +25,13 @@ import (
 // change is one document write of a migration: the document's before
 // state (nil data: absent) and its after state (nil: deleted).
 type change struct {
-	path     string // relative
-	src      string // the unit resume skips
-	before   map[string]any
-	beforeUT time.Time
-	after    map[string]any
+	path   string // relative
+	src    string // the unit resume skips
+	before map[string]any
+	// beforeRaw, when set, is before in the value format, as read.
+	beforeRaw json.RawMessage
+	beforeUT  time.Time
+	after     map[string]any
 	// known is false for a change whose before state is read at commit
 	// time, mutate then computing the after state from it.
 	known  bool
@@ -100,10 +104,19 @@ type session struct {
 	pending []*change
 	g       *errgroup.Group
 	gctx    context.Context
+
+	// turns: the batches are sent a window (Options.Parallel batches) at
+	// a time, and reading waits while a window is written. The emulator
+	// serves a query stream several times slower while commits run, so
+	// there reads and writes take turns (see [Runner.turns]); elsewhere
+	// they overlap.
+	turns  bool
+	winMu  sync.Mutex
+	window [][]*change
 }
 
 func (r *Runner) newSession(ctx context.Context, m *Migration, dry bool, l *lease, j *journal, done map[string]bool) *session {
-	s := &session{r: r, m: m, dry: dry, lease: l, j: j, done: done, rep: &Report{ID: m.ID, DryRun: dry}}
+	s := &session{r: r, m: m, dry: dry, lease: l, j: j, done: done, rep: &Report{ID: m.ID, DryRun: dry}, turns: r.turns && !dry}
 	if s.done == nil {
 		s.done = map[string]bool{}
 	}
@@ -128,26 +141,66 @@ func (s *session) add(changes ...*change) error {
 	if err := s.gctx.Err(); err != nil {
 		return s.wait()
 	}
-	if len(s.pending)+len(changes) > write.MaxBatch-1 {
-		s.flush()
-	}
-	s.pending = append(s.pending, changes...)
+	s.addTo(&s.pending, changes)
 	return nil
 }
 
+// addTo queues changes in *pending, first sending the batch there in the
+// background when they would not fit in it. With the session's batches in
+// flight at their limit, it waits for one to end: the documents read
+// ahead of the writes are at most a batch per reader.
+func (s *session) addTo(pending *[]*change, changes []*change) {
+	if len(*pending)+len(changes) > write.MaxBatch-1 {
+		s.flushFrom(pending)
+	}
+	*pending = append(*pending, changes...)
+}
+
 // flush sends the pending changes as one batch, in the background.
-func (s *session) flush() {
-	if len(s.pending) == 0 {
+func (s *session) flush() { s.flushFrom(&s.pending) }
+
+func (s *session) flushFrom(pending *[]*change) {
+	if len(*pending) == 0 {
 		return
 	}
-	batch := s.pending
-	s.pending = nil
-	s.g.Go(func() error { return s.commit(s.gctx, batch) })
+	batch := *pending
+	*pending = nil
+	if !s.turns {
+		s.g.Go(func() error { return s.commit(s.gctx, batch) })
+		return
+	}
+	s.winMu.Lock()
+	defer s.winMu.Unlock()
+	s.window = append(s.window, batch)
+	if len(s.window) >= s.r.o.Parallel {
+		s.sendWindow()
+	}
+}
+
+// sendWindow sends the batches of the window at once and waits for them to
+// end; s.winMu is held, so that the reads that fill the next window wait
+// too.
+func (s *session) sendWindow() {
+	var wg sync.WaitGroup
+	for _, batch := range s.window {
+		wg.Add(1)
+		s.g.Go(func() error {
+			defer wg.Done()
+			return s.commit(s.gctx, batch)
+		})
+	}
+	s.window = nil
+	wg.Wait()
 }
 
 // wait flushes and waits for every batch.
 func (s *session) wait() error {
 	s.flush()
+	if s.turns {
+		s.winMu.Lock()
+		s.sendWindow()
+		s.winMu.Unlock()
+	}
 	err := s.g.Wait()
 	if err != nil && s.lease != nil && s.lease.err() != nil {
 		return errs.Wrap(s.lease.err(), "migrate", s.m.ID)
@@ -393,11 +446,15 @@ func (r *Runner) rel(full string) string {
 	return full
 }
 
-// runPlan runs a declarative plan in s.
+// runPlan runs a declarative plan in s. A plan without where filters is
+// read in parallel ranges of document names when the runner has a bulk
+// connection (Options.DB); otherwise through one query stream.
 func (s *session) runPlan(ctx context.Context, p *plan) error {
+	if s.r.o.DB != nil && len(p.where) == 0 {
+		return s.runRanged(p)
+	}
 	it := p.query(s.r.c).Documents(ctx)
 	defer it.Stop()
-	root := s.r.root
 	for {
 		snap, err := it.Next()
 		if err == iterator.Done {
@@ -407,39 +464,110 @@ func (s *session) runPlan(ctx context.Context, p *plan) error {
 			s.g.Wait()
 			return errs.Wrap(err, "query", s.m.ID)
 		}
-		path := s.r.rel(snap.Ref.Path)
-		if strings.HasPrefix(path, s.r.o.Collection+"/") {
-			continue // fbadmin's own state, for a collection group of the same ID
-		}
-		s.mu.Lock()
-		s.rep.Read++
-		s.mu.Unlock()
-		if s.done[path] {
-			s.mu.Lock()
-			s.rep.Resumed++
-			s.mu.Unlock()
-			continue
-		}
-		data := snap.Data()
-		out, err := p.apply(path, root, data)
+		changes, err := s.unit(p, s.r.rel(snap.Ref.Path), nil, snap.Data, snap.UpdateTime)
 		if err != nil {
 			s.g.Wait()
 			return err
 		}
-		src := &change{path: path, src: path, before: data, beforeUT: snap.UpdateTime, after: out.data, known: true}
-		changes := []*change{src}
-		for _, cp := range out.copies {
-			changes = append(changes, &change{path: cp.path, src: path, after: cp.data})
-		}
-		// Copies first: a move never deletes its source before the copy
-		// is in the same atomic batch anyway, but the journal reads
-		// naturally.
-		changes = append(changes[1:], changes[0])
 		if err := s.add(changes...); err != nil {
 			return err
 		}
 	}
 	return s.wait()
+}
+
+// runRanged runs a plan without filters in s, reading its documents with
+// internal/transfer.Read: range queries over document names, run in
+// parallel (Options.ReadParallel), each of which fills batches of its
+// own. Reading, journaling and writing overlap (except on the emulator,
+// see session.turns); what is read ahead of the writes is bounded by the
+// batches in flight (Options.Parallel) and one batch per range being
+// read.
+func (s *session) runRanged(p *plan) error {
+	readers := s.r.o.ReadParallel
+	if readers <= 0 {
+		readers = 8
+		if s.r.o.DB.Emulator() {
+			readers = 2 // as transfer.Read's default there
+		}
+	}
+	pending := make([][]*change, readers)
+	var mu sync.Mutex
+	var unitErr error // the first document the plan failed on
+	err := transfer.Read(s.gctx, s.r.o.DB, transfer.ReadOptions{Collection: p.collection, Group: p.group, Parallel: readers},
+		func(w int, d transfer.Doc) error {
+			changes, err := s.unit(p, d.Path, d.Data, nil, d.UpdateTime)
+			if err != nil {
+				mu.Lock()
+				unitErr = cmp.Or(unitErr, err)
+				mu.Unlock()
+				return err
+			}
+			if len(changes) > 0 {
+				s.addTo(&pending[w], changes)
+			}
+			return nil
+		})
+	if err != nil {
+		// A batch that failed ends the read (its context is the
+		// batches'): then its error says what happened.
+		werr := s.g.Wait()
+		switch {
+		case s.lease != nil && s.lease.err() != nil:
+			return errs.Wrap(s.lease.err(), "migrate", s.m.ID)
+		case unitErr != nil:
+			return unitErr
+		case werr != nil:
+			return werr
+		}
+		return errs.Wrap(err, "query", s.m.ID)
+	}
+	for w := range pending {
+		s.flushFrom(&pending[w])
+	}
+	return s.wait()
+}
+
+// unit applies the plan to one document read at path, with its data and
+// update time, and returns the changes of its unit: nil for a document to
+// leave alone (fbadmin's own state, or done by an earlier run). The data
+// is given in the value format (raw, kept as the journal's before-image)
+// or, when raw is nil, by data.
+func (s *session) unit(p *plan, path string, raw json.RawMessage, data func() map[string]any, ut time.Time) ([]*change, error) {
+	if strings.HasPrefix(path, s.r.o.Collection+"/") {
+		return nil, nil // fbadmin's own state, for a collection group of the same ID
+	}
+	s.mu.Lock()
+	s.rep.Read++
+	done := s.done[path]
+	if done {
+		s.rep.Resumed++
+	}
+	s.mu.Unlock()
+	if done {
+		return nil, nil
+	}
+	var before map[string]any
+	if raw != nil {
+		var err error
+		if before, err = value.DecodeMap(raw); err != nil {
+			return nil, errs.Wrap(err, "read", path)
+		}
+	} else {
+		before = data()
+	}
+	out, err := p.apply(path, s.r.root, before)
+	if err != nil {
+		return nil, err
+	}
+	src := &change{path: path, src: path, before: before, beforeRaw: raw, beforeUT: ut, after: out.data, known: true}
+	changes := make([]*change, 0, len(out.copies)+1)
+	for _, cp := range out.copies {
+		changes = append(changes, &change{path: cp.path, src: path, after: cp.data})
+	}
+	// Copies first: a move never deletes its source before the copy is
+	// in the same atomic batch anyway, but the journal reads naturally.
+	return append(changes, src), nil
 }
 
 // loadDone reads a journal left by an interrupted run: the units it

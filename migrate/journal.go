@@ -57,11 +57,15 @@ type jLine struct {
 // NNNNNNNNNNNN.ok.ndjson: an object cannot be appended to, and an upload
 // is durable once closed, before the batch is sent.
 type journal struct {
-	path   string
-	remote *storage.Location
-	mu     sync.Mutex
-	f      *os.File
-	seq    int64
+	path    string
+	remote  *storage.Location
+	mu      sync.Mutex
+	f       *os.File
+	seq     int64
+	written int64 // lines written to f
+
+	syncMu sync.Mutex // one sync at a time
+	synced int64      // lines on disk (written before the last sync began)
 }
 
 // remoteJournal returns the prefix of a journal given by URL.
@@ -119,9 +123,12 @@ func (j *journal) intent(ctx context.Context, seq int64, changes []*change) erro
 			jc.Src = c.src
 		}
 		if c.before != nil {
-			b, err := value.EncodeMap(c.before)
-			if err != nil {
-				return errs.Wrap(err, "journal", c.path)
+			b := c.beforeRaw
+			if b == nil {
+				var err error
+				if b, err = value.EncodeMap(c.before); err != nil {
+					return errs.Wrap(err, "journal", c.path)
+				}
 			}
 			jc.Before = b
 			ut := c.beforeUT
@@ -164,15 +171,31 @@ func (j *journal) append(ctx context.Context, l jLine, sync bool) error {
 		return w.Close()
 	}
 	j.mu.Lock()
-	defer j.mu.Unlock()
-	if _, err := j.f.Write(append(b, '\n')); err != nil {
+	_, err = j.f.Write(append(b, '\n'))
+	j.written++
+	n := j.written
+	j.mu.Unlock()
+	if err != nil {
 		return errs.Wrap(err, "journal", j.path)
 	}
-	if sync {
-		if err := j.f.Sync(); err != nil {
-			return errs.Wrap(err, "journal", j.path)
-		}
+	if !sync {
+		return nil
 	}
+	// Group commit: one sync covers every line written before it
+	// started, so batches journaled at once share it, and a line that a
+	// sync started since covers is on disk already.
+	j.syncMu.Lock()
+	defer j.syncMu.Unlock()
+	if j.synced >= n {
+		return nil
+	}
+	j.mu.Lock()
+	upTo := j.written
+	j.mu.Unlock()
+	if err := j.f.Sync(); err != nil {
+		return errs.Wrap(err, "journal", j.path)
+	}
+	j.synced = upTo
 	return nil
 }
 

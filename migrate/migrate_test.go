@@ -158,7 +158,33 @@ func seedTypes(t *testing.T, e *testEnv) {
 	}
 }
 
+// readMode is one way up reads and writes: through one query stream or
+// range queries (Options.DB), reads and writes overlapping (production) or
+// taking turns (the emulator).
+type readMode struct {
+	name          string
+	ranged, turns bool
+}
+
+var readModes = []readMode{{"stream-turns", false, true}, {"stream-overlap", false, false}, {"ranged-turns", true, true}, {"ranged-overlap", true, false}}
+
+// runner returns a runner on e that reads and writes the mode's way.
+func (md readMode) runner(e *testEnv, t *testing.T, o Options) *Runner {
+	if md.ranged {
+		o.DB = e.db
+	}
+	r := testRunner(e, t, o)
+	r.turns = md.turns
+	return r
+}
+
 func TestOperationsAndCELOnEveryType(t *testing.T) {
+	for _, md := range readModes {
+		t.Run(md.name, func(t *testing.T) { testOperationsAndCEL(t, md) })
+	}
+}
+
+func testOperationsAndCEL(t *testing.T, md readMode) {
 	e := newEnv(t)
 	seedTypes(t, e)
 	before := e.export(t)
@@ -202,7 +228,7 @@ operations:
   - delete: true
     when: "has(doc.old) && doc.old"
 `)
-	r := testRunner(e, t, Options{})
+	r := md.runner(e, t, Options{})
 	ctx := context.Background()
 	reps, err := r.Up(ctx, []*Migration{m}, UpOptions{})
 	if err != nil {
@@ -330,6 +356,12 @@ func TestDryRunWritesNothing(t *testing.T) {
 }
 
 func TestResumeAfterInterruption(t *testing.T) {
+	for _, md := range readModes {
+		t.Run(md.name, func(t *testing.T) { testResumeAfterInterruption(t, md) })
+	}
+}
+
+func testResumeAfterInterruption(t *testing.T, md readMode) {
 	e := newEnv(t)
 	seedN(t, e, "items", 2000)
 	m := mustParse(t, "0001_c.yaml", counterMig)
@@ -337,7 +369,7 @@ func TestResumeAfterInterruption(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var batches int
 	var mu sync.Mutex
-	r := New(e.c, Options{JournalDir: dir, Parallel: 1, Progress: func(string, int64) {
+	r := md.runner(e, t, Options{JournalDir: dir, Parallel: 1, Progress: func(string, int64) {
 		mu.Lock()
 		defer mu.Unlock()
 		if batches++; batches == 2 {
@@ -352,7 +384,7 @@ func TestResumeAfterInterruption(t *testing.T) {
 	if st[0].Status != StatusFailed {
 		t.Fatalf("status after interruption: %s", st[0].Status)
 	}
-	r2 := New(e.c, Options{JournalDir: dir})
+	r2 := md.runner(e, t, Options{JournalDir: dir})
 	plan, err := r2.Plan(context.Background(), []*Migration{m})
 	if err != nil {
 		t.Fatal(err)
@@ -434,11 +466,17 @@ func TestConcurrentUp(t *testing.T) {
 }
 
 func TestStaleHolderCannotWrite(t *testing.T) {
+	for _, md := range readModes {
+		t.Run(md.name, func(t *testing.T) { testStaleHolderCannotWrite(t, md) })
+	}
+}
+
+func testStaleHolderCannotWrite(t *testing.T, md readMode) {
 	e := newEnv(t)
 	seedN(t, e, "items", 10)
 	before := e.export(t)
 	ctx := context.Background()
-	stale := New(e.c, Options{JournalDir: t.TempDir(), Holder: "stale", LeaseTTL: time.Second, noRenew: true})
+	stale := md.runner(e, t, Options{JournalDir: t.TempDir(), Holder: "stale", LeaseTTL: time.Second, noRenew: true})
 	l, err := stale.acquire(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -199,9 +199,13 @@ func migrateRunner(ctx context.Context, o migrateOptions, d *deps, label string)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	db, err := d.transferDB(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	p := d.progress(label)
 	ro := migrate.Options{
-		Collection: o.Collection, JournalDir: o.Journal, Wait: o.Wait, LeaseTTL: o.Lease, Parallel: o.Parallel,
+		Collection: o.Collection, JournalDir: o.Journal, Wait: o.Wait, LeaseTTL: o.Lease, Parallel: o.Parallel, DB: db,
 		AllDiffs: d.format != cliout.Table,
 		Progress: func(_ string, n int64) { p.Add(n, 0) },
 		Log:      func(msg string) { d.info("%s", msg) },

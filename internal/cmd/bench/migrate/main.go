@@ -2,9 +2,13 @@
 // Firestore emulator: a migration that sets a default field on N
 // documents (50,000 by default) and renames another, against the raw
 // bulk-write ceiling that scripts/bench.sh cli measures (WriteBatch of
-// 500, 16 goroutines, data built in memory). The migration's rate counts
-// what it does for each document: read it, journal its before-image to a
-// file (synced before each batch), write it fenced by the lock.
+// 500, 16 goroutines, data built in memory), measured in the same round
+// on the same emulator, on a fresh project. The migration's rate counts
+// what it does for each document: read it (range queries through a bulk
+// connection, migrate.Options.DB, as fbadmin migrate does), journal its
+// before-image to a file (synced before each batch is sent), write it
+// fenced by the lock. On the emulator the runner reads and writes by turns
+// (see migrate's session.turns).
 //
 // It runs -rounds interleaved rounds (raw first on odd rounds), each on
 // fresh projects, after an untimed warm-up; up_vs_raw is the median of the
@@ -183,7 +187,7 @@ func oneRound(ctx context.Context, host string, n, parallel int, rawFirst, check
 			return err
 		}
 		defer os.RemoveAll(dir)
-		runner := migrate.New(c, migrate.Options{JournalDir: dir, Parallel: parallel})
+		runner := migrate.New(c, migrate.Options{JournalDir: dir, Parallel: parallel, DB: db})
 		start := time.Now()
 		reps, err := runner.Up(ctx, []*migrate.Migration{m}, migrate.UpOptions{})
 		if err != nil {
