@@ -330,11 +330,17 @@ func seedN(t *testing.T, e *testEnv, coll string, n int) {
 const counterMig = "collection: items\noperations:\n  - transform: {field: n, expr: \"doc.n + 1000000\"}\n  - rename: {from: name, to: title}\n"
 
 func TestDryRunWritesNothing(t *testing.T) {
+	for _, md := range readModes {
+		t.Run(md.name, func(t *testing.T) { testDryRunWritesNothing(t, md) })
+	}
+}
+
+func testDryRunWritesNothing(t *testing.T, md readMode) {
 	e := newEnv(t)
 	seedN(t, e, "items", 1200)
 	before := e.export(t)
 	m := mustParse(t, "0001_c.yaml", counterMig)
-	r := testRunner(e, t, Options{})
+	r := md.runner(e, t, Options{})
 	reps, err := r.Plan(context.Background(), []*Migration{m})
 	if err != nil {
 		t.Fatal(err)
