@@ -92,7 +92,11 @@ func jobsUnderFaults(t *testing.T, e *env, faulty *DB, src string, want map[stri
 	ctx := context.Background()
 	state := func(prefix string) map[string]map[string]any {
 		var buf bytes.Buffer
-		if _, err := Export(ctx, e.db, &buf, ExportOptions{}); err != nil {
+		var o ExportOptions
+		if prefix != "" {
+			o.Paths = []string{strings.TrimSuffix(prefix, "/")} // that tree only
+		}
+		if _, err := Export(ctx, e.db, &buf, o); err != nil {
 			t.Fatal(err)
 		}
 		out := map[string]map[string]any{}
