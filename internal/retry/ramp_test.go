@@ -117,3 +117,57 @@ func TestRampWait(t *testing.T) {
 		t.Error("nil ramp: wait on a done context succeeded")
 	}
 }
+
+func TestLimiterPacesBytes(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1e9, 0)}
+	l := NewLimiter(1000, clock) // 1000 bytes a second, burst 1000
+	ctx := context.Background()
+	// The rested burst goes at once; then 4000 bytes more take 4 s, also
+	// when one request is larger than the burst.
+	for _, n := range []int64{1000, 500, 3500} {
+		if err := l.Wait(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := clock.waited, 4*time.Second; got != want {
+		t.Errorf("5000 bytes at 1000/s: waited %v, want %v", got, want)
+	}
+	var nl *Limiter
+	if err := nl.Wait(ctx, 1<<40); err != nil || !math.IsInf(nl.Rate(), 1) {
+		t.Errorf("nil Limiter: %v, rate %v; want no wait, +Inf", err, nl.Rate())
+	}
+}
+
+func TestPacerWaitsForTheSlowerBudget(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name       string
+		docs, size int64 // per request, 10 requests
+		want       time.Duration
+	}{
+		// 100 documents and 10,000 bytes a second, bursts of one second.
+		{"small documents: the document rate", 50, 100, 4 * time.Second}, // 500 docs: 400 after the burst
+		{"large documents: the byte rate", 5, 5000, 4 * time.Second},     // 50,000 bytes: 40,000 after the burst
+		{"both at the limit: not the sum", 20, 2000, 1 * time.Second},    // 200 docs, 20,000 bytes
+		{"below both: no wait", 10, 1000, 0},                             // exactly the bursts
+	} {
+		clock := &fakeClock{now: time.Unix(1e9, 0)}
+		p := Pacer{Ops: NewRamp(RampConfig{Start: 100, Growth: 1}, clock), Bytes: NewLimiter(10000, clock)}
+		for range 10 {
+			if err := p.Wait(ctx, int(tc.docs), tc.size); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if clock.waited != tc.want {
+			t.Errorf("%s: waited %v, want %v", tc.name, clock.waited, tc.want)
+		}
+	}
+	if err := (Pacer{}).Wait(ctx, 1e6, 1<<40); err != nil {
+		t.Errorf("zero Pacer: %v", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := (Pacer{Bytes: NewLimiter(1, nil)}).Wait(cctx, 1, 1); err == nil {
+		t.Error("Pacer.Wait with a cancelled context: no error")
+	}
+}
