@@ -188,6 +188,19 @@ func eval[T any](e *browserEnv, js string) T {
 	return v
 }
 
+// waitJS waits until a JavaScript expression is true in the page.
+func (e *browserEnv) waitJS(cond string) {
+	e.t.Helper()
+	js := fmt.Sprintf(`new Promise(res => { const f = () => { let ok = false; try { ok = !!(%s); } catch (e) {} ok ? res(true) : setTimeout(f, 50); }; f(); })`, cond)
+	eval[bool](e, js)
+}
+
+// waitCount waits until the collection view's doc-count shows n.
+func (e *browserEnv) waitCount(n string) {
+	e.t.Helper()
+	e.waitJS(fmt.Sprintf(`(c => c && c.getAttribute("data-state") === "done" && c.getAttribute("data-count") === %q)(document.querySelector('[data-testid=doc-count]'))`, n))
+}
+
 // attrs returns the attribute name of every element matching css, in
 // document order.
 func (e *browserEnv) attrs(css, name string) []string {

@@ -318,7 +318,21 @@ func TestBrowserLive(t *testing.T) {
 	if got := e.attrs(sel("doc-row", "data-path", "feed/a2"), "data-change"); len(got) != 1 || got[0] != "added" {
 		t.Errorf("live row feed/a2: data-change %q, want \"added\"", got)
 	}
+	// The count follows the rows (the aggregation is asked again).
+	e.waitCount("3")
 	e.screenshot("live")
+
+	// A document deleted elsewhere: struck through for a moment, then
+	// gone from the page, and the count follows.
+	if _, err := other.Doc("feed/a1").Delete(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.waitVisible(sel("doc-row", "data-path", "feed/a1") + ".live-removed")
+	e.waitJS(`!document.querySelector('[data-testid=doc-row][data-path="feed/a1"]')`)
+	e.waitCount("2")
+	if got := e.attrs(sel("doc-row"), "data-path"); !slices.Equal(got, []string{"feed/a0", "feed/a2"}) {
+		t.Errorf("rows after the live removal: %q, want feed/a0, feed/a2", got)
+	}
 }
 
 // TestBrowserRecursiveDelete deletes a document with everything below it:

@@ -110,13 +110,20 @@
   });
 
   // The document count, by aggregation, after the page.
-  var cnt = $("[data-testid=doc-count]");
-  if (cnt && cnt.getAttribute("data-src")) {
+  // Live mode asks again (debounced) when rows arrive or leave; only the
+  // latest answer is shown.
+  var cnt = $("[data-testid=doc-count]"), cntSeq = 0, cntTimer = null;
+  var loadCount = function () {
+    if (!cnt || !cnt.getAttribute("data-src")) return;
+    var seq = ++cntSeq;
     fetch(cnt.getAttribute("data-src"), { credentials: "same-origin" })
       .then(function (r) { return r.json().then(function (j) { if (!r.ok) throw new Error(j.error || r.status); return j; }); })
-      .then(function (j) { cnt.textContent = Number(j.count).toLocaleString(); cnt.setAttribute("data-count", j.count); cnt.setAttribute("data-state", "done"); })
-      .catch(function (e) { cnt.textContent = "?"; cnt.title = String(e.message || e); cnt.setAttribute("data-state", "error"); });
-  } else if (cnt) { cnt.textContent = "?"; cnt.setAttribute("data-state", "error"); }
+      .then(function (j) { if (seq !== cntSeq) return; cnt.textContent = Number(j.count).toLocaleString(); cnt.setAttribute("data-count", j.count); cnt.setAttribute("data-state", "done"); cnt.title = ""; })
+      .catch(function (e) { if (seq !== cntSeq) return; cnt.textContent = "?"; cnt.title = String(e.message || e); cnt.setAttribute("data-state", "error"); });
+  };
+  var recount = function () { clearTimeout(cntTimer); cntTimer = setTimeout(loadCount, 300); };
+  if (cnt && cnt.getAttribute("data-src")) loadCount();
+  else if (cnt) { cnt.textContent = "?"; cnt.setAttribute("data-state", "error"); }
 
   // Job progress.
   var job = $("[data-job-src]");
@@ -135,6 +142,7 @@
   }
 
   // Live mode: Server-Sent Events of the first page's changes.
+  var REMOVED_MS = 1500;
   var status = $("[data-live-src]");
   var table = $("[data-testid=doc-table]");
   if (status && table) {
@@ -171,15 +179,25 @@
     };
     var es = new EventSource(status.getAttribute("data-live-src"));
     es.addEventListener("open", function () { status.textContent = "live: connected"; });
-    es.addEventListener("ready", function () { status.textContent = "live: following changes"; status.setAttribute("data-state", "ready"); });
+    var wasReady = false;
+    es.addEventListener("ready", function () { if (wasReady) recount(); wasReady = true; status.textContent = "live: following changes"; status.setAttribute("data-state", "ready"); });
     es.addEventListener("change", function (m) {
       var ev = JSON.parse(m.data);
       var tr = rowOf(ev.path);
+      if (!ev.initial && ev.type !== "modified") recount();
       if (ev.type === "removed") {
-        if (tr) { flash(tr, "removed"); tr.classList.add("live-removed"); }
+        // Struck through for a moment, so that the eye catches what left,
+        // then gone (the count follows at once).
+        if (tr) {
+          flash(tr, "removed"); tr.classList.add("live-removed");
+          var cb = $("[data-testid=row-select]", tr); if (cb) { cb.checked = false; cb.disabled = true; }
+          clearTimeout(tr._gone);
+          tr._gone = setTimeout(function () { if (tr.classList.contains("live-removed")) tr.remove(); }, REMOVED_MS);
+        }
         return;
       }
       if (tr && ev.initial && tr.getAttribute("data-update-time") === ev.update_time) return;
+      if (tr) clearTimeout(tr._gone);
       var isNew = !tr;
       if (isNew) {
         tr = document.createElement("tr");
@@ -188,8 +206,8 @@
       }
       tr.classList.remove("live-removed");
       // Keep the query's order: the row goes to its index among the rows
-      // still in the results (removed ones stay, struck through, until a
-      // reload).
+      // still in the results (removed ones, struck through for a moment,
+      // do not count).
       var live = $$("[data-testid=doc-row]", tbody).filter(function (r) { return r !== tr && !r.classList.contains("live-removed"); });
       var before = ev.index >= 0 && ev.index < live.length ? live[ev.index] : null;
       if (before) {
