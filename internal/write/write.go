@@ -29,7 +29,12 @@
 // path, and only when the commit is refused because of some of its writes
 // (a document that exists, a failed precondition, an invalid value) does
 // it isolate them: through BatchWrite when the Sender has it, otherwise by
-// splitting the batch until each refused write stands alone.
+// splitting the batch until each refused write stands alone. A request
+// refused for its size ([TooBig]) is halved until its parts fit; a single
+// write too large is that write's failure.
+//
+// Requests are paced by their writes ([Options].Ramp) and by their
+// encoded bytes ([Options].Bytes), see [retry.Pacer].
 //
 // # Outcomes
 //
@@ -44,11 +49,13 @@ package write
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	pb "cloud.google.com/go/firestore/apiv1/firestorepb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/fbadmin/fbadmin/internal/retry"
 )
@@ -89,6 +96,10 @@ type Options struct {
 	// Ramp paces the writes (nil: unthrottled, as on the emulator). Every
 	// attempt waits for as many operations as it sends.
 	Ramp *retry.Ramp
+	// Bytes paces the writes by their encoded size (nil: not paced by
+	// size). Every attempt waits for its bytes as well as its operations
+	// (see [retry.Pacer]).
+	Bytes *retry.Limiter
 	// MaxRetries is how many times a request is retried after a transient
 	// failure before the batch fails with an [*UnreachableError] (default
 	// 8; -1 for none).
@@ -176,6 +187,18 @@ func (w *Writer) Write(ctx context.Context, batch []Item) ([]Result, error) {
 		return res, nil
 	case isFatal(err) || w.o.Whole(err):
 		return res, err
+	case TooBig(err) && len(batch) > 1:
+		// Halve the request until it fits; a single write that is too
+		// large is its own failure.
+		mid := len(batch) / 2
+		for _, h := range [][2]int{{0, mid}, {mid, len(batch)}} {
+			part, err := w.Write(ctx, batch[h[0]:h[1]])
+			copy(res[h[0]:h[1]], part)
+			if err != nil {
+				return res, err
+			}
+		}
+		return res, nil
 	case w.bs != nil:
 		idx := make([]int, len(batch))
 		for i := range idx {
@@ -195,9 +218,42 @@ func isFatal(err error) bool {
 	return errors.As(err, &ue) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
+// TooBig reports whether err refuses a request for its size: Firestore's
+// INVALID_ARGUMENT "Request payload size exceeds the limit" or
+// "Transaction too big", or gRPC's own refusal of a message larger than
+// its maximum (RESOURCE_EXHAUSTED, which is not worth retrying as it is).
+// Such a request is split; the error of a single write that is too large
+// is that write's failure.
+func TooBig(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := strings.ToLower(err.Error())
+	switch status.Code(err) {
+	case codes.InvalidArgument:
+		return strings.Contains(msg, "payload size") || strings.Contains(msg, "transaction too big")
+	case codes.ResourceExhausted:
+		return strings.Contains(msg, "larger than max")
+	}
+	return false
+}
+
+// size is the encoded size of the writes of batch, for the byte pacing.
+func size(batch []Item) int64 {
+	var n int64
+	for i := range batch {
+		if batch[i].Wire != nil {
+			n += int64(len(batch[i].Wire))
+		} else {
+			n += int64(proto.Size(batch[i].Write))
+		}
+	}
+	return n
+}
+
 // wait waits before attempt number attempt (from 0) of a request of n
-// writes: the backoff after a failure, then the ramp.
-func (w *Writer) wait(ctx context.Context, attempt, n int, last error) error {
+// writes: the backoff after a failure, then the pacing.
+func (w *Writer) wait(ctx context.Context, attempt int, batch []Item, last error) error {
 	if attempt > 0 {
 		if attempt > w.o.MaxRetries {
 			return &UnreachableError{last}
@@ -206,7 +262,11 @@ func (w *Writer) wait(ctx context.Context, attempt, n int, last error) error {
 			return err
 		}
 	}
-	return w.o.Ramp.Wait(ctx, n)
+	var bytes int64
+	if w.o.Bytes != nil {
+		bytes = size(batch)
+	}
+	return retry.Pacer{Ops: w.o.Ramp, Bytes: w.o.Bytes}.Wait(ctx, len(batch), bytes)
 }
 
 // commit commits batch, retrying transient failures, and reports whether
@@ -218,12 +278,12 @@ func (w *Writer) wait(ctx context.Context, attempt, n int, last error) error {
 func (w *Writer) commit(ctx context.Context, batch []Item) (bool, error) {
 	var last error
 	for attempt := 0; ; attempt++ {
-		if err := w.wait(ctx, attempt, len(batch), last); err != nil {
+		if err := w.wait(ctx, attempt, batch, last); err != nil {
 			return attempt > 0, err
 		}
 		last = w.s.Commit(ctx, batch)
-		if last == nil || !retry.Transient(last) || (w.bs != nil && status.Code(last) == codes.Aborted) {
-			return attempt > 0 || retry.Transient(last), last
+		if last == nil || !retry.Transient(last) || TooBig(last) || (w.bs != nil && status.Code(last) == codes.Aborted) {
+			return attempt > 0 || (retry.Transient(last) && !TooBig(last)), last
 		}
 	}
 }
@@ -234,18 +294,25 @@ func (w *Writer) batchWrite(ctx context.Context, batch []Item, idx []int, res []
 	var last error
 	sub := make([]Item, 0, len(idx))
 	for attempt := 0; len(idx) > 0; attempt++ {
-		if err := w.wait(ctx, attempt, len(idx), last); err != nil {
-			return err
-		}
 		sub = sub[:0]
 		for _, i := range idx {
 			sub = append(sub, batch[i])
+		}
+		if err := w.wait(ctx, attempt, sub, last); err != nil {
+			return err
 		}
 		errs, err := w.bs.BatchWrite(ctx, sub)
 		if err != nil {
 			last = err
 			switch {
-			case retry.Transient(err):
+			case TooBig(err) && len(idx) > 1:
+				// Halve the request until it fits.
+				mid := len(idx) / 2
+				if err := w.batchWrite(ctx, batch, idx[:mid], res, retried); err != nil {
+					return err
+				}
+				return w.batchWrite(ctx, batch, idx[mid:], res, retried)
+			case retry.Transient(err) && !TooBig(err):
 				retried = true
 				continue
 			case w.o.Whole(err) || status.Code(err) == codes.NotFound: // no such database

@@ -334,3 +334,120 @@ func TestAPI(t *testing.T) {
 		t.Errorf("batch write: sent %d, outcomes %v", len(f.batches[0].GetWrites()), out)
 	}
 }
+
+// sizeSender refuses, as Firestore does, any request whose writes add up
+// to more than limit bytes; it writes what it takes.
+type sizeSender struct {
+	*fakeSender
+	limit    int
+	tooBig   error // the refusal
+	requests int
+}
+
+func (s *sizeSender) refuse(batch []Item) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests++
+	if size(batch) > int64(s.limit) {
+		return s.tooBig
+	}
+	return nil
+}
+
+func (s *sizeSender) Commit(ctx context.Context, batch []Item) error {
+	if err := s.refuse(batch); err != nil {
+		return err
+	}
+	return s.fakeSender.Commit(ctx, batch)
+}
+
+type sizeBatchSender struct{ *sizeSender }
+
+func (s sizeBatchSender) BatchWrite(ctx context.Context, batch []Item) ([]error, error) {
+	if err := s.refuse(batch); err != nil {
+		return nil, err
+	}
+	return batchSender{s.fakeSender}.BatchWrite(ctx, batch)
+}
+
+func TestWriteSplitsRequestsTooBig(t *testing.T) {
+	refusals := []error{
+		status.Error(codes.InvalidArgument, "Request payload size exceeds the limit: 11534336 bytes."),
+		status.Error(codes.InvalidArgument, "Transaction too big. Decrease transaction size."),
+		errs.Wrap(status.Error(codes.ResourceExhausted, "grpc: trying to send message larger than max (11534336 vs. 10485760)"), "commit", "d000"),
+	}
+	for _, tooBig := range refusals {
+		for _, withBatchWrite := range []bool{false, true} {
+			name := fmt.Sprintf("%v, BatchWrite %v", tooBig, withBatchWrite)
+			// 100 writes of 100 bytes, one of 5000; at most 1000 bytes a
+			// request.
+			batch := items(100)
+			for i := range batch {
+				batch[i].Wire = make([]byte, 100)
+			}
+			batch[42].Wire = make([]byte, 5000)
+			s := &sizeSender{fakeSender: newFake(nil), limit: 1000, tooBig: tooBig}
+			var snd Sender = s
+			if withBatchWrite {
+				snd = sizeBatchSender{s}
+			}
+			res, err := New(snd, noWait).Write(context.Background(), batch)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			for i, r := range res {
+				switch {
+				case i == 42 && !TooBig(r.Err):
+					t.Errorf("%s: the 5000-byte write: got %v, want its own too-big failure", name, r.Err)
+				case i != 42 && r.Err != nil:
+					t.Errorf("%s: %s: %v", name, batch[i].Name, r.Err)
+				case r.Retried:
+					t.Errorf("%s: %s marked as retried: a refused request applied nothing", name, batch[i].Name)
+				}
+				if w := s.written[batch[i].Name]; w != 1 && i != 42 {
+					t.Errorf("%s: %s written %d times, want 1", name, batch[i].Name, w)
+				}
+			}
+			// Halving, not one request per write (100) nor retries of the
+			// refusal: 1 + 2 + 4 + 8 + 16 to fit, and 2 a level on the way
+			// down to the large write.
+			if s.requests > 31+2*7 {
+				t.Errorf("%s: %d requests, want at most 45", name, s.requests)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{status.Error(codes.InvalidArgument, "Document too large: name"), false},
+		{status.Error(codes.InvalidArgument, "invalid value"), false},
+		{status.Error(codes.ResourceExhausted, "Quota exceeded."), false},
+		{nil, false},
+	} {
+		if got := TooBig(tc.err); got != tc.want {
+			t.Errorf("TooBig(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestWritePacesBytes(t *testing.T) {
+	c := &clock{now: time.Unix(1e9, 0)}
+	o := noWait
+	o.Bytes = retry.NewLimiter(1000, c)
+	w := New(newFake(nil), o)
+	// 10 batches of 5 writes of 100 bytes (500 bytes each) at 1000 bytes a
+	// second: the first second's burst, then 4 s.
+	for range 10 {
+		batch := items(5)
+		for i := range batch {
+			batch[i].Wire = make([]byte, 100)
+		}
+		if _, err := w.Write(context.Background(), batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.waited != 4*time.Second {
+		t.Errorf("5000 bytes at 1000/s: waited %v, want 4s", c.waited)
+	}
+}
