@@ -29,6 +29,8 @@ type CopyOptions struct {
 	Parallel, Concurrency int
 	Progress              Progress
 	OnFailure             func(Failure)
+	// Flow paces the writes (see [Flow]).
+	Flow Flow
 }
 
 // Copy copies a document or a collection, optionally with everything below
@@ -100,7 +102,7 @@ func Copy(ctx context.Context, src, dst *DB, o CopyOptions) (Stats, error) {
 	rename := func(d *pb.Document) item {
 		return item{name: dstPrefix + strings.TrimPrefix(d.GetName(), srcPrefix), fields: d.GetFields()}
 	}
-	w := newWriter(dst, o.Mode, &c, prog, o.OnFailure)
+	w := newWriter(dst, o.Mode, &c, prog, o.OnFailure, o.Flow, o.Shard)
 	p := newPipe(w, o.Concurrency, o.Parallel+1)
 	err = p.run(ctx, func(ctx context.Context, emit func(int, item) error) error {
 		if len(docs) > 0 {

@@ -52,6 +52,8 @@ type DeleteOptions struct {
 	// removes them. Each shard keeps its own journal.
 	Shard    Shard
 	ReadTime time.Time
+	// Flow paces the writes (see [Flow]).
+	Flow Flow
 }
 
 type deleteState struct {
@@ -201,7 +203,7 @@ func Delete(ctx context.Context, db *DB, o DeleteOptions) (Stats, error) {
 			})
 		}()
 	} else {
-		w := newWriter(db, ModeSet, &c, prog, o.OnFailure)
+		w := newWriter(db, ModeSet, &c, prog, o.OnFailure, o.Flow, o.Shard)
 		p := newPipe(w, o.Concurrency, o.Parallel+1)
 		err = p.run(ctx, func(ctx context.Context, emit func(int, item) error) error {
 			for _, d := range docs {

@@ -55,6 +55,8 @@ type ImportOptions struct {
 	// ([ShardJournalPath]). Not with Expect: a split export is sharded by
 	// its parts.
 	Shard Shard
+	// Flow paces the writes (see [Flow]).
+	Flow Flow
 }
 
 // lineShard selects a shard's lines of one file: those starting in the
@@ -492,7 +494,7 @@ func Import(ctx context.Context, db *DB, file string, o ImportOptions) (Stats, e
 		return Stats{}, errs.New(errs.ErrConflict, "import", loc.String(), "the input changed while it was validated (%s, now %s): run the import again", describe(info), describe(now))
 	}
 
-	w := newWriter(db, o.Mode, &c, prog, nil)
+	w := newWriter(db, o.Mode, &c, prog, nil, o.Flow, o.Shard)
 	w.resume = o.Resume
 	var failMu sync.Mutex
 	w.onFailure = func(fl Failure) {

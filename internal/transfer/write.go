@@ -11,7 +11,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/fbadmin/fbadmin/internal/errs"
-	"github.com/fbadmin/fbadmin/internal/retry"
 	"github.com/fbadmin/fbadmin/internal/value"
 	"github.com/fbadmin/fbadmin/internal/write"
 )
@@ -90,9 +89,9 @@ func (it *item) write(mode Mode) write.Item {
 // ([write.Writer] over the low-level API): an atomic commit first, then,
 // when some documents are refused, the non-atomic BatchWrite call, which
 // reports each document's outcome, so one bad document never holds back
-// the other 499. Transient failures are retried; writes are throttled in
-// production with Firestore's 500/50/5 ramp-up ([retry.Ramp]) and
-// unthrottled on the emulator. The writer turns the pipeline's results
+// the other 499. Transient failures are retried; writes are paced by the
+// job's [Flow]: by default Firestore's 500/50/5 ramp-up ([retry.Ramp]) in
+// production and unthrottled on the emulator. The writer turns the pipeline's results
 // into the job's outcomes: skipped existing documents, failures reported
 // by line and path.
 type writer struct {
@@ -105,14 +104,13 @@ type writer struct {
 	w         *write.Writer
 }
 
-func newWriter(db *DB, mode Mode, c *counters, prog Progress, onFailure func(Failure)) *writer {
-	var ramp *retry.Ramp // nil on the emulator
-	if !db.emulator {
-		ramp = retry.NewRamp(retry.RampConfig{Burst: maxBatchDocs}, nil)
-	}
+// newWriter returns the writer of one shard s of a job, paced by flow.
+func newWriter(db *DB, mode Mode, c *counters, prog Progress, onFailure func(Failure), flow Flow, s Shard) *writer {
+	ramp, bytes := flow.pacing(db.emulator, s)
 	return &writer{
 		db: db, mode: mode, c: c, prog: orNoProgress(prog), onFailure: onFailure,
-		w: write.New(&write.API{Client: db.api, Database: db.Name()}, write.Options{Ramp: ramp, MaxRetries: maxRetries, Backoff: backoff}),
+		w: write.New(&write.API{Client: db.api, Database: db.Name()},
+			write.Options{Ramp: ramp, Bytes: bytes, MaxRetries: maxRetries, Backoff: backoff}),
 	}
 }
 
