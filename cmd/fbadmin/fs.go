@@ -439,6 +439,8 @@ type deleteOptions struct {
 	Shard    string
 	Shards   int
 	ReadTime string
+	// Flow is the flow control (fs_flow.go).
+	Flow flowOptions
 }
 
 func fsDeleteCommand() *cli.Command {
@@ -446,7 +448,7 @@ func fsDeleteCommand() *cli.Command {
 		Name:      "delete",
 		Usage:     "delete documents, or whole trees with --recursive",
 		ArgsUsage: "PATH...",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Usage: "delete everything below each path too (required for collections)"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the paths that would be deleted, delete nothing"},
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
@@ -455,7 +457,7 @@ func fsDeleteCommand() *cli.Command {
 			&cli.StringFlag{Name: "shard", Usage: "with --recursive: delete only part `K/N` (from 0), or auto (a Kubernetes Indexed Job's or Cloud Run job's task); needs --read-time"},
 			&cli.IntFlag{Name: "shards", Usage: "with --shard auto in a Kubernetes Indexed Job: the job's `N` completions"},
 			&cli.StringFlag{Name: "read-time", Usage: "with --shard: the `TIME` every shard plans and reads names at (RFC 3339); documents created later are left"},
-		},
+		}, flowFlags()...),
 		Description: `Asks for confirmation on a terminal; elsewhere --yes is required. A recursive
 delete reads every document below the paths (subcollections at any depth,
 including under documents that do not exist) with parallel queries and deletes
@@ -481,7 +483,7 @@ last unsharded run deletes them.`,
 			}
 			opts := deleteOptions{Paths: c.Args().Slice(), Recursive: c.Bool("recursive"), DryRun: c.Bool("dry-run"),
 				Yes: c.Bool("yes"), Resume: c.Bool("resume"), Concurrency: c.Int("concurrency"),
-				Shard: c.String("shard"), Shards: c.Int("shards"), ReadTime: c.String("read-time")}
+				Shard: c.String("shard"), Shards: c.Int("shards"), ReadTime: c.String("read-time"), Flow: flowOptionsOf(c)}
 			return withDeps(c, func(ctx context.Context, d *deps) error { return runDelete(ctx, opts, d) })
 		},
 	}
@@ -522,6 +524,11 @@ func runDelete(ctx context.Context, opts deleteOptions, d *deps) error {
 	case !shard.Whole():
 		shardArgs = []string{"--shard", shard.String(), "--read-time", rt.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano)}
 	}
+	flow, err := opts.Flow.parse(shard.N)
+	if err != nil {
+		return err
+	}
+	shardArgs = append(shardArgs, opts.Flow.args()...)
 	if d.g.As != "" && !opts.Recursive && !opts.DryRun {
 		return deleteAsUser(ctx, rels, opts.Yes, d)
 	}
@@ -559,7 +566,7 @@ func runDelete(ctx context.Context, opts deleteOptions, d *deps) error {
 	prog := d.progress(label)
 	st, err := transfer.Delete(ctx, db, transfer.DeleteOptions{
 		Paths: rels, Recursive: opts.Recursive, DryRun: opts.DryRun, Resume: opts.Resume,
-		Concurrency: opts.Concurrency, Progress: prog, OnFailure: failures.add, OnPath: onPath, Shard: shard, ReadTime: rt,
+		Concurrency: opts.Concurrency, Progress: prog, OnFailure: failures.add, OnPath: onPath, Shard: shard, ReadTime: rt, Flow: flow,
 	})
 	prog.Finish()
 	if opts.DryRun {

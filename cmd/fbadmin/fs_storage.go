@@ -284,7 +284,7 @@ func importManifest(ctx context.Context, db *transfer.DB, m *storage.Manifest, m
 		part := p
 		st, err := transfer.Import(ctx, db, dir.Join(p.Name).String(), transfer.ImportOptions{
 			Mode: mode, DryRun: opts.DryRun, Concurrency: opts.Concurrency, Journal: partJournal(opts.Journal, p.Name), Resume: opts.Resume,
-			Progress: pp, OnFailure: onFailure, Expect: &part,
+			Progress: pp, OnFailure: onFailure, Expect: &part, Flow: opts.flow,
 		})
 		total.Docs += st.Docs
 		total.Skipped += st.Skipped

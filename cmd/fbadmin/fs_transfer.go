@@ -236,6 +236,9 @@ type importOptions struct {
 	Shard  string
 	Shards int
 	shard  transfer.Shard // parsed
+	// Flow is the flow control (fs_flow.go).
+	Flow flowOptions
+	flow transfer.Flow // parsed
 }
 
 func fsImportCommand() *cli.Command {
@@ -243,7 +246,7 @@ func fsImportCommand() *cli.Command {
 		Name:      "import",
 		Usage:     "import an NDJSON export (a file, an object, or a split export's manifest) into the database",
 		ArgsUsage: "FILE|-",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "mode", Value: "create", Usage: "create (fail on existing documents), set (replace), merge, or skip-existing"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "validate the file and report what would be written, skipped or refused; write nothing"},
 			&cli.BoolFlag{Name: "resume", Usage: "finish an interrupted import: skip the lines its journal records as committed"},
@@ -252,7 +255,7 @@ func fsImportCommand() *cli.Command {
 			&cli.IntFlag{Name: "shards", Usage: "with --shard auto in a Kubernetes Indexed Job: the job's `N` completions"},
 			&cli.StringFlag{Name: "journal", Usage: "journal `FILE` (default: FILE.journal beside a local input; for gs:// and s3:// inputs a file in ~/.local/state/fbadmin/journals; for a split export, one per part: FILE.PART)"},
 			&cli.StringSliceFlag{Name: "collection", Usage: "of a managed export, import only documents of collections with this `ID` (repeatable), like gcloud's --collection-ids"},
-		},
+		}, flowFlags()...),
 		Description: `The whole file is validated first: a malformed line stops the import before
 anything is written, naming the line. Documents are written in parallel
 batches of up to 500 (unthrottled on the emulator; 500/50/5 ramp-up in
@@ -309,7 +312,7 @@ Examples:
 			}
 			opts := importOptions{File: c.Args().First(), Mode: c.String("mode"), DryRun: c.Bool("dry-run"), Resume: c.Bool("resume"),
 				Concurrency: c.Int("concurrency"), Journal: c.String("journal"), Collections: c.StringSlice("collection"),
-				Shard: c.String("shard"), Shards: c.Int("shards")}
+				Shard: c.String("shard"), Shards: c.Int("shards"), Flow: flowOptionsOf(c)}
 			return withDeps(c, func(ctx context.Context, d *deps) error { return runImport(ctx, opts, d) })
 		},
 	}
@@ -352,6 +355,9 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 			return usagef("--shard: shards cannot share stdin: give the file (or a split export's manifest or prefix)")
 		}
 		opts.shard = shard
+	}
+	if opts.flow, err = opts.Flow.parse(shard.N); err != nil {
+		return err
 	}
 	if manifest != nil {
 		// read in place
@@ -429,6 +435,7 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 	if opts.Journal != "" {
 		resumeArgs = append(resumeArgs, "--journal", opts.Journal)
 	}
+	resumeArgs = append(resumeArgs, opts.Flow.args()...)
 	resumeCmd := d.command(resumeArgs...)
 	var stopped string
 	if opts.File != "-" && !opts.DryRun {
@@ -442,7 +449,7 @@ func runImport(ctx context.Context, opts importOptions, d *deps) error {
 	} else {
 		st, err = transfer.Import(ctx, db, file, transfer.ImportOptions{
 			Mode: mode, DryRun: opts.DryRun, Concurrency: opts.Concurrency, Journal: journal, Resume: opts.Resume,
-			Shard: opts.shard, Progress: prog, OnFailure: failures.add,
+			Shard: opts.shard, Progress: prog, OnFailure: failures.add, Flow: opts.flow,
 		})
 	}
 	prog.Finish()
@@ -522,7 +529,7 @@ func importAgain(opts importOptions, mode transfer.Mode) []string {
 	if opts.Journal != "" {
 		args = append(args, "--journal", opts.Journal)
 	}
-	return args
+	return append(args, opts.Flow.args()...)
 }
 
 // spool copies stdin to a temporary file, so that it can be validated
@@ -557,6 +564,8 @@ type copyOptions struct {
 	Shard  string
 	Shards int
 	shard  transfer.Shard // parsed
+	// Flow is the flow control (fs_flow.go).
+	Flow flowOptions
 }
 
 func fsCopyCommand() *cli.Command {
@@ -564,7 +573,7 @@ func fsCopyCommand() *cli.Command {
 		Name:      "copy",
 		Usage:     "copy a document or collection, optionally with its subtree, within or across projects",
 		ArgsUsage: "SRC_PATH DST_PATH",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "to-project", Usage: "destination project (default: the same)"},
 			&cli.StringFlag{Name: "to-database", Usage: "destination database (default: the same)"},
 			&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Usage: "copy subcollections at any depth too"},
@@ -573,7 +582,7 @@ func fsCopyCommand() *cli.Command {
 			&cli.IntFlag{Name: "concurrency", Value: 16, Usage: "batches in flight"},
 			&cli.StringFlag{Name: "shard", Usage: "copy only part `K/N` (from 0) of the source, or auto: the task index of a Kubernetes Indexed Job (with --shards) or a Cloud Run job; needs --read-time"},
 			&cli.IntFlag{Name: "shards", Usage: "with --shard auto in a Kubernetes Indexed Job: the job's `N` completions"},
-		},
+		}, flowFlags()...),
 		Description: `SRC and DST are both documents or both collections; paths below SRC are
 re-rooted under DST. Field values are copied as they are: references keep
 pointing where they pointed.
@@ -597,7 +606,7 @@ Examples:
 			}
 			opts := copyOptions{Src: c.Args().Get(0), Dst: c.Args().Get(1), ToProject: c.String("to-project"), ToDB: c.String("to-database"),
 				Recursive: c.Bool("recursive"), Mode: c.String("mode"), ReadTime: c.String("read-time"), Concurrency: c.Int("concurrency"),
-				Shard: c.String("shard"), Shards: c.Int("shards")}
+				Shard: c.String("shard"), Shards: c.Int("shards"), Flow: flowOptionsOf(c)}
 			return withDeps(c, func(ctx context.Context, d *deps) error { return runCopy(ctx, opts, d) })
 		},
 	}
@@ -620,6 +629,10 @@ func runCopy(ctx context.Context, opts copyOptions, d *deps) error {
 	}
 	if opts.shard, err = transfer.ParseShard(opts.Shard, opts.Shards, nil); err != nil {
 		return usageError{fmt.Errorf("--shard: %w", err)}
+	}
+	flow, err := opts.Flow.parse(opts.shard.N)
+	if err != nil {
+		return err
 	}
 	if !opts.shard.Whole() {
 		switch {
@@ -645,7 +658,7 @@ func runCopy(ctx context.Context, opts copyOptions, d *deps) error {
 		"copy stopped at once; to finish, run: "+d.command(copyAgain(opts, mode, rt)...))()
 	prog := d.progress("copy")
 	st, err := transfer.Copy(ctx, src, dst, transfer.CopyOptions{Src: opts.Src, Dst: opts.Dst, Recursive: opts.Recursive, Mode: mode,
-		ReadTime: rt, Shard: opts.shard, Concurrency: opts.Concurrency, Progress: prog, OnFailure: failures.add})
+		ReadTime: rt, Shard: opts.shard, Concurrency: opts.Concurrency, Progress: prog, OnFailure: failures.add, Flow: flow})
 	prog.Finish()
 	failures.flush()
 	if (err == nil && st.Docs+st.Skipped+st.Failed > 0) || st.Docs > 0 {
@@ -693,7 +706,7 @@ func copyAgain(opts copyOptions, mode transfer.Mode, rt time.Time) []string {
 	if !rt.IsZero() {
 		args = append(args, "--read-time", rt.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano))
 	}
-	return args
+	return append(args, opts.Flow.args()...)
 }
 
 // onInterrupt says on stderr, as soon as the first signal cancels ctx,
