@@ -3,10 +3,14 @@ package main
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/fbadmin/fbadmin/internal/emutest"
 	"github.com/fbadmin/fbadmin/internal/transfer"
 )
 
@@ -55,5 +59,51 @@ func TestFlowFlags(t *testing.T) {
 				t.Errorf("%s: got %v (exit %d), want a usage error (exit 2) naming %s", strings.Join(args, " "), err, exitCode(context.Background(), err), bad[0])
 			}
 		}
+	}
+}
+
+// TestFlowRampOnEmulator imports 1,000 documents on the emulator with
+// --ramp on --max-rate 200: the writes follow the cap (a rested limiter
+// lets one second's 200 go at once, the other 800 take 4 s), and the data
+// ends exactly as in the file. Only a lower bound of the time is checked:
+// the limiter cannot grant writes sooner, however loaded the machine.
+func TestFlowRampOnEmulator(t *testing.T) {
+	host := emutest.FirestoreHost(t)
+	project := emutest.ProjectID(t)
+	t.Cleanup(func() { _ = emutest.ResetFirestore(host, project, "(default)") })
+	t.Setenv("FIRESTORE_EMULATOR_HOST", host)
+	dir := t.TempDir()
+	t.Setenv("HOME", dir)
+	t.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
+	in, out := filepath.Join(dir, "in.ndjson"), filepath.Join(dir, "out.ndjson")
+	if err := genDocs(in, 1000, false); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) {
+		t.Helper()
+		app := newApp()
+		var stderr strings.Builder
+		app.Writer, app.ErrWriter = &strings.Builder{}, &stderr
+		args = append([]string{"fbadmin", "--emulator", "--project", project}, args...)
+		if err := app.RunContext(context.Background(), interspersed(app, args)); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+		}
+	}
+	start := time.Now()
+	run("fs", "import", in, "--ramp", "on", "--max-rate", "200")
+	if took := time.Since(start); took < 3900*time.Millisecond {
+		t.Errorf("1,000 documents at --max-rate 200 took %v, want at least 4 s", took)
+	}
+	run("fs", "export", "--out", out)
+	a, err := os.ReadFile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff, err := docsDiff(in, a, out, b); err != nil || diff != "" {
+		t.Errorf("the database after the import: %v %s", err, diff)
 	}
 }
