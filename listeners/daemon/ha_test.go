@@ -88,7 +88,7 @@ func leaseHolders(t testing.TB, c *firestore.Client) map[string]string {
 // listener over within the lease TTL plus a margin, and the state rebuilt
 // from every replica's file equals the database.
 func TestReplicasSurviveKills(t *testing.T) {
-	const n, ttl = 10, 6 * time.Second
+	const n, ttl = 10, 8 * time.Second
 	f := emutest.NewFirestore(t)
 	dir := t.TempDir()
 	ids := []string{"ra", "rb", "rc"}
