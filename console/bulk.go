@@ -127,12 +127,12 @@ type deleteView struct {
 // deleteSample is how many paths the dry run shows.
 const deleteSample = 20
 
-func (s *Server) dryRun(ctx context.Context, rel string) (int64, []string, error) {
+func (s *Server) dryRun(ctx context.Context, db *transfer.DB, rel string) (int64, []string, error) {
 	var (
 		mu     sync.Mutex
 		sample []string
 	)
-	st, err := transfer.Delete(ctx, s.cfg.DB, transfer.DeleteOptions{Paths: []string{rel}, Recursive: true, DryRun: true, Journal: transfer.NoJournal,
+	st, err := transfer.Delete(ctx, db, transfer.DeleteOptions{Paths: []string{rel}, Recursive: true, DryRun: true, Journal: transfer.NoJournal,
 		OnPath: func(p string) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -144,7 +144,7 @@ func (s *Server) dryRun(ctx context.Context, rel string) (int64, []string, error
 }
 
 func (s *Server) deleteTarget(r *http.Request) (string, error) {
-	rel, err := s.cfg.DB.CleanPath(pathValue(r), false)
+	rel, err := s.conn(r).db.CleanPath(pathValue(r), false)
 	if err != nil {
 		return "", errorf("delete %q: %v", pathValue(r), err)
 	}
@@ -164,7 +164,7 @@ func (s *Server) deletePage(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, err)
 		return
 	}
-	n, sample, err := s.dryRun(r.Context(), rel)
+	n, sample, err := s.dryRun(r.Context(), s.conn(r).db, rel)
 	if err != nil {
 		s.renderError(w, r, err)
 		return
@@ -181,7 +181,7 @@ func (s *Server) deleteTree(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if typed := r.PostFormValue("confirm"); typed != rel {
-		n, sample, err := s.dryRun(r.Context(), rel)
+		n, sample, err := s.dryRun(r.Context(), s.conn(r).db, rel)
 		if err != nil {
 			s.renderError(w, r, err)
 			return
@@ -198,7 +198,7 @@ func (s *Server) deleteTree(w http.ResponseWriter, r *http.Request) {
 		back = "/c/" + escapePath(p)
 	}
 	j := s.startJob("recursive delete", rel, back, func(ctx context.Context, j *job) error {
-		_, err := transfer.Delete(ctx, s.cfg.DB, transfer.DeleteOptions{Paths: []string{rel}, Recursive: true, Journal: transfer.NoJournal,
+		_, err := transfer.Delete(ctx, s.conn(r).db, transfer.DeleteOptions{Paths: []string{rel}, Recursive: true, Journal: transfer.NoJournal,
 			Progress: j, OnFailure: j.fail})
 		return err
 	})
@@ -273,7 +273,7 @@ func (s *Server) importFile(w http.ResponseWriter, r *http.Request) {
 	back := safeNext(formValue(r, "next"))
 	j := s.startJob("import", hdr.Filename, back, func(ctx context.Context, j *job) error {
 		defer os.Remove(tmp.Name())
-		_, err := transfer.Import(ctx, s.cfg.DB, tmp.Name(), transfer.ImportOptions{Mode: mode, Journal: transfer.NoJournal, Progress: j, OnFailure: j.fail})
+		_, err := transfer.Import(ctx, s.conn(r).db, tmp.Name(), transfer.ImportOptions{Mode: mode, Journal: transfer.NoJournal, Progress: j, OnFailure: j.fail})
 		return err
 	})
 	http.Redirect(w, r, "/jobs/"+j.ID, http.StatusSeeOther)

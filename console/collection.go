@@ -32,7 +32,8 @@ type treeLink struct {
 
 type treeView struct {
 	Databases   []string // the project's databases, when known
-	Current     string   // this console's database ID
+	Current     string   // the page's database ID
+	CanOpen     bool     // other databases open under /db/{database}/
 	DBError     string
 	Path        string // "" for the root
 	IsDoc       bool
@@ -42,12 +43,12 @@ type treeView struct {
 }
 
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
-	ids, err := s.cfg.DB.CollectionIDs(r.Context(), "")
+	ids, err := s.conn(r).db.CollectionIDs(r.Context(), "")
 	if err != nil {
 		s.renderError(w, r, err)
 		return
 	}
-	v := treeView{Current: s.cfg.DB.Database()}
+	v := treeView{Current: s.conn(r).db.Database(), CanOpen: s.cfg.OpenDatabase != nil}
 	if s.cfg.Databases != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		dbs, err := s.cfg.Databases(ctx)
@@ -75,7 +76,7 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	v := treeView{Path: p.String(), IsDoc: p.IsDocument()}
 	if p.IsDocument() {
-		ids, err := s.cfg.DB.CollectionIDs(ctx, p.String())
+		ids, err := s.conn(r).db.CollectionIDs(ctx, p.String())
 		if err != nil {
 			s.renderError(w, r, err)
 			return
@@ -86,7 +87,7 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request) {
 	} else {
 		// DocumentRefs lists missing documents that have subcollections
 		// too (phantom parents); GetAll tells which exist.
-		it := s.cfg.Firestore.Collection(p.String()).DocumentRefs(ctx)
+		it := s.conn(r).fs.Collection(p.String()).DocumentRefs(ctx)
 		var refs []*firestore.DocumentRef
 		for len(refs) <= treeDocs {
 			ref, err := it.Next()
@@ -102,7 +103,7 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request) {
 		if len(refs) > treeDocs {
 			refs, v.More = refs[:treeDocs], true
 		}
-		snaps, err := s.cfg.Firestore.GetAll(ctx, refs)
+		snaps, err := s.conn(r).fs.GetAll(ctx, refs)
 		if err != nil {
 			s.renderError(w, r, errs.Wrap(err, "get", p.String()))
 			return
@@ -188,12 +189,12 @@ func (s *Server) collection(w http.ResponseWriter, r *http.Request) {
 			v.LiveURL = withQuery("/api/live"+v.Base, form.values("", false))
 		}
 		qstart := time.Now()
-		page, err := s.store.Query(r.Context(), s.caller, spec, form.Size, form.Page)
+		page, err := s.conn(r).store.Query(r.Context(), s.caller, spec, form.Size, form.Page)
 		w.Header().Set("Server-Timing", fmt.Sprintf("firestore;dur=%.1f", float64(time.Since(qstart).Microseconds())/1000))
 		if err != nil {
 			v.Error, status = err.Error(), httpStatus(err)
 		} else {
-			s.fillRows(&v, page)
+			s.fillRows(s.conn(r), &v, page)
 			if page.HasNextPage {
 				v.NextURL = withQuery(v.Base, form.values(page.NextPageToken, false))
 			}
@@ -212,7 +213,7 @@ func (s *Server) collection(w http.ResponseWriter, r *http.Request) {
 
 // fillRows infers the columns from the page's documents (the fields most
 // documents have first, then by name) and renders their cells.
-func (s *Server) fillRows(v *collectionView, page *server.Page) {
+func (s *Server) fillRows(dc *dbConn, v *collectionView, page *server.Page) {
 	counts := map[string]int{}
 	decoded := make([]map[string]any, len(page.Documents))
 	for i, d := range page.Documents {
@@ -258,7 +259,7 @@ func (s *Server) fillRows(v *collectionView, page *server.Page) {
 				rw.Cells = append(rw.Cells, cell{Field: f, Type: "missing"})
 				continue
 			}
-			rw.Cells = append(rw.Cells, s.cellOf(f, val))
+			rw.Cells = append(rw.Cells, dc.cellOf(f, val))
 		}
 		v.Rows = append(v.Rows, rw)
 	}
@@ -276,7 +277,7 @@ func (s *Server) count(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 		return
 	}
-	agg, err := s.store.Aggregate(r.Context(), s.caller, spec, true, nil, nil)
+	agg, err := s.conn(r).store.Aggregate(r.Context(), s.caller, spec, true, nil, nil)
 	if err != nil {
 		writeJSON(w, httpStatus(err), map[string]string{"error": err.Error()})
 		return
@@ -322,7 +323,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	if spec.Limit == 0 || spec.Limit > form.Size {
 		spec.Limit = form.Size
 	}
-	q, err := s.watchQuery(spec)
+	q, err := s.watchQuery(s.conn(r).fs, spec)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -382,7 +383,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 			if le.Type != "removed" {
 				le.Data, _ = value.EncodeMap(d.Data)
 				for _, k := range slices.Sorted(maps.Keys(d.Data)) {
-					le.Cells = append(le.Cells, s.cellOf(k, d.Data[k]))
+					le.Cells = append(le.Cells, s.conn(r).cellOf(k, d.Data[k]))
 				}
 			}
 			b, _ := json.Marshal(le)
@@ -400,12 +401,12 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 
 // watchQuery builds the repository query of a spec, as the Store builds
 // its own (the Store checks the same filters when the page is read).
-func (s *Server) watchQuery(spec server.QuerySpec) (repository.Query[map[string]any], error) {
+func (s *Server) watchQuery(fs *firestore.Client, spec server.QuerySpec) (repository.Query[map[string]any], error) {
 	var q repository.Query[map[string]any]
 	if spec.Group {
-		q = repository.Group[map[string]any](s.cfg.Firestore, spec.Collection)
+		q = repository.Group[map[string]any](fs, spec.Collection)
 	} else {
-		q = repository.New[map[string]any](s.cfg.Firestore, spec.Collection).Query()
+		q = repository.New[map[string]any](fs, spec.Collection).Query()
 	}
 	decode := func(f server.Filter) (any, error) {
 		v, err := value.Decode(f.Value)
@@ -470,7 +471,7 @@ func (s *Server) exportQuery(w http.ResponseWriter, r *http.Request, t target) {
 	ctx := r.Context()
 	// The first page before any byte is sent, so that a bad query is an
 	// error page rather than a broken download.
-	page, err := s.store.Query(ctx, s.caller, spec, MaxPageSize, "")
+	page, err := s.conn(r).store.Query(ctx, s.caller, spec, MaxPageSize, "")
 	if err != nil {
 		s.renderError(w, r, err)
 		return
@@ -489,7 +490,7 @@ func (s *Server) exportQuery(w http.ResponseWriter, r *http.Request, t target) {
 		if !page.HasNextPage {
 			return
 		}
-		if page, err = s.store.Query(ctx, s.caller, spec, MaxPageSize, page.NextPageToken); err != nil {
+		if page, err = s.conn(r).store.Query(ctx, s.caller, spec, MaxPageSize, page.NextPageToken); err != nil {
 			s.log.Warn("export cut short", "err", errs.KindOf(err).Error())
 			return // the download ends incomplete; the browser reports a failed download only if the connection breaks
 		}
@@ -503,7 +504,7 @@ func fileName(p string) string {
 // exportTree downloads a collection or document with everything below it,
 // as fs export writes it.
 func (s *Server) exportTree(w http.ResponseWriter, r *http.Request) {
-	rel, err := s.cfg.DB.CleanPath(pathValue(r), false)
+	rel, err := s.conn(r).db.CleanPath(pathValue(r), false)
 	if err != nil {
 		s.renderError(w, r, errorf("export %q: %v", pathValue(r), err))
 		return
@@ -511,7 +512,7 @@ func (s *Server) exportTree(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename=%q`, fileName(rel)+".ndjson"))
 	bw := bufio.NewWriterSize(w, 64<<10)
-	if _, err := transfer.Export(r.Context(), s.cfg.DB, bw, transfer.ExportOptions{Paths: []string{rel}}); err != nil {
+	if _, err := transfer.Export(r.Context(), s.conn(r).db, bw, transfer.ExportOptions{Paths: []string{rel}}); err != nil {
 		s.log.Warn("export failed", "err", errs.KindOf(err).Error())
 		return
 	}
@@ -544,7 +545,7 @@ func (s *Server) collectionPost(w http.ResponseWriter, r *http.Request) {
 		}
 		paths = append(paths, rel.String())
 	}
-	st, err := transfer.Delete(r.Context(), s.cfg.DB, transfer.DeleteOptions{Paths: paths, Journal: transfer.NoJournal})
+	st, err := transfer.Delete(r.Context(), s.conn(r).db, transfer.DeleteOptions{Paths: paths, Journal: transfer.NoJournal})
 	if err != nil {
 		s.renderError(w, r, err)
 		return

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,6 +63,12 @@ type Config struct {
 	// page (production: the Admin API; the emulator has no such list).
 	Databases func(ctx context.Context) ([]string, error)
 
+	// OpenDatabase opens another database of the project by ID, for the
+	// URLs under /db/{database}/ (opened on first use, closed by
+	// [Server.Close]). Nil: the console serves the configured database
+	// only.
+	OpenDatabase func(ctx context.Context, database string) (*firestore.Client, *transfer.DB, error)
+
 	// ReadOnly refuses every write with 403.
 	ReadOnly bool
 	// PageSize is the default number of documents per page (default 100).
@@ -77,7 +84,7 @@ type Config struct {
 // (sessions, jobs, the live-mode hub).
 type Server struct {
 	cfg     Config
-	store   *server.Store
+	rules   *server.Rules
 	caller  *server.Caller
 	log     *slog.Logger
 	pages   *pages
@@ -86,6 +93,10 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[string]*session
 	jobs     map[string]*job
+
+	def  *dbConn            // the configured database, served at /
+	dbMu sync.Mutex         // guards dbs (opening one may take a while)
+	dbs  map[string]*dbConn // others, opened by /db/{database}/ URLs
 
 	ctx    context.Context // the server's lifetime: jobs run under it
 	cancel context.CancelFunc
@@ -128,7 +139,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &Server{
 		cfg:      cfg,
-		store:    server.NewStore(cfg.Firestore, rules, MaxPageSize),
+		rules:    rules,
+		dbs:      map[string]*dbConn{},
 		caller:   &server.Caller{UID: "fbadmin-console"},
 		log:      cfg.Logger,
 		pages:    p,
@@ -137,6 +149,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		ctx:      lctx,
 		cancel:   cancel,
 	}
+	s.def = &dbConn{id: cfg.DB.Database(), fs: cfg.Firestore, db: cfg.DB, store: server.NewStore(cfg.Firestore, rules, MaxPageSize)}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -160,6 +173,13 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) Close() {
 	s.cancel()
 	s.wg.Wait()
+	s.dbMu.Lock()
+	defer s.dbMu.Unlock()
+	for id, c := range s.dbs {
+		c.fs.Close()
+		c.db.Close()
+		delete(s.dbs, id)
+	}
 }
 
 // Serve serves the console on ln until ctx is done, then shuts down
@@ -195,6 +215,9 @@ func (s *Server) routes() http.Handler {
 	authed("POST /logout", s.logout)
 	authed("GET /api/session", s.apiSession)
 	authed("GET /{$}", s.home)
+	authed("GET /db/{$}", func(w http.ResponseWriter, r *http.Request) { // the home page's open-a-database form
+		http.Redirect(w, r, "/db/"+url.PathEscape(strings.TrimSpace(r.URL.Query().Get("id")))+"/", http.StatusSeeOther)
+	})
 	authed("GET /tree/{path...}", s.tree)
 	authed("GET /c/{path...}", s.collection)
 	authed("GET /g/{id}", s.collection)
@@ -222,7 +245,7 @@ func (s *Server) routes() http.Handler {
 	authed("GET /auth/users/{uid}", s.user)
 	authed("POST /auth/users/{uid}/{action}", s.userAction)
 	authed("GET /auth/tenants", s.tenants)
-	return s.logRequests(securityHeaders(mux))
+	return securityHeaders(s.databaseRoutes(s.logRequests(mux)))
 }
 
 // securityHeaders sets the headers every response carries: a strict CSP

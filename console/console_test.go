@@ -947,3 +947,101 @@ func TestHomeListsDatabases(t *testing.T) {
 		t.Fatalf("home: got %d, databases not listed:\n%s", res.StatusCode, body)
 	}
 }
+
+// TestOtherDatabase serves a named database of the project beside the
+// configured one, under /db/other/: its documents, links, redirects, saves
+// and counts are that database's, and the default's pages do not show them.
+func TestOtherDatabase(t *testing.T) {
+	fs := emutest.NewFirestore(t)
+	ctx := t.Context()
+	db, err := transfer.Open(ctx, transfer.Config{Project: fs.ProjectID, EmulatorHost: fs.Host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var opened []string
+	srv, err := console.New(ctx, console.Config{Firestore: fs.Client, DB: db, Token: testToken,
+		OpenDatabase: func(ctx context.Context, id string) (*firestore.Client, *transfer.DB, error) {
+			opened = append(opened, id)
+			c, err := firestore.NewClientWithDatabase(ctx, fs.ProjectID, id)
+			if err != nil {
+				return nil, nil, err
+			}
+			d, err := transfer.Open(ctx, transfer.Config{Project: fs.ProjectID, Database: id, EmulatorHost: fs.Host})
+			if err != nil {
+				c.Close()
+				return nil, nil, err
+			}
+			return c, d, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, fs: fs, srv: srv, logs: &syncBuffer{}}
+	e.ts = httptest.NewServer(srv.Handler())
+	defer func() { e.ts.Close(); srv.Close() }()
+	jar, _ := cookiejar.New(nil)
+	e.c = &http.Client{Jar: jar, Timeout: time.Minute,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+	// Not logged in: nothing is opened, and the login comes back here.
+	res, _ := e.get("/db/other/c/items")
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/login?next=%2Fdb%2Fother%2Fc%2Fitems" {
+		t.Fatalf("logged out: got %d to %q, want 303 to the login with next=/db/other/c/items", res.StatusCode, res.Header.Get("Location"))
+	}
+	if len(opened) != 0 {
+		t.Fatalf("databases opened before login: %q", opened)
+	}
+	e.login()
+
+	other := fs.NewClient(t, "other")
+	if _, err := other.Doc("items/o1").Set(ctx, map[string]any{"n": int64(1), "ref": other.Doc("items/o9")}); err != nil {
+		t.Fatal(err)
+	}
+	e.set("items/d1", map[string]any{"n": int64(2)})
+
+	res, body := e.get("/db/other/c/items")
+	if res.StatusCode != 200 || !slices.Equal(rows(body), []string{"items/o1"}) {
+		t.Fatalf("/db/other/c/items: got %d, rows %q, want items/o1 only", res.StatusCode, rows(body))
+	}
+	for _, want := range []string{`href="/db/other/d/items/o1"`, `href="/db/other/d/items/o9" data-testid="ref-link"`,
+		`data-src="/db/other/api/count/c/items`, `href="/assets/console.css"`, `<meta name="db-root" content="/db/other">`,
+		`data-testid="database-name">projects/` + fs.ProjectID + `/databases/other<`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/db/other/c/items: no %s in the page", want)
+		}
+	}
+	if res, body := e.get("/c/items"); res.StatusCode != 200 || !slices.Equal(rows(body), []string{"items/d1"}) {
+		t.Fatalf("/c/items (the default database): got %d, rows %q, want items/d1 only", res.StatusCode, rows(body))
+	}
+	if _, body := e.get("/db/other/api/count/c/items"); body != `{"count":"1"}`+"\n" && body != `{"count":"1"}` {
+		t.Errorf("count in other: %q, want 1", body)
+	}
+
+	// A save goes to that database and redirects within it.
+	res, body = e.post("/db/other/d/items/o2", url.Values{"update_time": {""}, "f.0.name": {"s"}, "f.0.type": {"string"}, "f.0.value": {"x"}})
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/db/other/d/items/o2?saved=1" {
+		t.Fatalf("save in other: got %d to %q: %s", res.StatusCode, res.Header.Get("Location"), body)
+	}
+	if snap, err := other.Doc("items/o2").Get(ctx); err != nil || snap.Data()["s"] != "x" {
+		t.Fatalf("items/o2 in other: %v %v", snap.Data(), err)
+	}
+	if e.exists("items/o2") {
+		t.Fatal("items/o2 was written to the default database too")
+	}
+
+	// The home page's form, the configured database's own prefix, and IDs
+	// that are not database IDs.
+	if res, _ := e.get("/db/?id=other"); res.Header.Get("Location") != "/db/other/" {
+		t.Errorf("open form: redirected to %q, want /db/other/", res.Header.Get("Location"))
+	}
+	if res, body := e.get("/db/(default)/c/items"); res.StatusCode != 200 || !slices.Equal(rows(body), []string{"items/d1"}) {
+		t.Errorf("/db/(default)/c/items: got %d, rows %q", res.StatusCode, rows(body))
+	}
+	if res, _ := e.get("/db/Not_An_ID/c/items"); res.StatusCode != http.StatusBadRequest {
+		t.Errorf("bad database ID: got %d, want 400", res.StatusCode)
+	}
+	if !slices.Equal(opened, []string{"other"}) {
+		t.Errorf("databases opened: %q, want other once", opened)
+	}
+}

@@ -79,17 +79,17 @@ func (s *Server) document(w http.ResponseWriter, r *http.Request) {
 // and its subcollections.
 func (s *Server) loadDocument(r *http.Request, p docpath.Path) (*documentView, error) {
 	v := &documentView{Path: p.String(), ID: p.ID(), Collection: p.Parent().String(), Types: Types}
-	d, err := s.store.Get(r.Context(), s.caller, p.String())
+	d, err := s.conn(r).store.Get(r.Context(), s.caller, p.String())
 	switch {
 	case errors.Is(err, errs.ErrNotFound):
 	case err != nil:
 		return nil, err
 	default:
-		if err := s.fillDocument(v, d); err != nil {
+		if err := s.fillDocument(s.conn(r), v, d); err != nil {
 			return nil, err
 		}
 	}
-	ids, err := s.cfg.DB.CollectionIDs(r.Context(), p.String())
+	ids, err := s.conn(r).db.CollectionIDs(r.Context(), p.String())
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +100,7 @@ func (s *Server) loadDocument(r *http.Request, p docpath.Path) (*documentView, e
 	return v, nil
 }
 
-func (s *Server) fillDocument(v *documentView, d *server.Document) error {
+func (s *Server) fillDocument(dc *dbConn, v *documentView, d *server.Document) error {
 	v.Exists = true
 	v.UpdateTime = d.UpdateTime.UTC().Format(time.RFC3339Nano)
 	v.CreateTime = d.CreateTime.UTC().Format(time.RFC3339Nano)
@@ -110,7 +110,7 @@ func (s *Server) fillDocument(v *documentView, d *server.Document) error {
 	}
 	v.Fields = v.Fields[:0]
 	for i, k := range slices.Sorted(maps.Keys(m)) {
-		f := fieldView{Index: i, Name: k, Type: typeOf(m[k]), Text: s.editText(m[k])}
+		f := fieldView{Index: i, Name: k, Type: typeOf(m[k]), Text: dc.editText(m[k])}
 		switch f.Type {
 		case "map", "array", "vector":
 			f.Multiline = true
@@ -162,7 +162,7 @@ func (s *Server) documentPost(w http.ResponseWriter, r *http.Request) {
 	}
 	// The form as submitted, to show it again on an error or a conflict.
 	sub := &documentView{Path: p.String(), ID: p.ID(), Collection: p.Parent().String(), Types: Types, UpdateTime: form.Get("update_time"), Exists: !ifTime.IsZero()}
-	data, ferr := s.formData(form, sub)
+	data, ferr := s.formData(s.conn(r), form, sub)
 	if ferr != nil {
 		s.showForm(w, r, p, sub, http.StatusBadRequest, func(v *documentView) { v.Error = ferr.Error() })
 		return
@@ -179,9 +179,9 @@ func (s *Server) documentPost(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if ifTime.IsZero() {
-		_, err = s.store.Create(ctx, s.caller, p.Parent().String(), p.ID(), data)
+		_, err = s.conn(r).store.Create(ctx, s.caller, p.Parent().String(), p.ID(), data)
 	} else {
-		_, err = s.store.Set(ctx, s.caller, p.String(), data, ifTime)
+		_, err = s.conn(r).store.Set(ctx, s.caller, p.String(), data, ifTime)
 	}
 	switch {
 	case err == nil:
@@ -216,7 +216,7 @@ func (s *Server) showForm(w http.ResponseWriter, r *http.Request, p docpath.Path
 // formData builds the document's data, in the value format, from the
 // editor's fields (or the raw editor), and records them in v so that the
 // form can be shown again as submitted.
-func (s *Server) formData(form map[string][]string, v *documentView) (json.RawMessage, error) {
+func (s *Server) formData(dc *dbConn, form map[string][]string, v *documentView) (json.RawMessage, error) {
 	get := func(k string) string {
 		if l := form[k]; len(l) > 0 {
 			return l[0]
@@ -231,7 +231,7 @@ func (s *Server) formData(form map[string][]string, v *documentView) (json.RawMe
 			return nil, fmt.Errorf("raw document: %v", err)
 		}
 		for i, k := range slices.Sorted(maps.Keys(m)) {
-			v.Fields = append(v.Fields, fieldView{Index: i, Name: k, Type: typeOf(m[k]), Text: s.editText(m[k]), Multiline: typeOf(m[k]) == "map" || typeOf(m[k]) == "array"})
+			v.Fields = append(v.Fields, fieldView{Index: i, Name: k, Type: typeOf(m[k]), Text: dc.editText(m[k]), Multiline: typeOf(m[k]) == "map" || typeOf(m[k]) == "array"})
 		}
 		return value.EncodeMap(m)
 	}
@@ -266,7 +266,7 @@ func (s *Server) formData(form map[string][]string, v *documentView) (json.RawMe
 			}
 			continue
 		}
-		val, err := s.parseTyped(f.Type, f.Text)
+		val, err := dc.parseTyped(f.Type, f.Text)
 		if err != nil {
 			if firstErr == nil {
 				firstErr = fmt.Errorf("field %q (%s): %v", name, f.Type, err)
@@ -299,7 +299,7 @@ func (s *Server) deleteDocument(w http.ResponseWriter, r *http.Request, rel stri
 			return
 		}
 	}
-	if err := s.store.Delete(r.Context(), s.caller, p.String(), ifTime); err != nil {
+	if err := s.conn(r).store.Delete(r.Context(), s.caller, p.String(), ifTime); err != nil {
 		if errors.Is(err, errs.ErrConflict) {
 			err = errs.New(errs.ErrConflict, "delete", p.String(), "the document changed since you opened it: reload it, check, and delete again")
 		}

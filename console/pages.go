@@ -102,6 +102,7 @@ type view struct {
 	Auth     bool
 	ReadOnly bool
 	Database string
+	Root     string // the URL prefix of the database's pages ("" for the configured one)
 	Page     any
 }
 
@@ -110,7 +111,8 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // render writes a page, gzipped when the browser accepts it.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name, title string, data any) {
 	t := s.pages.byName[name]
-	v := view{Title: title, Auth: s.cfg.Auth != nil, ReadOnly: s.cfg.ReadOnly, Database: s.cfg.DB.Name(), Page: data}
+	c := s.conn(r)
+	v := view{Title: title, Auth: s.cfg.Auth != nil, ReadOnly: s.cfg.ReadOnly, Database: c.db.Name(), Root: c.root, Page: data}
 	if sess := sessionFrom(r.Context()); sess != nil {
 		v.CSRF, v.LoggedIn = sess.csrf, true
 	}
@@ -125,7 +127,11 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	writeMaybeGzip(w, r, status, buf.Bytes())
+	body := buf.Bytes()
+	if c.root != "" {
+		body = withRoot(body, c.root)
+	}
+	writeMaybeGzip(w, r, status, body)
 }
 
 func writeMaybeGzip(w http.ResponseWriter, r *http.Request, status int, body []byte) {

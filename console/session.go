@@ -37,7 +37,7 @@ func (s *Server) requireSession(h http.Handler) http.Handler {
 		sess := s.lookupSession(r)
 		if sess == nil {
 			if r.Method == http.MethodGet && !strings.HasPrefix(r.URL.Path, "/api/") {
-				next := r.URL.Path
+				next := rootOf(r) + r.URL.Path
 				if r.URL.RawQuery != "" {
 					next += "?" + r.URL.RawQuery
 				}
@@ -65,7 +65,13 @@ func (s *Server) requireSession(h http.Handler) http.Handler {
 				return
 			}
 		}
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionKey{}, sess)))
+		r = r.WithContext(context.WithValue(r.Context(), sessionKey{}, sess))
+		r, err := s.withConn(r)
+		if err != nil {
+			s.renderError(w, r, err)
+			return
+		}
+		h.ServeHTTP(w, r)
 	})
 }
 

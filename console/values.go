@@ -71,8 +71,8 @@ func formatDouble(f float64) string {
 // refPath is a reference as the console shows it: relative to the
 // database root when it points into this database, its full name
 // otherwise.
-func (s *Server) refPath(ref *firestore.DocumentRef) string {
-	prefix := s.cfg.DB.Name() + "/documents/"
+func (c *dbConn) refPath(ref *firestore.DocumentRef) string {
+	prefix := c.db.Name() + "/documents/"
 	if rel, ok := strings.CutPrefix(ref.Path, prefix); ok {
 		return rel
 	}
@@ -80,7 +80,7 @@ func (s *Server) refPath(ref *firestore.DocumentRef) string {
 }
 
 // editText is the text of a value in the editor's input for its type.
-func (s *Server) editText(v any) string {
+func (c *dbConn) editText(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return ""
@@ -99,7 +99,7 @@ func (s *Server) editText(v any) string {
 	case *latlng.LatLng:
 		return formatDouble(x.Latitude) + ", " + formatDouble(x.Longitude)
 	case *firestore.DocumentRef:
-		return s.refPath(x)
+		return c.refPath(x)
 	case firestore.Vector64:
 		raw, _ := value.Encode(x)
 		return strings.TrimSuffix(strings.TrimPrefix(string(raw), `{"$vector":`), "}")
@@ -127,7 +127,7 @@ type cell struct {
 
 const cellMax = 80
 
-func (s *Server) cellOf(field string, v any) cell {
+func (dc *dbConn) cellOf(field string, v any) cell {
 	c := cell{Field: field, Type: typeOf(v)}
 	switch x := v.(type) {
 	case nil:
@@ -135,7 +135,7 @@ func (s *Server) cellOf(field string, v any) cell {
 	case []byte:
 		c.Text = fmt.Sprintf("%d bytes: %s", len(x), base64.StdEncoding.EncodeToString(x[:min(len(x), 24)]))
 	case *firestore.DocumentRef:
-		c.Text = s.refPath(x)
+		c.Text = dc.refPath(x)
 		if !strings.HasPrefix(c.Text, "projects/") {
 			c.Href = "/d/" + escapePath(c.Text)
 		}
@@ -147,7 +147,7 @@ func (s *Server) cellOf(field string, v any) cell {
 	case firestore.Vector64:
 		c.Text = fmt.Sprintf("vector(%d)", len(x))
 	default:
-		c.Text = s.editText(v)
+		c.Text = dc.editText(v)
 	}
 	if len(c.Text) > cellMax {
 		cut := cellMax
@@ -163,7 +163,7 @@ func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
 
 // parseTyped turns an editor field (its type and text) into a decoded
 // value, or an error saying what was expected.
-func (s *Server) parseTyped(typ, text string) (any, error) {
+func (c *dbConn) parseTyped(typ, text string) (any, error) {
 	t := strings.TrimSpace(text)
 	switch typ {
 	case "null":
@@ -213,7 +213,7 @@ func (s *Server) parseTyped(typ, text string) (any, error) {
 			if err != nil || !p.IsDocument() {
 				return nil, fmt.Errorf("%q is not a document path (want collection/doc, such as users/bob)", t)
 			}
-			name = s.cfg.DB.Name() + "/documents/" + p.String()
+			name = c.db.Name() + "/documents/" + p.String()
 		}
 		raw, _ := json.Marshal(map[string]string{"$ref": name})
 		return value.Decode(raw)

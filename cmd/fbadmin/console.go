@@ -8,12 +8,14 @@ import (
 	"strings"
 	"sync"
 
+	"cloud.google.com/go/firestore"
 	"github.com/urfave/cli/v2"
 
 	"github.com/fbadmin/fbadmin/auth"
 	"github.com/fbadmin/fbadmin/console"
 	"github.com/fbadmin/fbadmin/internal/backup"
 	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/internal/transfer"
 )
 
 type consoleOptions struct {
@@ -141,6 +143,20 @@ func runConsole(ctx context.Context, opts consoleOptions, d *deps) error {
 		ReadOnly: opts.ReadOnly, PageSize: opts.PageSize, Logger: logger}
 	if ac != nil {
 		cfg.Auth = ac
+	}
+	// Other databases of the project open in the same process, under
+	// /db/{database}/ (the console closes them).
+	cfg.OpenDatabase = func(ctx context.Context, database string) (*firestore.Client, *transfer.DB, error) {
+		c, err := d.openFirestore(ctx, database)
+		if err != nil {
+			return nil, nil, err
+		}
+		db, err := d.openDB(ctx, "", database)
+		if err != nil {
+			c.Close()
+			return nil, nil, err
+		}
+		return c, db, nil
 	}
 	if !d.emulator() {
 		// The Admin API lists the project's databases (the emulator has

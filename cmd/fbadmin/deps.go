@@ -394,6 +394,18 @@ func (d *deps) firestore(ctx context.Context) (*firestore.Client, error) {
 	if d.fs != nil {
 		return d.fs, nil
 	}
+	client, err := d.openFirestore(ctx, d.g.Database)
+	if err != nil {
+		return nil, err
+	}
+	d.fs = client
+	d.closers = append(d.closers, func() { client.Close() })
+	return client, nil
+}
+
+// openFirestore opens an SDK client of a database of the project (the
+// caller closes it).
+func (d *deps) openFirestore(ctx context.Context, database string) (*firestore.Client, error) {
 	project, err := d.project()
 	if err != nil {
 		return nil, err
@@ -425,12 +437,10 @@ func (d *deps) firestore(ctx context.Context) (*firestore.Client, error) {
 		}
 		opts = append(opts, asClient...)
 	}
-	client, err := firestore.NewClientWithDatabase(ctx, project, d.g.Database, opts...)
+	client, err := firestore.NewClientWithDatabase(ctx, project, database, opts...)
 	if err != nil {
 		return nil, errs.New(errs.ErrInvalid, "connect", "firestore", "%v", err)
 	}
-	d.fs = client
-	d.closers = append(d.closers, func() { client.Close() })
 	return client, nil
 }
 

@@ -4,6 +4,9 @@
   "use strict";
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var csrf = csrfMeta ? csrfMeta.content : "";
+  // Pages of a database other than the console's own live under /db/{id}.
+  var rootMeta = document.querySelector('meta[name="db-root"]');
+  var root = rootMeta ? rootMeta.content : "";
   function $(sel, root) { return (root || document).querySelector(sel); }
   function $$(sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); }
 
@@ -44,7 +47,7 @@
   var gf = $("form[data-group-form]");
   if (gf) gf.addEventListener("submit", function (e) {
     e.preventDefault();
-    location.href = "/g/" + encodeURIComponent($("input[name=id]", gf).value.trim());
+    location.href = root + "/g/" + encodeURIComponent($("input[name=id]", gf).value.trim());
   });
 
   // Query builder: another filter row.
@@ -161,13 +164,13 @@
       cb.type = "checkbox"; cb.name = "sel"; cb.value = ev.path; cb.setAttribute("data-testid", "row-select"); cb.setAttribute("aria-label", "Select " + ev.id);
       td.appendChild(cb); tr.appendChild(td);
       var th = document.createElement("th"); th.scope = "row";
-      var a = document.createElement("a"); a.href = "/d/" + esc(ev.path); a.textContent = ev.id; a.setAttribute("data-testid", "doc-link");
+      var a = document.createElement("a"); a.href = root + "/d/" + esc(ev.path); a.textContent = ev.id; a.setAttribute("data-testid", "doc-link");
       th.appendChild(a); tr.appendChild(th);
       fields.forEach(function (f) {
         var c = cells[f], cell = document.createElement("td");
         cell.setAttribute("data-testid", "doc-cell"); cell.setAttribute("data-field", f);
         cell.setAttribute("data-type", c ? c.type : "missing");
-        if (c && c.href) { var l = document.createElement("a"); l.href = c.href; l.textContent = c.text; l.setAttribute("data-testid", "ref-link"); cell.appendChild(l); }
+        if (c && c.href) { var l = document.createElement("a"); l.href = c.href.charAt(0) === "/" ? root + c.href : c.href; l.textContent = c.text; l.setAttribute("data-testid", "ref-link"); cell.appendChild(l); }
         else if (c) cell.textContent = c.text;
         tr.appendChild(cell);
       });
