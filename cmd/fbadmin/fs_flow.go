@@ -17,9 +17,9 @@ const firestoreWriteLimit = 10000
 
 func flowFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.Float64Flag{Name: "max-rate", Usage: "write at most `N` documents a second in total: with --shard K/N each shard takes N/shards (default no cap beyond the ramp; Firestore's documented soft limit is 10,000 writes a second per database, more needs a support request)"},
+		&cli.Float64Flag{Name: "max-rate", Usage: "write at most `N` documents a second in total: with --shard K/S each shard takes N/S (default no cap beyond the ramp; Firestore's documented soft limit is 10,000 writes a second per database, more needs a support request)"},
 		&cli.StringFlag{Name: "max-byte-rate", Usage: "write at most `SIZE` a second in total (such as 20MiB), counted as encoded documents: paces large documents by size; shared by the shards as --max-rate"},
-		&cli.StringFlag{Name: "ramp", Value: "auto", Usage: "`MODE` auto: Firestore's 500/50/5 ramp-up (start at 500 writes a second, +50% every 5 minutes, up to --max-rate) in production, none on the emulator; on: also on the emulator (tests, rehearsals); off: no ramp-up, only --max-rate caps"},
+		&cli.StringFlag{Name: "ramp", Value: "auto", Usage: "ramp-up `MODE`: auto is Firestore's 500/50/5 ramp-up (start at 500 writes a second, +50% every 5 minutes, up to --max-rate) in production, none on the emulator; on ramps up on the emulator too (tests, rehearsals); off: no ramp-up, only --max-rate caps"},
 	}
 }
 

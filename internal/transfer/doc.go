@@ -32,11 +32,13 @@
 // pipeline (internal/write): batches of up to 500 documents (and 4 MiB),
 // many in flight, each committed at once and, when some of its documents
 // are refused, again with BatchWrite, the non-atomic batch call that
-// reports each document's outcome. Writes are unthrottled on the emulator
-// and follow Firestore's 500/50/5 ramp-up in production (internal/retry's
-// Ramp). [Mode] chooses create, set, merge or skip-existing. Transient
-// failures are retried; a document refused for good is a [Failure] and the
-// job goes on.
+// reports each document's outcome. Writes are paced by the job's [Flow]:
+// by default unthrottled on the emulator and following Firestore's
+// 500/50/5 ramp-up in production (internal/retry's Ramp), optionally
+// capped in documents and in bytes a second, caps that the N shards of a
+// job share. [Mode] chooses create, set, merge or skip-existing. Transient
+// failures are retried, a batch refused for its size is halved; a
+// document refused for good is a [Failure] and the job goes on.
 //
 // # Resuming
 //
