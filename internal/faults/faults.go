@@ -23,9 +23,9 @@ import (
 type Config struct {
 	// Code is the status code of the injected failures.
 	Code codes.Code
-	// Rate is the probability that a unary call fails (half of the
-	// failures before the call is sent, half after it was served), and
-	// that a server stream fails as it is opened.
+	// Rate is the probability that a unary call fails (the failures
+	// alternate: after the server served the call, then before it is
+	// sent), and that a server stream fails as it is opened.
 	Rate float64
 	// StreamRate is the probability that a stream fails at each message
 	// it receives; default Rate/50.
@@ -35,6 +35,9 @@ type Config struct {
 	Methods []string
 	// Seed makes the faults repeatable.
 	Seed uint64
+	// Leading is how many of the first unary calls fail whatever the
+	// roll, so that a short test sees both kinds of unary failure.
+	Leading int
 }
 
 // Injector injects the faults of one Config into the connections dialled
@@ -45,6 +48,8 @@ type Injector struct {
 	rng      *rand.Rand
 	injected atomic.Int64
 	after    atomic.Int64
+	// unaryCalls counts the unary calls; unaryFaults those picked to fail.
+	unaryCalls, unaryFaults atomic.Int64
 }
 
 // New returns an Injector for cfg.
@@ -88,10 +93,15 @@ func (in *Injector) fail(method, when string) error {
 }
 
 func (in *Injector) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	if !in.applies(method) || !in.roll(in.cfg.Rate) {
+	if !in.applies(method) {
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
-	if in.roll(0.5) {
+	if in.unaryCalls.Add(1) > int64(in.cfg.Leading) && !in.roll(in.cfg.Rate) {
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	// Alternate, starting after: half of the failures each way, and a
+	// test that sees any unary failure sees one of each kind it can.
+	if in.unaryFaults.Add(1)%2 == 0 {
 		return in.fail(method, "before sending")
 	}
 	if err := invoker(ctx, method, req, reply, cc, opts...); err != nil {

@@ -32,7 +32,7 @@ func TestUnderFaults(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			e := newEnv(t)
-			inj := faults.New(faults.Config{Code: code, Rate: 0.3, StreamRate: 0.002, Seed: uint64(code)})
+			inj := faults.New(faults.Config{Code: code, Rate: 0.3, StreamRate: 0.002, Seed: uint64(code), Leading: 2})
 			faulty, err := Open(ctx, Config{Project: e.fs.ProjectID, EmulatorHost: e.fs.Host, DialOptions: inj.DialOptions()})
 			if err != nil {
 				t.Fatal(err)
