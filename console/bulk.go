@@ -31,6 +31,15 @@ type job struct {
 	err     string
 	started time.Time
 	ended   time.Time
+	// file is an export's result, offered for download (as name) once the
+	// job is done; removed when the console stops.
+	file, name string
+}
+
+func (j *job) setFile(file, name string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.file, j.name = file, name
 }
 
 // SetTotal and Add make a job a transfer.Progress.
@@ -48,7 +57,9 @@ type jobStatus struct {
 	Failed  int64   `json:"failed"`
 	Error   string  `json:"error,omitempty"`
 	Seconds float64 `json:"seconds"`
-	Back    string  `json:"-"`
+	// Download is the URL of an export's file (once the job is done).
+	Download string `json:"download,omitempty"`
+	Back     string `json:"-"`
 }
 
 func (j *job) status() jobStatus {
@@ -58,8 +69,44 @@ func (j *job) status() jobStatus {
 	if end.IsZero() {
 		end = time.Now()
 	}
-	return jobStatus{ID: j.ID, Kind: j.Kind, Target: j.Target, State: j.state, Done: j.done.Load(), Total: j.total.Load(),
+	st := jobStatus{ID: j.ID, Kind: j.Kind, Target: j.Target, State: j.state, Done: j.done.Load(), Total: j.total.Load(),
 		Failed: j.failed.Load(), Error: j.err, Seconds: end.Sub(j.started).Seconds(), Back: j.Back}
+	if j.file != "" && j.state == "done" {
+		st.Download = "/jobs/" + j.ID + "/download"
+	}
+	return st
+}
+
+// jobDownload serves an export job's file.
+func (s *Server) jobDownload(w http.ResponseWriter, r *http.Request) {
+	j := s.jobOf(r)
+	if j == nil {
+		s.renderError(w, r, errs.New(errs.ErrNotFound, "job", "", "no such job (jobs are kept until the console stops)"))
+		return
+	}
+	j.mu.Lock()
+	file, name, state := j.file, j.name, j.state
+	j.mu.Unlock()
+	if file == "" || state != "done" {
+		s.renderError(w, r, errs.New(errs.ErrNotFound, "job", j.ID, "no file to download (the job is %s)", state))
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename=%q`, name))
+	http.ServeFile(w, r, file)
+}
+
+// removeJobFiles deletes the exports' files (at Close).
+func (s *Server) removeJobFiles() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, j := range s.jobs {
+		j.mu.Lock()
+		if j.file != "" {
+			os.Remove(j.file)
+		}
+		j.mu.Unlock()
+	}
 }
 
 // startJob runs fn in the background under the console's lifetime.

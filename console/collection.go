@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -144,6 +146,7 @@ type collectionView struct {
 	LiveURL     string
 	LiveToggle  string
 	ExportQuery string
+	ExportJob   string // the form's action: the export as a job with progress
 	ExportTree  string
 	Error       string
 	ServerMS    int64
@@ -177,6 +180,7 @@ func (s *Server) collection(w http.ResponseWriter, r *http.Request) {
 	v.OnFirstPage = form.Page == ""
 	v.LiveToggle = withQuery(v.Base, form.values("", !form.Live))
 	v.ExportQuery = withQuery(v.Base+"/export.ndjson", form.values("", false))
+	v.ExportJob = withQuery(v.Base+"/export-job", form.values("", false))
 	if !t.Group {
 		v.ExportTree = "/export/" + escapePath(t.Path)
 	}
@@ -469,9 +473,10 @@ func (s *Server) exportQuery(w http.ResponseWriter, r *http.Request, t target) {
 		return
 	}
 	ctx := r.Context()
+	store := s.conn(r).store
 	// The first page before any byte is sent, so that a bad query is an
 	// error page rather than a broken download.
-	page, err := s.conn(r).store.Query(ctx, s.caller, spec, MaxPageSize, "")
+	page, err := store.Query(ctx, s.caller, spec, MaxPageSize, "")
 	if err != nil {
 		s.renderError(w, r, err)
 		return
@@ -480,21 +485,82 @@ func (s *Server) exportQuery(w http.ResponseWriter, r *http.Request, t target) {
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename=%q`, fileName(t.Path)+".ndjson"))
 	bw := bufio.NewWriterSize(w, 64<<10)
 	defer bw.Flush()
+	if err := s.writeQuery(ctx, store, spec, page, bw, nil); err != nil {
+		s.log.Warn("export cut short", "err", errs.KindOf(err).Error())
+		// the download ends incomplete; the browser reports a failed download only if the connection breaks
+	}
+}
+
+// writeQuery writes a query's documents as export lines, from its first
+// page on, counting them into j when given.
+func (s *Server) writeQuery(ctx context.Context, store *server.Store, spec server.QuerySpec, page *server.Page, w io.Writer, j *job) error {
 	for {
 		for _, d := range page.Documents {
 			ct, ut := d.CreateTime, d.UpdateTime
 			b, _ := json.Marshal(transfer.Line{Path: d.Path, Data: d.Data, CreateTime: &ct, UpdateTime: &ut})
-			bw.Write(b)
-			bw.WriteByte('\n')
+			b = append(b, '\n')
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+		}
+		if j != nil {
+			j.Add(int64(len(page.Documents)), 0)
 		}
 		if !page.HasNextPage {
-			return
+			return nil
 		}
-		if page, err = s.conn(r).store.Query(ctx, s.caller, spec, MaxPageSize, page.NextPageToken); err != nil {
-			s.log.Warn("export cut short", "err", errs.KindOf(err).Error())
-			return // the download ends incomplete; the browser reports a failed download only if the connection breaks
+		var err error
+		if page, err = store.Query(ctx, s.caller, spec, MaxPageSize, page.NextPageToken); err != nil {
+			return err
 		}
 	}
+}
+
+// exportJob runs a query's export as a job with progress (the count
+// first, for the total), into a temporary file that the job page offers
+// for download once done.
+func (s *Server) exportJob(w http.ResponseWriter, r *http.Request, t target) {
+	if err := checkTarget(t); err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	_, spec, err := parseQuery(r.URL.Query(), t, s.cfg.PageSize)
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	store := s.conn(r).store
+	page, err := store.Query(r.Context(), s.caller, spec, MaxPageSize, "")
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	f, err := os.CreateTemp("", "fbadmin-console-export-*.ndjson")
+	if err != nil {
+		s.renderError(w, r, errs.New(errs.ErrInternal, "export", t.Path, "temporary file: %v", err))
+		return
+	}
+	j := s.startJob("export", t.Path, withQuery(t.base(), r.URL.Query()), func(ctx context.Context, j *job) error {
+		if agg, err := store.Aggregate(ctx, s.caller, spec, true, nil, nil); err == nil {
+			var n struct {
+				Int int64 `json:"$int,string"`
+			}
+			if json.Unmarshal(agg.Count, &n) == nil {
+				j.SetTotal(n.Int)
+			}
+		}
+		bw := bufio.NewWriterSize(f, 64<<10)
+		err := s.writeQuery(ctx, store, spec, page, bw, j)
+		if err == nil {
+			err = bw.Flush()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
+	j.setFile(f.Name(), fileName(t.Path)+".ndjson")
+	http.Redirect(w, r, "/jobs/"+j.ID, http.StatusSeeOther)
 }
 
 func fileName(p string) string {
@@ -522,6 +588,10 @@ func (s *Server) exportTree(w http.ResponseWriter, r *http.Request) {
 // collectionPost handles the collection view's bulk action: delete the
 // selected documents.
 func (s *Server) collectionPost(w http.ResponseWriter, r *http.Request) {
+	if rest, ok := strings.CutSuffix(strings.Trim(pathValue(r), "/"), "/export-job"); ok {
+		s.exportJob(w, r, target{Path: rest})
+		return
+	}
 	coll, ok := strings.CutSuffix(strings.Trim(pathValue(r), "/"), "/delete-selected")
 	if !ok {
 		http.NotFound(w, r)

@@ -173,6 +173,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) Close() {
 	s.cancel()
 	s.wg.Wait()
+	s.removeJobFiles()
 	s.dbMu.Lock()
 	defer s.dbMu.Unlock()
 	for id, c := range s.dbs {
@@ -238,6 +239,10 @@ func (s *Server) routes() http.Handler {
 	authed("POST /delete/{path...}", s.deleteTree)
 	authed("GET /jobs/{id}", s.jobPage)
 	authed("GET /api/jobs/{id}", s.apiJob)
+	authed("GET /jobs/{id}/download", s.jobDownload)
+	authed("POST /g/{id}/export-job", func(w http.ResponseWriter, r *http.Request) {
+		s.exportJob(w, r, target{Path: r.PathValue("id"), Group: true})
+	})
 	authed("GET /new/{path...}", s.newDocument)
 	authed("GET /d/{path...}", s.document)
 	authed("POST /d/{path...}", s.documentPost)

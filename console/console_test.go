@@ -634,6 +634,37 @@ func TestExportImportRoundTrip(t *testing.T) {
 		t.Fatalf("query export: got %d:\n%s", res.StatusCode, query)
 	}
 
+	// The same export as a job with progress: its status counts the
+	// documents against the query's count, and its file is the download's.
+	for i := range 600 { // more than one page of the export (500)
+		e.set(fmt.Sprintf("exp/m%03d", i), map[string]any{"i": int64(i)})
+	}
+	const many = "/c/exp?f=i&op=%3E%3D&v=0"
+	res, body := e.post("/c/exp/export-job?f=i&op=%3E%3D&v=0", nil)
+	loc := res.Header.Get("Location")
+	e.runJob(res, body)
+	_, b := e.get("/api" + loc)
+	var st struct {
+		Kind, Download string
+		Done, Total    int64
+	}
+	if err := json.Unmarshal([]byte(b), &st); err != nil || st.Kind != "export" || st.Done != 600 || st.Total != 600 || st.Download != loc+"/download" {
+		t.Fatalf("export job status %s (%v): want 600 / 600 done with a download", b, err)
+	}
+	if _, page := e.get(loc); !strings.Contains(page, `data-testid="job-download"`) || !strings.Contains(page, `href="`+html.EscapeString(many)) {
+		t.Errorf("export job page: no download link or no way back to the query:\n%s", page)
+	}
+	_, direct := e.get("/c/exp/export.ndjson?f=i&op=%3E%3D&v=0")
+	res, file := e.get(loc + "/download")
+	if res.StatusCode != 200 || strings.Count(file, "\n") != 600 || file != direct {
+		t.Fatalf("export job download: got %d, %d lines, same as the direct download: %v", res.StatusCode, strings.Count(file, "\n"), file == direct)
+	}
+	for i := range 600 {
+		if _, err := e.fs.Client.Doc(fmt.Sprintf("exp/m%03d", i)).Delete(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	// Delete it all, import the tree export back.
 	e.runJob(e.post("/delete/exp", url.Values{"confirm": {"exp"}}))
 	if e.exists("exp/a") {
@@ -659,7 +690,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 	fw, _ = mw.CreateFormFile("file", "bad.ndjson")
 	_, _ = io.WriteString(fw, `{"path":"exp/new","data":{}}`+"\n"+`{"path":"exp/z","data":{"n":{"$int":"1x"}}}`+"\n")
 	mw.Close()
-	res, body := e.do("POST", "/import", &buf, mw.FormDataContentType())
+	res, body = e.do("POST", "/import", &buf, mw.FormDataContentType())
 	if res.StatusCode != http.StatusBadRequest || !strings.Contains(body, "line 2") || e.exists("exp/new") {
 		t.Fatalf("bad import: got %d: %s", res.StatusCode, body)
 	}
@@ -1016,6 +1047,26 @@ func TestOtherDatabase(t *testing.T) {
 	}
 	if _, body := e.get("/db/other/api/count/c/items"); body != `{"count":"1"}`+"\n" && body != `{"count":"1"}` {
 		t.Errorf("count in other: %q, want 1", body)
+	}
+
+	// Live mode streams that database's documents.
+	lctx, lcancel := context.WithTimeout(ctx, 60*time.Second)
+	defer lcancel()
+	req, _ := http.NewRequestWithContext(lctx, "GET", e.ts.URL+"/db/other/api/live/c/items", nil)
+	lres, err := e.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first string
+	for sc := bufio.NewScanner(lres.Body); sc.Scan(); {
+		if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			first = d
+			break
+		}
+	}
+	lres.Body.Close()
+	if lres.StatusCode != 200 || !strings.Contains(first, `"path":"items/o1"`) || !strings.Contains(first, `"href":"/d/items/o9"`) {
+		t.Errorf("/db/other/api/live/c/items: got %d, first event %s, want items/o1 (with its reference's href, which the script prefixes)", lres.StatusCode, first)
 	}
 
 	// A save goes to that database and redirects within it.

@@ -138,6 +138,7 @@
         prog.textContent = j.done + " / " + (j.total || "?");
         bar.max = j.total || 1; bar.value = j.done;
         if (j.error) { err.textContent = j.error; err.hidden = false; }
+        var dl = $("[data-job-download]"); if (dl && j.download) dl.hidden = false;
         if (j.state === "running") setTimeout(poll, 500);
       }).catch(function () { setTimeout(poll, 2000); });
     };
