@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/firestore"
 	"github.com/chromedp/chromedp"
 
 	"github.com/fbadmin/fbadmin/auth"
@@ -42,7 +43,8 @@ type browserEnv struct {
 }
 
 type envOptions struct {
-	auth bool
+	auth      bool
+	databases bool // Config.OpenDatabase: other databases of the project under /db/{id}/
 }
 
 // newBrowserEnv starts the console over a fresh project and a browser, and
@@ -66,6 +68,20 @@ func newBrowserEnv(t *testing.T, o envOptions) *browserEnv {
 			t.Fatalf("auth.New: %v", err)
 		}
 		cfg.Auth = e.ac
+	}
+	if o.databases {
+		cfg.OpenDatabase = func(ctx context.Context, id string) (*firestore.Client, *transfer.DB, error) {
+			d, err := transfer.Open(ctx, transfer.Config{Project: fs.ProjectID, Database: id, EmulatorHost: fs.Host})
+			if err != nil {
+				return nil, nil, err
+			}
+			c, err := firestore.NewClientWithDatabase(ctx, fs.ProjectID, id)
+			if err != nil {
+				d.Close()
+				return nil, nil, err
+			}
+			return c, d, nil
+		}
 	}
 	e.srv, err = console.New(ctx, cfg)
 	if err != nil {

@@ -335,6 +335,36 @@ func TestBrowserLive(t *testing.T) {
 	}
 }
 
+// TestBrowserOtherDatabase opens a named database from the home page's
+// form and follows it in live mode: links, the count and live rows stay in
+// that database.
+func TestBrowserOtherDatabase(t *testing.T) {
+	e := newBrowserEnv(t, envOptions{databases: true})
+	other := e.fs.NewClient(t, "other")
+	set(t, other, "items/o1", map[string]any{"n": int64(1)})
+	set(t, e.fs.Client, "items/d1", map[string]any{"n": int64(2)})
+	e.open("/")
+	e.setValue(sel("database-input"), "other")
+	e.click(sel("database-submit"))
+	e.waitURL("/db/other/")
+	e.click(sel("tree-collection", "data-path", "items"))
+	e.waitURL("/db/other/c/items")
+	e.waitVisible(sel("doc-row", "data-path", "items/o1"))
+	if got := e.attrs(sel("doc-row"), "data-path"); !slices.Equal(got, []string{"items/o1"}) {
+		t.Fatalf("rows of items in database other: %q, want items/o1 only", got)
+	}
+	e.waitCount("1")
+	e.click(sel("live-toggle"))
+	e.waitVisible(sel("live-status", "data-state", "ready"))
+	set(t, other, "items/o2", map[string]any{"n": int64(3)})
+	e.waitVisible(sel("doc-row", "data-path", "items/o2"))
+	e.waitCount("2")
+	if got := e.attrs(sel("doc-row", "data-path", "items/o2")+" "+sel("doc-link"), "href"); len(got) != 1 || got[0] != "/db/other/d/items/o2" {
+		t.Errorf("live row's link: %q, want /db/other/d/items/o2", got)
+	}
+	e.screenshot("other-database")
+}
+
 // TestBrowserRecursiveDelete deletes a document with everything below it:
 // a wrong confirmation deletes nothing, the right one deletes exactly the
 // subtree (not its siblings, nor paths that merely share its prefix).
