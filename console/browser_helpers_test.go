@@ -2,7 +2,6 @@ package console_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -261,7 +260,7 @@ func artifactsDir(t testing.TB) string {
 	case os.Getenv("FBADMIN_RUN_DIR") != "":
 		dir = filepath.Join(os.Getenv("FBADMIN_RUN_DIR"), "artifacts", "console")
 	default:
-		root, err := moduleRoot()
+		root, err := emutest.ModuleRoot()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -273,28 +272,11 @@ func artifactsDir(t testing.TB) string {
 	return dir
 }
 
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("not inside the fbadmin module (no go.mod found)")
-		}
-		dir = parent
-	}
-}
-
 // fbadminBinary builds the fbadmin binary into the test's temporary
 // directory, for the tests that compare the console with the CLI.
 func fbadminBinary(t *testing.T) string {
 	t.Helper()
-	root, err := moduleRoot()
+	root, err := emutest.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,9 +27,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -218,4 +220,24 @@ func doDelete(url string) error {
 		return fmt.Errorf("DELETE %s: %s", url, resp.Status)
 	}
 	return nil
+}
+
+// ModuleRoot returns the directory of the fbadmin module that holds the
+// working directory (the first parent with a go.mod): where tests and
+// benchmarks find scripts/ and emulator/.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("not inside the fbadmin module (no go.mod found)")
+		}
+		dir = parent
+	}
 }

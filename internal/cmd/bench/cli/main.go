@@ -29,7 +29,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -108,7 +107,7 @@ func run(c config) error {
 		conn.Close()
 	}
 	os.Setenv("FIRESTORE_EMULATOR_HOST", c.host)
-	root, err := moduleRoot()
+	root, err := emutest.ModuleRoot()
 	if err != nil {
 		return err
 	}
@@ -186,23 +185,6 @@ func (b *bench) cleanup() {
 // run goes on with what is left).
 func resetProject(host, project string) {
 	_ = emutest.ResetFirestore(host, project, "(default)")
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("not inside the fbadmin module (no go.mod found)")
-		}
-		dir = parent
-	}
 }
 
 // treePath names document i of the three-level tree of n documents: 20 top

@@ -124,7 +124,7 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
-	root, err := moduleRoot()
+	root, err := emutest.ModuleRoot()
 	if err != nil {
 		return err
 	}
@@ -715,20 +715,3 @@ func pct(ds []time.Duration, p float64) time.Duration {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func round(x float64) float64 { return float64(int64(x*100+0.5)) / 100 }
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("not inside the fbadmin module (no go.mod found)")
-		}
-		dir = parent
-	}
-}

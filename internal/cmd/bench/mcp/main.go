@@ -85,7 +85,7 @@ func run(c config) error {
 	}
 	conn.Close()
 	os.Setenv("FIRESTORE_EMULATOR_HOST", c.host)
-	root, err := moduleRoot()
+	root, err := emutest.ModuleRoot()
 	if err != nil {
 		return err
 	}
@@ -415,20 +415,3 @@ func median(xs []float64) float64 {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func round(x float64) float64 { return float64(int64(x*100+0.5)) / 100 }
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("not inside the fbadmin module (no go.mod found)")
-		}
-		dir = parent
-	}
-}
