@@ -89,17 +89,20 @@ func NewProxy(upstream string, class Network) (*Proxy, error) {
 	return p, nil
 }
 
-// pulse adds a downstream toxic every period, for hold, until ctx ends.
+// pulse adds a downstream toxic for hold, first after two seconds (so that
+// a short job is struck too), then every period, until ctx ends.
 func (p *Proxy) pulse(ctx context.Context, name, typ, attrs string, period, hold time.Duration) {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
+		wait := 2 * time.Second
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(period - hold):
+			case <-time.After(wait):
 			}
+			wait = period - hold
 			if p.add(name, typ, "downstream", attrs) != nil {
 				return
 			}

@@ -42,8 +42,11 @@ func TestUnderNetworkFaults(t *testing.T) {
 			defer faulty.Close()
 			start := time.Now()
 			jobsUnderFaults(t, e, faulty, src, want)
-			if (class == faults.Stalls || class == faults.Resets) && proxy.Toxics() < 3 {
-				t.Errorf("fewer than 3 stalls or resets during the jobs (%v): the test proves little", time.Since(start))
+			// A pulse strikes after 2 s, then every 10 s (resets) or 12 s
+			// (stalls): a quick machine finishes in under half a minute,
+			// a loaded one sees many more.
+			if (class == faults.Stalls || class == faults.Resets) && proxy.Toxics() < 1 {
+				t.Errorf("no stall or reset struck during the jobs (%v): the test proves nothing", time.Since(start))
 			}
 			t.Logf("%s: the four jobs took %v (%d toxics added)", class, time.Since(start).Round(time.Millisecond), proxy.Toxics())
 		})
