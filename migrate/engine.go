@@ -105,18 +105,10 @@ type session struct {
 	g       *errgroup.Group
 	gctx    context.Context
 
-	// turns: the batches are sent a window (Options.Parallel batches) at
-	// a time, and reading waits while a window is written. The emulator
-	// serves a query stream several times slower while commits run, so
-	// there reads and writes take turns (see [Runner.turns]); elsewhere
-	// they overlap.
-	turns  bool
-	winMu  sync.Mutex
-	window [][]*change
 }
 
 func (r *Runner) newSession(ctx context.Context, m *Migration, dry bool, l *lease, j *journal, done map[string]bool) *session {
-	s := &session{r: r, m: m, dry: dry, lease: l, j: j, done: done, rep: &Report{ID: m.ID, DryRun: dry}, turns: r.turns && !dry}
+	s := &session{r: r, m: m, dry: dry, lease: l, j: j, done: done, rep: &Report{ID: m.ID, DryRun: dry}}
 	if s.done == nil {
 		s.done = map[string]bool{}
 	}
@@ -165,42 +157,12 @@ func (s *session) flushFrom(pending *[]*change) {
 	}
 	batch := *pending
 	*pending = nil
-	if !s.turns {
-		s.g.Go(func() error { return s.commit(s.gctx, batch) })
-		return
-	}
-	s.winMu.Lock()
-	defer s.winMu.Unlock()
-	s.window = append(s.window, batch)
-	if len(s.window) >= s.r.o.Parallel {
-		s.sendWindow()
-	}
-}
-
-// sendWindow sends the batches of the window at once and waits for them to
-// end; s.winMu is held, so that the reads that fill the next window wait
-// too.
-func (s *session) sendWindow() {
-	var wg sync.WaitGroup
-	for _, batch := range s.window {
-		wg.Add(1)
-		s.g.Go(func() error {
-			defer wg.Done()
-			return s.commit(s.gctx, batch)
-		})
-	}
-	s.window = nil
-	wg.Wait()
+	s.g.Go(func() error { return s.commit(s.gctx, batch) })
 }
 
 // wait flushes and waits for every batch.
 func (s *session) wait() error {
 	s.flush()
-	if s.turns {
-		s.winMu.Lock()
-		s.sendWindow()
-		s.winMu.Unlock()
-	}
 	err := s.g.Wait()
 	if err != nil && s.lease != nil && s.lease.err() != nil {
 		return errs.Wrap(s.lease.err(), "migrate", s.m.ID)
@@ -479,16 +441,17 @@ func (s *session) runPlan(ctx context.Context, p *plan) error {
 // runRanged runs a plan without filters in s, reading its documents with
 // internal/transfer.Read: range queries over document names, run in
 // parallel (Options.ReadParallel), each of which fills batches of its
-// own. Reading, journaling and writing overlap (except on the emulator,
-// see session.turns); what is read ahead of the writes is bounded by the
-// batches in flight (Options.Parallel) and one batch per range being
-// read.
+// own. Reading, journaling and writing overlap; what is read ahead of the
+// writes is bounded by the batches in flight (Options.Parallel) and one
+// batch per range being read.
 func (s *session) runRanged(p *plan) error {
 	readers := s.r.o.ReadParallel
 	if readers <= 0 {
 		readers = 8
 		if s.r.o.DB.Emulator() {
-			readers = 2 // as transfer.Read's default there
+			// The emulator answers each query by scanning the whole
+			// collection, whatever its range: one stream reads it once.
+			readers = 1
 		}
 	}
 	pending := make([][]*change, readers)

@@ -158,24 +158,22 @@ func seedTypes(t *testing.T, e *testEnv) {
 	}
 }
 
-// readMode is one way up reads and writes: through one query stream or
-// range queries (Options.DB), reads and writes overlapping (production) or
-// taking turns (the emulator).
+// readMode is one way up reads: through one query stream, or through
+// range queries (Options.DB), several at once as in production.
 type readMode struct {
-	name          string
-	ranged, turns bool
+	name   string
+	ranged bool
 }
 
-var readModes = []readMode{{"stream-turns", false, true}, {"stream-overlap", false, false}, {"ranged-turns", true, true}, {"ranged-overlap", true, false}}
+var readModes = []readMode{{"stream", false}, {"ranged", true}}
 
 // runner returns a runner on e that reads and writes the mode's way.
 func (md readMode) runner(e *testEnv, t *testing.T, o Options) *Runner {
 	if md.ranged {
 		o.DB = e.db
+		o.ReadParallel = 4
 	}
-	r := testRunner(e, t, o)
-	r.turns = md.turns
-	return r
+	return testRunner(e, t, o)
 }
 
 func TestOperationsAndCELOnEveryType(t *testing.T) {

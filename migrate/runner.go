@@ -55,8 +55,8 @@ type Options struct {
 	// DB, when set, is a bulk connection to the same database, through
 	// which the declarative migrations without where filters read their
 	// documents: ReadParallel range queries over document names at once
-	// (default 8, 2 on the emulator: there one range query reads about as
-	// fast as several), instead of one query stream.
+	// (default 8; 1 on the emulator, which scans the whole collection for
+	// each query, whatever its range), instead of one query stream.
 	DB           *transfer.DB
 	ReadParallel int
 	// Samples is the number of diffs each report keeps (default 3);
@@ -76,10 +76,6 @@ type Runner struct {
 	c    *firestore.Client
 	o    Options
 	root string // projects/P/databases/D/documents
-	// turns: on the emulator (FIRESTORE_EMULATOR_HOST, as the SDK's
-	// client reads it, or Options.DB's), reads and writes take turns:
-	// see session.turns.
-	turns bool
 }
 
 // New returns a Runner on c's database.
@@ -109,8 +105,7 @@ func New(c *firestore.Client, o Options) *Runner {
 		o.Samples = 3
 	}
 	full := c.Collection("x").Path
-	turns := os.Getenv("FIRESTORE_EMULATOR_HOST") != "" || (o.DB != nil && o.DB.Emulator())
-	return &Runner{c: c, o: o, root: strings.TrimSuffix(full, "/x"), turns: turns}
+	return &Runner{c: c, o: o, root: strings.TrimSuffix(full, "/x")}
 }
 
 // Status values of a migration.
