@@ -17,7 +17,7 @@
 // ceiling, and up_vs_bare what fbadmin's lock, journal and fencing cost.
 //
 // It runs -rounds rounds (the three in a rotating order), each on fresh
-// projects, after an untimed warm-up; the ratios are the medians of the
+// projects, after -warmup untimed rounds; the ratios are the medians of the
 // rounds' ratios. rollback_equal is true when a full export after up and
 // down (internal/transfer.Export, paths and data) equals the export before
 // up, in every round.
@@ -28,7 +28,7 @@
 //
 // The last line of stdout is one JSON object.
 //
-//	scripts/bench.sh migrate [-n 50000] [-rounds 3]
+//	scripts/bench.sh migrate [-n 50000] [-rounds 3] [-warmup 2] [-fireway-rounds 3]
 package main
 
 import (
@@ -70,6 +70,7 @@ operations:
 
 func main() {
 	n := flag.Int("n", 50000, "documents")
+	warmup := flag.Int("warmup", 2, "untimed rounds first, of -n documents each")
 	rounds := flag.Int("rounds", 3, "measured rounds (the median ratio is reported)")
 	parallel := flag.Int("parallel", 8, "batches in flight for the migration")
 	fwRounds := flag.Int("fireway-rounds", 3, "fireway runs, each paired with an fbadmin up (the median ratio is reported)")
@@ -80,7 +81,7 @@ func main() {
 		logf("FIRESTORE_EMULATOR_HOST is not set (run through scripts/bench.sh migrate)")
 		os.Exit(2)
 	}
-	res, err := run(host, *n, *rounds, *parallel)
+	res, err := run(host, *n, *rounds, *warmup, *parallel)
 	if err != nil {
 		logf("%v", err)
 		os.Exit(1)
@@ -405,11 +406,15 @@ func median(xs []float64) float64 {
 
 func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
 
-func run(host string, n, rounds, parallel int) (map[string]any, error) {
+func run(host string, n, rounds, warmup, parallel int) (map[string]any, error) {
 	ctx := context.Background()
-	logf("warm-up round (%d documents, untimed)", min(n, 10000))
-	if _, err := oneRound(ctx, host, min(n, 10000), parallel, 0, false); err != nil {
-		return nil, err
+	for i := range warmup {
+		// The emulator's JVM takes a few hundred thousand writes and reads
+		// to warm up: the first rounds ran at a third of the later ones.
+		logf("warm-up round %d of %d (%d documents, untimed)", i+1, warmup, n)
+		if _, err := oneRound(ctx, host, n, parallel, i, false); err != nil {
+			return nil, err
+		}
 	}
 	var ratios, bareRatios, upBare, raws, ups, downs, bares []float64
 	equal := true
@@ -427,6 +432,7 @@ func run(host string, n, rounds, parallel int) (map[string]any, error) {
 	return map[string]any{
 		"docs":                 n,
 		"rounds":               rounds,
+		"warmup_rounds":        warmup,
 		"parallel":             parallel,
 		"raw_write_docs_per_s": round2(median(raws)),
 		"up_docs_per_s":        round2(median(ups)),
