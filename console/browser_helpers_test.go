@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -276,15 +275,9 @@ func artifactsDir(t testing.TB) string {
 // directory, for the tests that compare the console with the CLI.
 func fbadminBinary(t *testing.T) string {
 	t.Helper()
-	root, err := emutest.ModuleRoot()
+	bin, err := emutest.BuildFbadmin(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "fbadmin")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/fbadmin")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/fbadmin: %v\n%s", err, out)
 	}
 	return bin
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/fbadmin/fbadmin/auth"
 	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/internal/httpstatus"
 	"github.com/fbadmin/fbadmin/internal/transfer"
 	"github.com/fbadmin/fbadmin/server"
 )
@@ -267,46 +268,19 @@ func securityHeaders(h http.Handler) http.Handler {
 	})
 }
 
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
 // logRequests logs one line per request with the route pattern that
 // matched (never the URL: paths and queries hold document IDs, field
 // values and, on /login, the access token).
 func (s *Server) logRequests(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := httpstatus.Wrap(w)
 		h.ServeHTTP(sw, r)
 		route := r.Pattern
 		if route == "" {
 			route = r.Method + " (no route)"
 		}
-		s.log.Info("request", "route", route, "status", sw.status, "ms", time.Since(start).Milliseconds())
+		s.log.Info("request", "route", route, "status", sw.Status(), "ms", time.Since(start).Milliseconds())
 	})
 }
 

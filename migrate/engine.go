@@ -104,7 +104,6 @@ type session struct {
 	pending []*change
 	g       *errgroup.Group
 	gctx    context.Context
-
 }
 
 func (r *Runner) newSession(ctx context.Context, m *Migration, dry bool, l *lease, j *journal, done map[string]bool) *session {

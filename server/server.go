@@ -19,6 +19,7 @@ import (
 
 	"github.com/fbadmin/fbadmin/auth"
 	"github.com/fbadmin/fbadmin/internal/errs"
+	"github.com/fbadmin/fbadmin/internal/httpstatus"
 )
 
 // Options are the server's dependencies.
@@ -588,29 +589,6 @@ func (s *Server) cors(next http.Handler) http.Handler {
 
 // --- request log and metrics ---
 
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController (and the WebSocket upgrade) reach
-// the underlying writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
 // reqInfo collects what the request log reports besides the status.
 type reqInfo struct {
 	uid    string
@@ -634,21 +612,19 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ri := &reqInfo{}
-		sw := &statusWriter{ResponseWriter: w}
+		sw := httpstatus.Wrap(w)
 		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, ri))
 		next.ServeHTTP(sw, r)
-		if sw.status == 0 {
-			sw.status = http.StatusOK
-		}
+		status := sw.Status()
 		route, method := routeOf(r), methodLabel(r.Method)
 		d := time.Since(start)
-		s.metrics.requests.WithLabelValues(route, method, statusClass(sw.status)).Inc()
+		s.metrics.requests.WithLabelValues(route, method, statusClass(status)).Inc()
 		s.metrics.latency.WithLabelValues(route).Observe(d.Seconds())
 		level := slog.LevelInfo
-		if sw.status >= 500 {
+		if status >= 500 {
 			level = slog.LevelWarn
 		}
-		attrs := []any{"method", method, "route", route, "status", sw.status,
+		attrs := []any{"method", method, "route", route, "status", status,
 			"latency_ms", float64(d.Microseconds()) / 1000, "uid", ri.uid}
 		if ri.err != nil {
 			level = slog.LevelError

@@ -122,14 +122,10 @@ func run(c config) error {
 	if !c.keep {
 		defer os.RemoveAll(work)
 	}
-	bin := filepath.Join(work, "fbadmin")
 	logf("building fbadmin")
-	// The released binary is static (CGO_ENABLED=0), as the README installs it.
-	build := exec.Command("go", "build", "-o", bin, "./cmd/fbadmin")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("go build: %w", err)
+	bin, err := emutest.BuildFbadmin(work)
+	if err != nil {
+		return err
 	}
 
 	b := &bench{c: c, work: work, bin: bin, res: result{"docs": 0, "emulator": c.host}}

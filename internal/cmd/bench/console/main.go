@@ -67,7 +67,6 @@ import (
 	"net/http/cookiejar"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -124,20 +123,14 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
-	root, err := emutest.ModuleRoot()
-	if err != nil {
-		return err
-	}
 	work, err := os.MkdirTemp("", "fbadmin-bench-console-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
-	bin := filepath.Join(work, "fbadmin")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/fbadmin")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
+	bin, err := emutest.BuildFbadmin(work)
+	if err != nil {
+		return err
 	}
 
 	var rb [4]byte

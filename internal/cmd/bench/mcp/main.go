@@ -37,7 +37,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -85,20 +84,14 @@ func run(c config) error {
 	}
 	conn.Close()
 	os.Setenv("FIRESTORE_EMULATOR_HOST", c.host)
-	root, err := emutest.ModuleRoot()
-	if err != nil {
-		return err
-	}
 	work, err := os.MkdirTemp("", "fbadmin-bench-mcp-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
-	bin := filepath.Join(work, "fbadmin")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/fbadmin")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
+	bin, err := emutest.BuildFbadmin(work)
+	if err != nil {
+		return err
 	}
 	var rb [4]byte
 	rand.Read(rb[:])

@@ -68,11 +68,10 @@ func failoverFigures(ctx context.Context, host string) map[string]any {
 
 	bin := os.Getenv("FBADMIN_BIN")
 	if bin == "" {
-		bin = filepath.Join(dir, "fbadmin")
 		logf("failover: building fbadmin")
-		cmd := exec.Command("go", "build", "-o", bin, "github.com/fbadmin/fbadmin/cmd/fbadmin")
-		cmd.Stderr = os.Stderr
-		check(cmd.Run())
+		var err error
+		bin, err = emutest.BuildFbadmin(dir)
+		check(err)
 	}
 
 	var ls strings.Builder

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/fbadmin/fbadmin/internal/emutest"
 )
 
 // Server is a running `fbadmin serve`.
@@ -35,14 +37,10 @@ func Start(project, config string, env []string, logf func(format string, args .
 	}
 	s := &Server{dir: dir}
 	fail := func(err error) (*Server, error) { s.Stop(); return nil, err }
-	bin := filepath.Join(dir, "fbadmin")
 	logf("building fbadmin")
-	// The released binary is static (CGO_ENABLED=0), as the README installs it.
-	build := exec.Command("go", "build", "-o", bin, "./cmd/fbadmin")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		return fail(fmt.Errorf("build fbadmin: %w", err))
+	bin, err := emutest.BuildFbadmin(dir)
+	if err != nil {
+		return fail(err)
 	}
 	cfg := filepath.Join(dir, "serve.yaml")
 	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {

@@ -34,6 +34,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fbadmin/fbadmin/internal/emutest"
 	"github.com/fbadmin/fbadmin/internal/managed"
 )
 
@@ -60,24 +61,13 @@ func managedSection(ctx context.Context, e *benchEnv) (map[string]any, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(work)
-	bin := filepath.Join(work, "fbadmin")
 	mlogf("building the fbadmin binary")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/fbadmin")
-	build.Dir = moduleRootDir()
-	if b, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build ./cmd/fbadmin: %v\n%s", err, b)
+	bin, err := emutest.BuildFbadmin(work)
+	if err != nil {
+		return nil, err
 	}
 	return managedFigures(ctx, managedConfig{n: *flagManagedN, rssN: *flagManagedRSSN, importN: *flagManagedImportN,
 		rounds: max(*flagManagedRounds, 1), bin: bin, work: work, host: e.Host})
-}
-
-// moduleRootDir is the directory of the module's go.mod.
-func moduleRootDir() string {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "."
-	}
-	return filepath.Dir(strings.TrimSpace(string(out)))
 }
 
 func mlogf(format string, args ...any) {
