@@ -46,7 +46,7 @@ func fsExportCommand() *cli.Command {
 			&cli.StringFlag{Name: "compress", Usage: "with --split-size: compress the parts with `ALGO` gzip or zstd (default none; a single file is compressed by its extension)"},
 			&cli.StringFlag{Name: "group", Usage: "export the documents of every collection with this `ID` (a collection group)"},
 			&cli.StringFlag{Name: "read-time", Usage: "read a consistent snapshot at `TIME` (RFC 3339, or a duration ago such as 5m or 2d): at most 1 hour back, 7 days with point-in-time recovery"},
-			&cli.IntFlag{Name: "parallel", Usage: "queries run at once (default 8 in production, 2 on the emulator)"},
+			&cli.IntFlag{Name: "parallel", Usage: "queries run at once (default 8 in production, 1 on the emulator, which scans the whole collection for each)"},
 			&cli.StringFlag{Name: "format", Value: "ndjson", Usage: "ndjson, or managed: Firestore's managed export format, written to the directory or prefix --out (see 'fbadmin fs convert --help')"},
 			&cli.StringFlag{Name: "shard", Usage: "export only part `K/N` (from 0) of the documents, or auto: the task index of a Kubernetes Indexed Job (with --shards) or a Cloud Run job; needs --read-time, and {shard} in --out"},
 			&cli.IntFlag{Name: "shards", Usage: "with --shard auto in a Kubernetes Indexed Job: the job's `N` completions"},

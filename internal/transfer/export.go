@@ -42,7 +42,7 @@ type ExportOptions struct {
 	Group string
 	// ReadTime, when set, reads a consistent snapshot of that time.
 	ReadTime time.Time
-	// Parallel is how many queries run at once (default 8 in production, 2
+	// Parallel is how many queries run at once (default 8 in production, 1
 	// on the emulator). The tree is split by collection and by ranges of
 	// document IDs.
 	Parallel int

@@ -31,7 +31,7 @@ type ReadOptions struct {
 	// ReadTime, when set, reads a consistent snapshot of that time.
 	ReadTime time.Time
 	// Parallel is how many range queries run at once (default 8 in
-	// production, 2 on the emulator).
+	// production, 1 on the emulator).
 	Parallel int
 }
 

@@ -625,12 +625,13 @@ func splitIDs(first, last string, parts int) []string {
 }
 
 // defaultParallel is how many scans run at once unless told: 8 in
-// production, where the backend scales out; 2 on the emulator, which
-// shares a small machine with the client and serves one stream about as
-// fast as four.
+// production, where the backend scales out; 1 on the emulator, which
+// answers every query by scanning the whole collection, whatever its
+// range: on 100,000 documents one stream read 27k to 44k docs/s, two
+// ranges 17k to 30k, four about 19k.
 func defaultParallel(db *DB) int {
 	if db.emulator {
-		return 2
+		return 1
 	}
 	return 8
 }

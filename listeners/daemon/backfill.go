@@ -336,9 +336,16 @@ func readQuery(ctx context.Context, cfg *Config, lc ListenerConfig, rt time.Time
 			return err
 		}
 		defer db.Close()
+		// Two ranges on the emulator (transfer's default there is one):
+		// emit blocks while a batch is delivered, and the other range
+		// reads meanwhile.
+		par := 0
+		if db.Emulator() {
+			par = 2
+		}
 		var mu sync.Mutex
 		bufs := map[int][]transfer.Doc{}
-		err = transfer.Read(ctx, db, transfer.ReadOptions{Collection: lc.Collection, Group: lc.CollectionGroup, ReadTime: rt},
+		err = transfer.Read(ctx, db, transfer.ReadOptions{Collection: lc.Collection, Group: lc.CollectionGroup, ReadTime: rt, Parallel: par},
 			func(w int, d transfer.Doc) error {
 				mu.Lock()
 				b := append(bufs[w], d)
