@@ -117,3 +117,26 @@ func FuzzWireWrite(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, line []byte) { checkWireWrite(t, line) })
 }
+
+func TestScanName(t *testing.T) {
+	db := &DB{project: "p", database: "(default)"}
+	root := db.Root()
+	lo, hi := db.collectionBounds("users")
+	sub, _ := db.collectionBounds("users/alice/orders")
+	for _, tc := range []struct {
+		s    scan
+		want string
+	}{
+		{scan{parent: root, collection: "users"}, "users"},
+		{scan{parent: db.full("users/alice"), collection: "orders"}, "users/alice/orders"},
+		{scan{parent: root, all: true, lo: lo, hi: hi}, "users"},
+		{scan{parent: root, all: true, lo: db.full("users/u0042"), hi: hi}, "users"},
+		{scan{parent: db.full("users/alice"), all: true, lo: sub}, "users/alice/orders"},
+		{scan{parent: db.full("users/alice"), all: true}, "users/alice"},
+		{scan{parent: root, all: true}, "the database"},
+	} {
+		if got := db.scanName(tc.s); got != tc.want {
+			t.Errorf("scanName(%+v) = %q, want %q", tc.s, got, tc.want)
+		}
+	}
+}

@@ -30,6 +30,26 @@ type scan struct {
 	lo, hi     string // full document names; "" is unbounded
 }
 
+// scanName names s in errors as the user wrote paths: the collection it
+// reads, else the collection its range starts in, else the document below
+// which it reads, else the database.
+func (db *DB) scanName(s scan) string {
+	parent := db.rel(s.parent)
+	if s.parent == db.Root() {
+		parent = ""
+	}
+	switch {
+	case s.collection != "":
+		return joinPath(parent, s.collection)
+	case s.lo != "" && s.lo != db.Root():
+		coll, _ := splitParent(db.rel(s.lo))
+		return coll
+	case parent != "":
+		return parent
+	}
+	return "the database"
+}
+
 // cut splits s at increasing names cuts (strictly inside its range) into
 // consecutive scans that cover it.
 func (s scan) cut(cuts []string) []scan {
@@ -134,7 +154,7 @@ func (db *DB) runOnce(ctx context.Context, s scan, o scanOptions, after string, 
 	}
 	stream, err := db.api.RunQuery(ctx, req)
 	if err != nil {
-		return errs.Wrap(err, "query", db.rel(s.parent))
+		return errs.Wrap(err, "query", db.scanName(s))
 	}
 	err = recvAll(stream, func(resp *pb.RunQueryResponse) error {
 		if d := resp.GetDocument(); d != nil {
@@ -157,7 +177,7 @@ func (db *DB) runOnce(ctx context.Context, s scan, o scanOptions, after string, 
 	case err == nil, errors.Is(err, errStop):
 		return nil
 	}
-	return errs.Wrap(err, "query", db.rel(s.parent))
+	return errs.Wrap(err, "query", db.scanName(s))
 }
 
 // recvAll reads a server stream to its end (io.EOF), handing each response
@@ -699,7 +719,7 @@ func (db *DB) count(ctx context.Context, s scan, readTime time.Time) (int64, err
 		})
 	})
 	if err != nil {
-		return 0, errs.Wrap(err, "count", db.rel(s.parent))
+		return 0, errs.Wrap(err, "count", db.scanName(s))
 	}
 	return n, nil
 }
